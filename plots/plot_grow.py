@@ -1,0 +1,74 @@
+"""Validation loss of each grow-until-baseline round against the number of inherited layers n.
+
+    python plots/plot_grow.py GROW_DIR [--out GROW_DIR/grow.png] [--format png|svg|pdf]
+
+GROW_DIR is the directory made by `python inherit.py --grow-until-baseline` (its
+results.json). The baseline is drawn with its tolerance band, the stopping round starred.
+"""
+
+import argparse
+import os
+import sys
+
+import matplotlib
+from matplotlib.figure import Figure
+
+if __package__ in (None, ""):  # run as a script: make the `plots` package importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from plots.runs import STYLE, add_output_args, format_count, load_grow, output_path, save_figure
+
+
+def _title(grow):
+    K = grow.get("K")
+    ref = f"reference {K}L" if K else "reference"
+    stopped = grow.get("stopped_at")
+    outcome = f"stopped at n={stopped}" if stopped is not None else "no round reached the baseline"
+    return f"Grow until baseline: {ref} val loss {grow['baseline_val_loss']:.4f}; {outcome}"
+
+
+@matplotlib.rc_context(STYLE)
+def plot_grow(grow_dir, out_path):
+    """Plot GROW_DIR/results.json to out_path and return the Figure."""
+    grow = load_grow(grow_dir)
+    rounds = sorted(grow["rounds"], key=lambda r: r["n"])
+    ns, losses = [r["n"] for r in rounds], [r["val_loss"] for r in rounds]
+    baseline, tol = grow["baseline_val_loss"], grow.get("tolerance") or 0.0
+    fig = Figure(figsize=(8, 5.5), layout="constrained")
+    ax = fig.subplots()
+    if tol > 0:
+        ax.axhspan(baseline, baseline + tol, color="tab:green", alpha=0.15,
+                   label=f"within tolerance (+{tol:g})")
+    ax.axhline(baseline, color="black", ls="--", lw=1.2, label=f"baseline {baseline:.4f}")
+    ax.plot(ns, losses, color="tab:blue", marker="o", ms=7, lw=2, label="Inheritune round")
+    for n, loss in zip(ns, losses):
+        ax.annotate(f"{loss:.4f}", (n, loss), textcoords="offset points", xytext=(0, 15),
+                    ha="center", fontsize=10)
+    stopped = [r for r in rounds if r["n"] == grow.get("stopped_at")]
+    if stopped:
+        ax.plot([stopped[0]["n"]], [stopped[0]["val_loss"]], marker="*", ms=20, color="gold",
+                markeredgecolor="black", ls="none", label=f"stopped at n={stopped[0]['n']}")
+    ax.set_xticks(ns, [f"{n}\n{format_count(r['params'])}" for n, r in zip(ns, rounds)])
+    ax.set_xlabel("inherited layers n  (non-embedding params below)")
+    ax.set_ylabel("final validation loss")
+    # headroom above the highest point for its value label
+    low, high = min(losses + [baseline]), max(losses + [baseline + tol])
+    pad = 0.1 * (high - low) or 0.05
+    ax.set_ylim(low - pad, high + 1.6 * pad)
+    ax.margins(x=0.08)
+    ax.grid(alpha=0.3)
+    ax.set_title(_title(grow))
+    ax.legend(loc="best", framealpha=0.9)
+    save_figure(fig, out_path)
+    return fig
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("grow_dir", help="directory made by inherit.py --grow-until-baseline")
+    add_output_args(parser, "GROW_DIR/grow")
+    args = parser.parse_args(argv)
+    plot_grow(args.grow_dir, output_path(args.out, args.format, os.path.join(args.grow_dir, "grow")))
+
+
+if __name__ == "__main__":
+    main()

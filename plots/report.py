@@ -1,0 +1,100 @@
+"""A markdown table of runs' final validation losses, laid out like the paper's tables.
+
+    python plots/report.py 'out/*' [--aggregate] [--out results.md]
+
+The loss is result.json's; for a run still training it is the last val_loss in its
+log.jsonl, marked with * and a footnote. --aggregate folds runs that differ only in
+seed into one row: mean ± sample std over the n seeds.
+"""
+
+import argparse
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a script: make the `plots` package importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from plots.runs import (ensure_parent, format_count, group_by, init_name, load_runs, mean_std,
+                        model_name, sort_key)
+
+COLUMNS = ("model", "layers", "init", "steps", "tokens", "final val loss", "params")
+
+
+def describe(run):
+    """The columns that name what was trained: runs equal in these are seeds of one setting."""
+    return (model_name(run), str(run.n_layer), init_name(run), str(run.max_iters))
+
+
+def _markdown(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _loss_cell(run):
+    return f"{run.final_loss:.4f}" + ("" if run.finished else "*")
+
+
+def _params_cell(runs):
+    params = {r.num_params for r in runs if r.num_params is not None}
+    return " / ".join(format_count(p) for p in sorted(params)) or "?"
+
+
+def _tokens_cell(runs):
+    tokens = [r.final()["tokens"] for r in runs if r.final().get("tokens") is not None]
+    if not tokens:
+        return "?"
+    low, high = min(tokens), max(tokens)
+    return format_count(low) if low == high else f"{format_count(low)}-{format_count(high)}"
+
+
+def _footnote(runs):
+    unfinished = [r for r in runs if not r.finished]
+    if not unfinished:
+        return ""
+    where = "; ".join(f"{r.path} at step {r.final()['step']} of {r.max_iters}" for r in unfinished)
+    return f"\n\n`*` unfinished: last val_loss in log.jsonl ({where})"
+
+
+def _run_rows(runs):
+    return [describe(r) + (_tokens_cell([r]), _loss_cell(r), _params_cell([r]),
+                           str(r.config.get("seed", "?")), r.path) for r in runs]
+
+
+def _aggregate_rows(runs):
+    rows = []
+    for key, members in group_by(runs, describe).items():
+        mean, std = mean_std([r.final_loss for r in members])
+        loss = f"{mean:.4f}" + (f" ± {std:.4f}" if len(members) > 1 else "")
+        loss += "" if all(r.finished for r in members) else "*"
+        rows.append(key + (_tokens_cell(members), loss, _params_cell(members), str(len(members))))
+    return rows
+
+
+def report_table(run_dirs, aggregate=False):
+    """The markdown table (and footnote) of the runs named by dirs or glob patterns."""
+    runs = sorted(load_runs(run_dirs), key=sort_key)
+    if aggregate:
+        header = COLUMNS[:5] + ("final val loss (mean ± std)", "params", "seeds")
+        table = _markdown(header, _aggregate_rows(runs))
+    else:
+        table = _markdown(COLUMNS + ("seed", "run"), _run_rows(runs))
+    return table + _footnote(runs)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", help="run directories or glob patterns")
+    parser.add_argument("--aggregate", action="store_true",
+                        help="one row per setting: mean ± std over seeds")
+    parser.add_argument("--out", help="also write the table to this markdown file")
+    args = parser.parse_args(argv)
+    table = report_table(args.runs, aggregate=args.aggregate)
+    print(table)
+    if args.out:
+        ensure_parent(args.out)
+        with open(args.out, "w") as f:
+            f.write(table + "\n")
+        print(f"wrote {args.out}", file=sys.stderr)  # stdout stays the bare table
+
+
+if __name__ == "__main__":
+    main()
