@@ -1,0 +1,328 @@
+"""Tokenize a corpus with GPT-2 BPE into nanoGPT-style data/<name>/{train,val}.bin + meta.json.
+
+    python prepare_openwebtext.py                          # built-in KJV corpus, no network
+    python prepare_openwebtext.py --dataset openwebtext    # the paper's corpus, from the HF hub
+    python prepare_openwebtext.py --dataset openwebtext --subset-fraction 0.001  # low-data setting
+    python prepare_openwebtext.py --text-files a.txt b.jsonl c.parquet --name mine
+
+Each document is encode_ordinary(text) + [EOT]; the .bin files are flat uint16 token streams.
+"""
+import argparse
+import hashlib
+import json
+import lzma
+import math
+import os
+import pathlib
+
+import numpy as np
+from tqdm import tqdm
+
+from tokenizer import EOT, VOCAB_SIZE, gpt2_encoding
+
+# `datasets` is imported inside the functions that need it: it takes ~2 s to import and
+# load_split() callers (training) do not need it.
+
+HERE = pathlib.Path(__file__).resolve().parent
+BUILTIN_CORPUS = HERE / "corpus" / "kjv.txt.xz"
+BUILTIN_DOC_SEPARATOR = "\n\n"  # see corpus/README.md: chapters never contain a blank line
+OPENWEBTEXT_HUB_ID = "Skylion007/openwebtext"
+# datasets>=4 refuses to run the repo's original loading script (openwebtext.py); the hub's
+# automatic parquet conversion of the same data loads without it.
+OPENWEBTEXT_REVISION = "refs/convert/parquet"
+OPENWEBTEXT_DOCUMENTS = 8_013_769
+SEED = 2357
+BUILTIN_VAL_FRACTION = 0.05  # ~60 chapters, ~50K tokens
+OPENWEBTEXT_VAL_FRACTION = 0.0005  # nanoGPT's test_size: ~4K documents
+TEXT_FILES_VAL_FRACTION = 0.05
+DOCS_PER_WRITE = 8192  # documents per shard written to the memmap; bounds RAM while writing
+DTYPE = np.uint16  # GPT-2's 50257 ids fit
+SPLITS = ("train", "val")
+TEXT_FILE_SUFFIXES = (".txt", ".jsonl", ".json", ".parquet")
+DEFAULT_NUM_PROC = min(8, os.cpu_count() or 1)
+
+
+def check_fraction(flag, value, allow_one):
+    upper_ok = value <= 1 if allow_one else value < 1
+    if not (value > 0 and upper_ok):
+        bound = "(0, 1]" if allow_one else "(0, 1)"
+        raise SystemExit(f"error: {flag} must be in {bound}, got {value}")
+
+
+# ---- sources: each returns a datasets.Dataset with a "text" column ---------------------------
+
+def builtin_documents():
+    """The built-in corpus's documents (one per Bible chapter)."""
+    text = lzma.decompress(BUILTIN_CORPUS.read_bytes()).decode("utf-8")
+    return text.rstrip("\n").split(BUILTIN_DOC_SEPARATOR)
+
+
+def load_builtin():
+    import datasets
+    return datasets.Dataset.from_dict({"text": builtin_documents()})
+
+
+def load_openwebtext(num_proc):
+    import datasets
+    try:
+        dataset = datasets.load_dataset(OPENWEBTEXT_HUB_ID, revision=OPENWEBTEXT_REVISION,
+                                        split="train", num_proc=num_proc)
+    except ConnectionError as e:
+        raise SystemExit(f"error: {e}: check the network, or use the offline built-in corpus "
+                         "(`python prepare_openwebtext.py`)") from None
+    if len(dataset) != OPENWEBTEXT_DOCUMENTS:
+        # the hub's parquet conversion of very large datasets can stop early ("partial-train")
+        print(f"warning: loaded {len(dataset):,} OpenWebText documents, the full corpus has "
+              f"{OPENWEBTEXT_DOCUMENTS:,}: the hub's parquet conversion may be partial")
+    return dataset
+
+
+def check_text_files(paths):
+    for path in paths:
+        if not path.is_file():
+            raise SystemExit(f"error: {path} not found: pass existing .txt, .jsonl or .parquet files")
+        if path.suffix not in TEXT_FILE_SUFFIXES:
+            raise SystemExit(f"error: {path} is not a .txt, .jsonl, .json or .parquet file")
+
+
+def load_table_files(builder, paths):
+    """Rows of .jsonl/.parquet files through datasets' builders; keeps only their "text" column."""
+    import datasets
+    dataset = datasets.load_dataset(builder, data_files=[str(p) for p in paths], split="train")
+    if "text" not in dataset.column_names:
+        names = ", ".join(str(p) for p in paths)
+        raise SystemExit(f"error: {names} has no 'text' column (columns: {dataset.column_names})")
+    return dataset.select_columns(["text"])
+
+
+def load_text_files(paths):
+    """.txt files are one document each; .jsonl/.json/.parquet files give one document per row."""
+    import datasets
+    paths = [pathlib.Path(p) for p in paths]
+    check_text_files(paths)
+    parts = []
+    txt = [p for p in paths if p.suffix == ".txt"]
+    if txt:
+        parts.append(datasets.Dataset.from_dict({"text": [p.read_text(encoding="utf-8") for p in txt]}))
+    for builder, suffixes in (("json", (".jsonl", ".json")), ("parquet", (".parquet",))):
+        files = [p for p in paths if p.suffix in suffixes]
+        if files:
+            parts.append(load_table_files(builder, files))
+    return datasets.concatenate_datasets(parts)
+
+
+# ---- split, subset, tokenize, write ---------------------------------------------------------
+
+def split_train_val(dataset, val_fraction):
+    """Seeded random document-level split, as nanoGPT's openwebtext/prepare.py does it."""
+    if math.ceil(val_fraction * len(dataset)) >= len(dataset):  # train_test_split rounds val up
+        raise SystemExit(f"error: --val-fraction {val_fraction} of {len(dataset)} document(s) leaves none "
+                         "for training: pass more documents or a smaller --val-fraction")
+    splits = dataset.train_test_split(test_size=val_fraction, seed=SEED, shuffle=True)
+    splits["val"] = splits.pop("test")
+    return splits
+
+
+def keep_subset(dataset, fraction):
+    """A seeded random `fraction` of the documents, kept in their original order."""
+    keep = round(len(dataset) * fraction)
+    if keep == 0:
+        raise SystemExit(f"error: --subset-fraction {fraction} keeps none of {len(dataset)} training documents: raise it")
+    rng = np.random.default_rng(SEED)
+    return dataset.select(np.sort(rng.choice(len(dataset), size=keep, replace=False)))
+
+
+def split_settings(val_fraction, subset_fraction):
+    """meta.json's "split" record; checks the fractions before any slow loading."""
+    check_fraction("--val-fraction", val_fraction, allow_one=False)
+    check_fraction("--subset-fraction", subset_fraction, allow_one=True)
+    return {"val_fraction": val_fraction, "seed": SEED, "subset_fraction": subset_fraction}
+
+
+def tokenize_batch(batch):
+    enc = gpt2_encoding()
+    ids = [enc.encode_ordinary(text) + [EOT] for text in batch["text"]]
+    return {"ids": ids, "len": [len(x) for x in ids]}
+
+
+def tokenize(splits, num_proc):
+    import datasets
+    # uint16 ids keep the map's on-disk cache 4x smaller than int64 (OpenWebText: ~18 GB, not ~72 GB)
+    features = datasets.Features({"ids": datasets.List(datasets.Value("uint16")), "len": datasets.Value("int64")})
+    return splits.map(tokenize_batch, batched=True, remove_columns=["text"], features=features,
+                      desc="tokenizing", num_proc=num_proc)
+
+
+def write_tokens(tokenized, path):
+    """Stream a tokenized split into a uint16 memmap shard by shard; returns the token count.
+
+    Written to a .tmp file and renamed, so a crash never leaves a complete-looking .bin behind.
+    """
+    import pyarrow.compute as pc
+    table = tokenized.with_format("arrow")
+    n_tokens = pc.sum(table["len"]).as_py()
+    tmp = path.with_name(path.name + ".tmp")
+    arr = np.memmap(tmp, dtype=DTYPE, mode="w+", shape=(n_tokens,))
+    start = 0
+    with tqdm(total=n_tokens, unit="tok", unit_scale=True, desc=f"writing {path}") as bar:
+        for batch in table.iter(batch_size=DOCS_PER_WRITE):
+            ids = pc.list_flatten(batch["ids"]).to_numpy()
+            arr[start:start + len(ids)] = ids
+            start += len(ids)
+            bar.update(len(ids))
+    arr.flush()
+    del arr  # close the mapping before the rename
+    os.replace(tmp, path)
+    return n_tokens
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_json_atomically(path, obj):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def write_dataset(splits, out_dir, source, settings, num_proc):
+    """Tokenize a {"train", "val"} DatasetDict of texts into out_dir/{train,val}.bin + meta.json."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta_path = out_dir / "meta.json"
+    meta_path.unlink(missing_ok=True)  # meta.json is written last: it marks a finished dataset
+    tokenized = tokenize(splits, num_proc)
+    tokens = {split: write_tokens(tokenized[split], out_dir / f"{split}.bin") for split in SPLITS}
+    meta = {
+        "source": source,
+        "split": settings,
+        "documents": {split: len(splits[split]) for split in SPLITS},
+        "tokens": tokens,
+        "dtype": np.dtype(DTYPE).name,
+        "vocab_size": VOCAB_SIZE,
+        "eot": EOT,
+        "tokenizer": "gpt2",
+        "sha256": {f"{split}.bin": sha256_file(out_dir / f"{split}.bin") for split in SPLITS},
+    }
+    write_json_atomically(meta_path, meta)
+    print(f"wrote {out_dir}: " + ", ".join(f"{s} {tokens[s]:,} tokens" for s in SPLITS))
+    return out_dir
+
+
+# ---- public entry points --------------------------------------------------------------------
+
+def builtin_source():
+    return {"corpus": str(BUILTIN_CORPUS.relative_to(HERE)), "sha256": sha256_file(BUILTIN_CORPUS)}
+
+
+def is_prepared(out_dir, source, settings):
+    """True when meta.json records these settings and both .bin files have the recorded sizes."""
+    meta_path = out_dir / "meta.json"
+    if not meta_path.is_file():
+        return False
+    meta = json.loads(meta_path.read_text())
+    if (meta.get("source"), meta.get("split")) != (source, settings):
+        return False
+    itemsize = np.dtype(DTYPE).itemsize
+    return all((out_dir / f"{s}.bin").is_file()
+               and (out_dir / f"{s}.bin").stat().st_size == meta["tokens"][s] * itemsize for s in SPLITS)
+
+
+def prepare_from(dataset, out_dir, source, settings, num_proc):
+    """Split, subsample the training documents, tokenize and write."""
+    splits = split_train_val(dataset, settings["val_fraction"])
+    if settings["subset_fraction"] != 1.0:
+        splits["train"] = keep_subset(splits["train"], settings["subset_fraction"])
+    return write_dataset(splits, out_dir, source, settings, num_proc)
+
+
+def prepare_builtin(data_dir="data", num_proc=DEFAULT_NUM_PROC):
+    """Prepare the built-in corpus into data_dir/builtin (no network); skips work if already done."""
+    out_dir = pathlib.Path(data_dir) / "builtin"
+    source, settings = builtin_source(), split_settings(BUILTIN_VAL_FRACTION, 1.0)
+    if is_prepared(out_dir, source, settings):
+        print(f"{out_dir} is already prepared")
+        return out_dir
+    return prepare_from(load_builtin(), out_dir, source, settings, num_proc)
+
+
+def prepare_openwebtext(data_dir="data", name="openwebtext", val_fraction=OPENWEBTEXT_VAL_FRACTION,
+                        subset_fraction=1.0, num_proc=DEFAULT_NUM_PROC):
+    """Download OpenWebText from the HF hub and prepare it into data_dir/name."""
+    settings = split_settings(val_fraction, subset_fraction)
+    source = {"hub_id": OPENWEBTEXT_HUB_ID, "revision": OPENWEBTEXT_REVISION}
+    return prepare_from(load_openwebtext(num_proc), pathlib.Path(data_dir) / name, source, settings, num_proc)
+
+
+def prepare_text_files(paths, data_dir="data", name="custom", val_fraction=TEXT_FILES_VAL_FRACTION,
+                       subset_fraction=1.0, num_proc=DEFAULT_NUM_PROC):
+    """Prepare local .txt/.jsonl/.json/.parquet files into data_dir/name."""
+    settings = split_settings(val_fraction, subset_fraction)
+    source = {"text_files": [str(pathlib.Path(p).resolve()) for p in paths]}
+    return prepare_from(load_text_files(paths), pathlib.Path(data_dir) / name, source, settings, num_proc)
+
+
+def prepare_command(name):
+    """The command that creates data/<name>, for error messages."""
+    if name == "builtin":
+        return "python prepare_openwebtext.py"
+    if name == "openwebtext":
+        return "python prepare_openwebtext.py --dataset openwebtext"
+    return f"python prepare_openwebtext.py --text-files FILE... --name {name}"
+
+
+def load_split(data_dir, name, split):
+    """data_dir/name/split.bin as a read-only uint16 memmap."""
+    path = pathlib.Path(data_dir) / name / f"{split}.bin"
+    if not path.is_file():
+        raise SystemExit(f"error: {path} not found: run `{prepare_command(name)}` first")
+    return np.memmap(path, dtype=DTYPE, mode="r")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--dataset", choices=("builtin", "openwebtext"), default="builtin",
+                        help="builtin: the bundled KJV corpus (default, offline); openwebtext: from the HF hub")
+    source.add_argument("--text-files", nargs="+", metavar="PATH",
+                        help=".txt files (one document each) or .jsonl/.json/.parquet files with a 'text' column")
+    parser.add_argument("--data-dir", "--out-dir", dest="data_dir", default="data",
+                        help="parent folder of the dataset folder (default: data)")
+    parser.add_argument("--name", help="dataset folder name (default: openwebtext, or custom for --text-files)")
+    parser.add_argument("--val-fraction", type=float,
+                        help=f"fraction of documents held out for val (default: {OPENWEBTEXT_VAL_FRACTION} "
+                             f"for openwebtext, {TEXT_FILES_VAL_FRACTION} for text files)")
+    parser.add_argument("--subset-fraction", type=float, default=1.0,
+                        help="keep this seeded random fraction of the training documents (paper's low-data: 0.001)")
+    parser.add_argument("--num-proc", type=int, default=DEFAULT_NUM_PROC,
+                        help="processes for download and tokenization (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.dataset == "builtin" and not args.text_files and (
+            args.name or args.val_fraction is not None or args.subset_fraction != 1.0):
+        parser.error("--name, --val-fraction and --subset-fraction apply to --dataset openwebtext "
+                     "and --text-files; the built-in corpus has a fixed split")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    # options left out fall back to each prepare function's per-source default
+    options = {"data_dir": args.data_dir, "subset_fraction": args.subset_fraction, "num_proc": args.num_proc}
+    if args.name:
+        options["name"] = args.name
+    if args.val_fraction is not None:
+        options["val_fraction"] = args.val_fraction
+    if args.text_files:
+        prepare_text_files(args.text_files, **options)
+    elif args.dataset == "openwebtext":
+        prepare_openwebtext(**options)
+    else:
+        prepare_builtin(args.data_dir, num_proc=args.num_proc)
+
+
+if __name__ == "__main__":
+    main()
