@@ -14,15 +14,17 @@ import sys
 import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 if __package__ in (None, ""):  # run as a script: make the `plots` package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from plots.runs import (STYLE, add_output_args, distinct_labels, ema, finite, format_count, load_run,
                         load_runs, output_path, save_figure, sort_key)
 
-# the upper y-limit ignores each curve's first quarter of steps, where the loss falls steeply
+# the upper y-limit ignores each curve's first quarter of steps, where the loss falls steeply,
+# unless showing everything would squeeze the rest into less than a third of the axis
 SETTLED_FRACTION = 0.25
+MAX_SQUEEZE = 3
 
 
 def settled_values(steps, values):
@@ -36,11 +38,13 @@ def loss_ylim(curves, extra=()):
     """(bottom, top) that shows every curve's settled part and the extra levels (baselines).
 
     curves: (steps, values) pairs. The bottom is the lowest value anywhere; the top the
-    highest settled value, so the first steps' huge losses do not flatten the rest.
+    highest settled value when the first steps' losses would flatten the rest.
     """
     curves = [(s, v) for s, v in curves if finite(v)]
     low = min([min(finite(v)) for _, v in curves] + list(extra))
-    high = max([max(finite(settled_values(s, v)) or finite(v)) for s, v in curves] + list(extra))
+    settled = max([max(finite(settled_values(s, v)) or finite(v)) for s, v in curves] + list(extra))
+    everything = max([max(finite(v)) for _, v in curves] + list(extra))
+    high = everything if everything - low <= MAX_SQUEEZE * (settled - low) else settled
     pad = 0.08 * (high - low) or 0.05 * abs(high) or 0.1
     return low - pad, high + pad
 
@@ -109,6 +113,7 @@ def plot_runs(run_dirs, out_path, train=False, smooth=1, baseline=None, baseline
     axes[0].set_ylim(*loss_ylim(curves, [ref[0]] if ref else []))
     axes[0].set_ylabel("loss" if train else "validation loss")
     axes[0].set_xlabel("step")
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].set_xlabel("tokens")
     axes[1].xaxis.set_major_formatter(_tokens_formatter())
     for ax in axes:

@@ -16,7 +16,7 @@ sys.path.insert(0, REPO)
 
 from plots.plot_ablation import plot_ablation  # noqa: E402
 from plots.plot_grow import plot_grow  # noqa: E402
-from plots.plot_runs import main as plot_runs_main, plot_runs  # noqa: E402
+from plots.plot_runs import loss_ylim, main as plot_runs_main, plot_runs  # noqa: E402
 from plots.report import report_table  # noqa: E402
 from plots.runs import distinct_labels, load_run, run_label  # noqa: E402
 
@@ -119,6 +119,11 @@ def test_same_setting_same_seed_is_told_apart_by_directory(tmp_path):
     runs = [load_run(make_run(tmp_path, name)) for name in ("lr_a", "lr_b")]
     assert distinct_labels(runs) == ["16L scratch 100 steps, seed 1337 (lr_a)",
                                      "16L scratch 100 steps, seed 1337 (lr_b)"]
+
+
+def test_ylim_clips_the_start_only_when_it_would_flatten_the_rest():
+    assert loss_ylim([([0, 50, 100], [10.83, 3.5, 3.0])])[1] < 4
+    assert loss_ylim([([0, 10, 20], [10.83, 10.15, 9.80])])[1] > 10.83  # early in training: keep it
 
 
 def test_diverged_run_still_plots(tmp_path):
