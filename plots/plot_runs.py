@@ -59,10 +59,6 @@ def baseline_from_args(baseline, baseline_run):
     return None
 
 
-def _tokens_formatter():
-    return FuncFormatter(lambda x, _pos: format_count(x))
-
-
 def _plot_both(axes, steps, tokens, values, **style):
     """One curve against steps (left panel) and tokens (right panel, lines without tokens left out)."""
     axes[0].plot(steps, values, **style)
@@ -113,13 +109,14 @@ def plot_runs(run_dirs, out_path, train=False, smooth=1, baseline=None, baseline
     axes[0].set_ylim(*loss_ylim(curves, [ref[0]] if ref else []))
     axes[0].set_ylabel("loss" if train else "validation loss")
     axes[0].set_xlabel("step")
-    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].set_xlabel("tokens")
-    axes[1].xaxis.set_major_formatter(_tokens_formatter())
     for ax in axes:
         ax.grid(alpha=0.3)
-        if logx:
+        if logx:  # step 0 cannot be shown on a log axis: masked
             ax.set_xscale("log", nonpositive="mask")
+    if not logx:  # log axes keep matplotlib's 10^k labels
+        axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[1].xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_count(x)))
     fig.suptitle(title or ("loss" if train else "validation loss"))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(2, len(handles)), framealpha=0.9)
     save_figure(fig, out_path)
