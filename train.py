@@ -1,0 +1,422 @@
+"""Train a GPT-2: from scratch, from an Inheritune initialisation, or resuming a run.
+
+Single process (CPU or one GPU):
+    python train.py config/tiny_cpu.py --max_iters=100
+Data-parallel on 8 GPUs (multi-node works with torchrun's usual flags):
+    torchrun --nproc_per_node=8 train.py config/gpt2l_inherit18.py
+
+The run directory (out_dir) receives config.json (resolved config + git commit), log.jsonl
+(one JSON line per logged step), ckpt.pt (tensors and plain types only) and, once
+finished, result.json with the final deterministic validation loss.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from configurator import ConfigError, load_config
+from model import GPT, GPTConfig, peak_flops
+from prepare_openwebtext import load_split, write_json_atomically
+
+DEFAULTS = dict(
+    # run directory and initialisation
+    out_dir="out",
+    init_from="scratch",  # 'scratch' | 'resume' (out_dir/ckpt.pt) | 'inherit' (see inherit_*)
+    inherit_from="",  # reference checkpoint for init_from='inherit'
+    inherit_parts="full",  # per-block parts: 'full' | 'attn_ln' | 'mlp_ln' | 'attn_mlp_noln'
+    inherit_layers="",  # comma list of reference blocks, e.g. '0,1,2,5'; '' = the first n_layer
+    inherit_embeddings="wte,wpe,ln_f",  # non-block tensors to inherit; 'wte' alone = paper's code
+    seed=1337,
+    # data: data_dir/dataset/{train,val}.bin made by prepare_openwebtext.py
+    data_dir="data",
+    dataset="builtin",
+    # model (GPT-2 small by default)
+    n_layer=12,
+    n_head=12,
+    n_embd=768,
+    block_size=1024,
+    vocab_size=50304,
+    bias=False,
+    dropout=0.0,
+    scale_attn_by_inverse_layer_idx=False,
+    # optimisation: the global batch is set in tokens; accumulation is derived from it
+    batch_size=12,  # micro-batch (sequences per process per forward)
+    tokens_per_step=12 * 1024,
+    max_iters=1000,
+    learning_rate=6e-4,
+    min_lr=6e-5,
+    warmup_iters=100,
+    lr_decay_iters=0,  # 0 = max_iters
+    weight_decay=0.1,
+    beta1=0.9,
+    beta2=0.95,
+    grad_clip=1.0,  # 0 disables clipping
+    # evaluation: fixed validation windows, the same for every run and rank
+    eval_interval=250,
+    eval_tokens=0,  # 0 = all of val.bin
+    eval_only=False,  # evaluate the initial model (e.g. init_from='resume') and stop
+    log_interval=10,
+    # system
+    device="auto",  # 'auto' | 'cpu' | 'cuda' | 'cuda:N'
+    dtype="auto",  # 'auto' (bfloat16 where supported, else float32) | 'bfloat16' | 'float32'
+    compile=False,
+    backend="auto",  # DDP backend: 'auto' (nccl on CUDA, gloo on CPU) | 'nccl' | 'gloo'
+    peak_tflops=0.0,  # MFU denominator override; 0 = look up the GPU name
+)
+CHOICES = dict(
+    init_from=("scratch", "resume", "inherit"),
+    inherit_parts=("full", "attn_ln", "mlp_ln", "attn_mlp_noln"),
+    dtype=("auto", "bfloat16", "float32"),
+    backend=("auto", "nccl", "gloo"),
+)
+MODEL_KEYS = tuple(f.name for f in fields(GPTConfig))
+
+
+@dataclass
+class Dist:
+    rank: int
+    local_rank: int
+    world_size: int
+    device: str
+
+    @property
+    def master(self):
+        return self.rank == 0
+
+
+def setup_distributed(device, backend):
+    """Join the torchrun process group if launched by torchrun; pick this process's device."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if "RANK" not in os.environ:
+        return Dist(0, 0, 1, device)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+    if device.startswith("cuda"):
+        device = f"cuda:{local_rank}"
+        torch.cuda.set_device(device)
+    if backend == "auto":
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+    dist.init_process_group(backend=backend)
+    return Dist(rank, local_rank, dist.get_world_size(), device)
+
+
+def autocast_context(device, dtype):
+    """bf16 autocast on GPUs that support it; plain fp32 on CPU (bf16 matmuls are slow there)."""
+    if dtype == "auto":
+        bf16_ok = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+        dtype = "bfloat16" if bf16_ok else "float32"
+    if dtype == "float32":
+        return nullcontext()
+    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
+
+
+def accumulation_steps(cfg, world_size):
+    per_micro = cfg.batch_size * cfg.block_size * world_size
+    if cfg.tokens_per_step % per_micro:
+        raise ConfigError(
+            f"tokens_per_step={cfg.tokens_per_step} is not a multiple of batch_size*block_size*"
+            f"world_size={per_micro}; change tokens_per_step or batch_size")
+    return cfg.tokens_per_step // per_micro
+
+
+def load_tokens(cfg, split):
+    data = load_split(cfg.data_dir, cfg.dataset, split)
+    if len(data) <= cfg.block_size:
+        raise SystemExit(f"{cfg.data_dir}/{cfg.dataset}/{split}.bin holds {len(data)} tokens, fewer "
+                         f"than block_size+1={cfg.block_size + 1}: use more data or a smaller block_size")
+    return data
+
+
+def to_device(x, device):
+    if device.startswith("cuda"):
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
+
+
+def train_batches(data, cfg, step, accum, d):
+    """The micro-batches this rank trains on at `step`.
+
+    Offsets depend only on (seed, step), and each rank takes its own slice of the global
+    batch, so a resumed run sees the same data and any (world_size, accumulation) split of
+    one global batch trains on the same sequences.
+    """
+    rng = np.random.default_rng([cfg.seed, step])
+    offsets = rng.integers(0, len(data) - cfg.block_size - 1, size=accum * d.world_size * cfg.batch_size)
+    mine = offsets.reshape(d.world_size, accum, cfg.batch_size)[d.rank]
+    for micro in mine:
+        window = np.stack([data[o:o + cfg.block_size + 1] for o in micro]).astype(np.int64)
+        window = torch.from_numpy(window)
+        yield to_device(window[:, :-1], d.device), to_device(window[:, 1:], d.device)
+
+
+def val_windows(data, cfg):
+    """Start offsets of the fixed, non-overlapping validation windows."""
+    n_tokens = len(data) - 1 if cfg.eval_tokens == 0 else min(cfg.eval_tokens, len(data) - 1)
+    return np.arange(0, n_tokens - cfg.block_size + 1, cfg.block_size)
+
+
+@torch.no_grad()
+def evaluate(model, data, cfg, d, ctx):
+    """Mean loss over all fixed validation windows, sharded across ranks and summed."""
+    model.eval()
+    starts = val_windows(data, cfg)[d.rank::d.world_size]
+    total = torch.zeros(2, dtype=torch.float64, device=d.device)  # loss sum, token count
+    for i in range(0, len(starts), cfg.batch_size):
+        window = np.stack([data[o:o + cfg.block_size + 1] for o in starts[i:i + cfg.batch_size]])
+        window = torch.from_numpy(window.astype(np.int64))
+        x, y = to_device(window[:, :-1], d.device), to_device(window[:, 1:], d.device)
+        with ctx:
+            _, loss = model(x, y)
+        total += torch.stack([loss.double() * y.numel(), torch.tensor(y.numel(), device=d.device)])
+    if d.world_size > 1:
+        dist.all_reduce(total)
+    model.train()
+    return (total[0] / total[1]).item()
+
+
+def lr_at(step, cfg):
+    """Linear warmup, then cosine decay to min_lr at lr_decay_iters."""
+    decay_iters = cfg.lr_decay_iters or cfg.max_iters
+    if step < cfg.warmup_iters:
+        return cfg.learning_rate * (step + 1) / (cfg.warmup_iters + 1)
+    if step >= decay_iters:
+        return cfg.min_lr
+    progress = (step - cfg.warmup_iters) / max(1, decay_iters - cfg.warmup_iters)
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_lr)
+
+
+def forward_backward(model, batches, accum, ctx):
+    """Accumulate gradients of the mean loss over `accum` micro-batches; DDP syncs only on the last.
+
+    Returns the mean loss as a tensor (no host sync).
+    """
+    total = 0.0
+    for micro, (x, y) in enumerate(batches):
+        if isinstance(model, DDP):
+            model.require_backward_grad_sync = micro == accum - 1
+        with ctx:
+            _, loss = model(x, y)
+        (loss / accum).backward()
+        total = total + loss.detach() / accum
+    return total
+
+
+def mean_across_ranks(x, d):
+    if d.world_size > 1:
+        dist.all_reduce(x, op=dist.ReduceOp.AVG)
+    return x
+
+
+def git_commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def save_checkpoint(path, model, optimizer, step, cfg, elapsed, manifest=None):
+    """Write atomically: a crash mid-save never replaces the last good checkpoint."""
+    ckpt = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "model_args": {k: getattr(model.config, k) for k in MODEL_KEYS},
+        "config": vars(cfg),
+        "step": step,
+        "elapsed_s": elapsed,
+        "rng": {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+    }
+    if manifest is not None:
+        ckpt["inherit_manifest"] = manifest
+    tmp = Path(f"{path}.tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """Load a checkpoint of this project, ending with one clear line if it cannot be used."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"checkpoint {path} not found; check the path (a run keeps it as out_dir/ckpt.pt)")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for truncated or foreign files
+        raise SystemExit(f"checkpoint {path} cannot be read ({type(e).__name__}): it is corrupt or "
+                         "not a checkpoint of this project; restore it or point to another") from None
+    if not isinstance(ckpt, dict) or not {"model", "model_args", "step"} <= ckpt.keys():
+        raise SystemExit(f"checkpoint {path} lacks model/model_args/step: not a checkpoint of this project")
+    return ckpt
+
+
+def check_model_args(cfg, model_args, source):
+    """A config that disagrees with the checkpoint it builds on is a user error, not a silent override."""
+    for key in MODEL_KEYS:
+        if key != "n_layer" and getattr(cfg, key) != model_args[key]:
+            raise ConfigError(f"{key}={getattr(cfg, key)!r} but {source} has {key}={model_args[key]!r}; "
+                              f"set --{key}={model_args[key]!r}")
+
+
+def build_model(cfg, ckpt_path):
+    """The model to train and, for inheritance, the manifest of what came from where."""
+    if cfg.init_from == "resume":
+        ckpt = load_checkpoint(ckpt_path)
+        check_model_args(cfg, ckpt["model_args"], ckpt_path)
+        if cfg.n_layer != ckpt["model_args"]["n_layer"]:
+            raise ConfigError(f"n_layer={cfg.n_layer} but {ckpt_path} has n_layer={ckpt['model_args']['n_layer']}")
+        model = GPT(GPTConfig(**ckpt["model_args"]))
+        model.load_state_dict(ckpt["model"])
+        return model, ckpt, ckpt.get("inherit_manifest")
+    if cfg.init_from == "inherit":
+        from inherit import inherit_from_checkpoint
+        model, manifest = inherit_from_checkpoint(
+            cfg.inherit_from, cfg.n_layer, parts=cfg.inherit_parts, layers=cfg.inherit_layers,
+            embeddings=cfg.inherit_embeddings, seed=cfg.seed,
+            check=lambda args, src: check_model_args(cfg, args, src))
+        return model, None, manifest
+    torch.manual_seed(cfg.seed)
+    return GPT(GPTConfig(**{k: getattr(cfg, k) for k in MODEL_KEYS})), None, None
+
+
+class RunLog:
+    """config.json once per run, then log.jsonl lines; only the master rank writes."""
+
+    def __init__(self, out_dir, master):
+        self.path = Path(out_dir) / "log.jsonl"
+        self.master = master
+
+    def start(self, record, resumed_step):
+        if not self.master:
+            return
+        config_path = self.path.parent / "config.json"
+        if resumed_step is None:
+            write_json_atomically(config_path, record)
+            self.path.write_text("")
+        else:  # drop lines logged after the checkpoint we resume from: they will be redone
+            lines = self.path.read_text().splitlines() if self.path.exists() else []
+            kept = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= resumed_step]
+            self.path.write_text("".join(ln + "\n" for ln in kept))
+
+    def write(self, **record):
+        if self.master:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            shown = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                             for k, v in record.items() if v is not None)
+            print(shown, flush=True)
+
+
+def main(argv=None):
+    cfg_dict = load_config(DEFAULTS, sys.argv[1:] if argv is None else argv, CHOICES)
+    cfg = type("Config", (), {})()
+    vars(cfg).update(cfg_dict)
+    d = setup_distributed(cfg.device, cfg.backend)
+    out_dir = Path(cfg.out_dir)
+    ckpt_path = out_dir / "ckpt.pt"
+    if cfg.init_from != "resume" and ckpt_path.exists() and not cfg.eval_only:
+        raise SystemExit(f"{ckpt_path} already exists: continue it with --init_from=resume, "
+                         "or choose another out_dir (nothing was overwritten)")
+    accum = accumulation_steps(cfg, d.world_size)
+    ctx = autocast_context(d.device, cfg.dtype)
+    train_data, val_data = load_tokens(cfg, "train"), load_tokens(cfg, "val")
+
+    model, ckpt, manifest = build_model(cfg, ckpt_path)
+    model.to(d.device)
+    optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate,
+                                          (cfg.beta1, cfg.beta2), d.device.split(":")[0])
+    step, elapsed_before = 0, 0.0
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if ckpt["rng"]["cuda"] and d.device.startswith("cuda"):
+            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        del ckpt
+    else:
+        torch.manual_seed(cfg.seed + d.rank)  # dropout masks differ per rank
+    raw_model = model
+    if cfg.compile:
+        model = torch.compile(model)
+    eval_model = model
+    if d.world_size > 1:
+        model = DDP(model, device_ids=[d.local_rank] if d.device.startswith("cuda") else None,
+                    gradient_as_bucket_view=True)
+
+    if d.master:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        print(f"{raw_model.num_params() / 1e6:.2f}M parameters, {raw_model.config.n_layer} layers | "
+              f"global batch {cfg.tokens_per_step} tokens = micro-batch {cfg.batch_size} x block "
+              f"{cfg.block_size} x accumulation {accum} x world {d.world_size} | {d.device}", flush=True)
+    if cfg.eval_only:
+        val_loss = evaluate(eval_model, val_data, cfg, d, ctx)
+        if d.master:
+            print(json.dumps({"step": step, "val_loss": val_loss}), flush=True)
+        return val_loss
+
+    resumed_step = step if cfg.init_from == "resume" else None
+    log = RunLog(out_dir, d.master)
+    log.start({**cfg_dict, "git_commit": git_commit(), "num_params": raw_model.num_params(),
+               "world_size": d.world_size, "device": d.device}, resumed_step)
+    device_name = torch.cuda.get_device_name(d.device) if d.device.startswith("cuda") else "cpu"
+    peak = peak_flops(device_name, cfg.peak_tflops)
+    flops_per_token = raw_model.flops_per_token()
+    t_start = t_last = time.time()
+    step_last = step
+
+    def elapsed():
+        return elapsed_before + time.time() - t_start
+
+    record = {}
+    while True:
+        if (step % cfg.eval_interval == 0 and step != resumed_step) or step == cfg.max_iters:
+            record["val_loss"] = evaluate(eval_model, val_data, cfg, d, ctx)
+        if record:
+            log.write(step=step, tokens=step * cfg.tokens_per_step, **record, elapsed_s=elapsed())
+        if "val_loss" in record:
+            if d.master:
+                save_checkpoint(ckpt_path, raw_model, optimizer, step, cfg, elapsed(), manifest)
+            t_last, step_last = time.time(), step  # evaluation and saving are not training throughput
+        if step == cfg.max_iters:
+            break
+        record = {}
+
+        lr = lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss = forward_backward(model, train_batches(train_data, cfg, step, accum, d), accum, ctx)
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+
+        if step % cfg.log_interval == 0:
+            train_loss = mean_across_ranks(loss, d).item()  # the only host sync in the loop
+            tokens_per_s = (step - step_last) * cfg.tokens_per_step / (time.time() - t_last)
+            mfu = tokens_per_s / d.world_size * flops_per_token / peak if peak else None
+            record = dict(lr=lr, train_loss=train_loss, tokens_per_s=tokens_per_s, mfu=mfu)
+            t_last, step_last = time.time(), step
+
+    if d.master:
+        write_json_atomically(out_dir / "result.json", {
+            "step": step, "tokens": step * cfg.tokens_per_step, "val_loss": record["val_loss"],
+            "num_params": raw_model.num_params(), "elapsed_s": elapsed()})
+    if d.world_size > 1:
+        dist.destroy_process_group()
+    return record["val_loss"]
+
+
+if __name__ == "__main__":
+    main()
