@@ -19,6 +19,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -81,6 +82,7 @@ CHOICES = dict(
     backend=("auto", "nccl", "gloo"),
 )
 MODEL_KEYS = tuple(f.name for f in fields(GPTConfig))
+ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings")
 
 
 @dataclass
@@ -227,20 +229,26 @@ def git_commit():
         return "unknown"
 
 
-def save_checkpoint(path, model, optimizer, step, cfg, elapsed, manifest=None):
-    """Write atomically: a crash mid-save never replaces the last good checkpoint."""
+def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, manifest=None):
+    """Write atomically: a crash mid-save never replaces the last good checkpoint.
+
+    A checkpoint without optimizer state (e.g. a fresh Inheritune initialisation) starts
+    the optimizer afresh when resumed.
+    """
     ckpt = {
         "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
         "model_args": {k: getattr(model.config, k) for k in MODEL_KEYS},
-        "config": vars(cfg),
+        "config": config,
         "step": step,
         "elapsed_s": elapsed,
         "rng": {"torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
     }
+    if optimizer is not None:
+        ckpt["optimizer"] = optimizer.state_dict()
     if manifest is not None:
         ckpt["inherit_manifest"] = manifest
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(f"{path}.tmp")
     torch.save(ckpt, tmp)
     os.replace(tmp, path)
@@ -271,11 +279,8 @@ def check_model_args(cfg, model_args, source):
 
 def build_model(cfg, ckpt_path):
     """The model to train and, for inheritance, the manifest of what came from where."""
-    if cfg.init_from == "resume":
+    if cfg.init_from == "resume":  # the checkpoint's model wins, as in nanoGPT
         ckpt = load_checkpoint(ckpt_path)
-        check_model_args(cfg, ckpt["model_args"], ckpt_path)
-        if cfg.n_layer != ckpt["model_args"]["n_layer"]:
-            raise ConfigError(f"n_layer={cfg.n_layer} but {ckpt_path} has n_layer={ckpt['model_args']['n_layer']}")
         model = GPT(GPTConfig(**ckpt["model_args"]))
         model.load_state_dict(ckpt["model"])
         return model, ckpt, ckpt.get("inherit_manifest")
@@ -301,8 +306,9 @@ class RunLog:
         if not self.master:
             return
         config_path = self.path.parent / "config.json"
-        if resumed_step is None:
+        if resumed_step is None or not config_path.exists():
             write_json_atomically(config_path, record)
+        if resumed_step is None:
             self.path.write_text("")
         else:  # drop lines logged after the checkpoint we resume from: they will be redone
             lines = self.path.read_text().splitlines() if self.path.exists() else []
@@ -320,33 +326,35 @@ class RunLog:
 
 def main(argv=None):
     cfg_dict = load_config(DEFAULTS, sys.argv[1:] if argv is None else argv, CHOICES)
-    cfg = type("Config", (), {})()
-    vars(cfg).update(cfg_dict)
+    cfg = SimpleNamespace(**cfg_dict)
     d = setup_distributed(cfg.device, cfg.backend)
     out_dir = Path(cfg.out_dir)
     ckpt_path = out_dir / "ckpt.pt"
     if cfg.init_from != "resume" and ckpt_path.exists() and not cfg.eval_only:
         raise SystemExit(f"{ckpt_path} already exists: continue it with --init_from=resume, "
                          "or choose another out_dir (nothing was overwritten)")
+    raw_model, ckpt, manifest = build_model(cfg, ckpt_path)
+    vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})  # resume: the checkpoint's
+    # how the run began survives resumes: config.json and checkpoints keep init_from/inherit_*
+    origin = ckpt["config"] if ckpt else cfg_dict
+    run_config = {**vars(cfg), **{k: origin.get(k, cfg_dict[k]) for k in ORIGIN_KEYS}}
     accum = accumulation_steps(cfg, d.world_size)
     ctx = autocast_context(d.device, cfg.dtype)
     train_data, val_data = load_tokens(cfg, "train"), load_tokens(cfg, "val")
 
-    model, ckpt, manifest = build_model(cfg, ckpt_path)
-    model.to(d.device)
+    model = raw_model.to(d.device)
     optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate,
                                           (cfg.beta1, cfg.beta2), d.device.split(":")[0])
     step, elapsed_before = 0, 0.0
+    torch.manual_seed(cfg.seed + d.rank)  # dropout masks differ per rank
     if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
+        if "optimizer" in ckpt:
+            optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         if ckpt["rng"]["cuda"] and d.device.startswith("cuda"):
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
         del ckpt
-    else:
-        torch.manual_seed(cfg.seed + d.rank)  # dropout masks differ per rank
-    raw_model = model
     if cfg.compile:
         model = torch.compile(model)
     eval_model = model
@@ -367,7 +375,7 @@ def main(argv=None):
 
     resumed_step = step if cfg.init_from == "resume" else None
     log = RunLog(out_dir, d.master)
-    log.start({**cfg_dict, "git_commit": git_commit(), "num_params": raw_model.num_params(),
+    log.start({**run_config, "git_commit": git_commit(), "num_params": raw_model.num_params(),
                "world_size": d.world_size, "device": d.device}, resumed_step)
     device_name = torch.cuda.get_device_name(d.device) if d.device.startswith("cuda") else "cpu"
     peak = peak_flops(device_name, cfg.peak_tflops)
@@ -386,7 +394,7 @@ def main(argv=None):
             log.write(step=step, tokens=step * cfg.tokens_per_step, **record, elapsed_s=elapsed())
         if "val_loss" in record:
             if d.master:
-                save_checkpoint(ckpt_path, raw_model, optimizer, step, cfg, elapsed(), manifest)
+                save_checkpoint(ckpt_path, raw_model, run_config, step, optimizer, elapsed(), manifest)
             t_last, step_last = time.time(), step  # evaluation and saving are not training throughput
         if step == cfg.max_iters:
             break
