@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 if __package__ in (None, ""):  # run as a script: make the `plots` package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from plots.runs import (STYLE, add_output_args, finite, group_by, load_run, load_runs, output_path,
-                        save_figure, sort_key, steps_multiple, step_unit)
+                        padded_range, save_figure, sort_key, steps_multiple, step_unit)
 
 
 def group_label(run, unit):
@@ -71,9 +71,7 @@ def plot_ablation(run_dirs, out_path, baseline_run=None, title=None):
         handles.append(Line2D([], [], color="0.3", marker="o", markerfacecolor="white", ls="none",
                               label="unfinished (last logged val loss)"))
     # zoomed to the data: differences of 0.01-0.1 would vanish on an axis from 0
-    low, high = min(finite(levels)), max(finite(levels))
-    pad = 0.12 * (high - low) or 0.02 * high
-    ax.set_ylim(low - pad, high + 2.5 * pad)
+    ax.set_ylim(*padded_range(min(finite(levels)), max(finite(levels)), below=0.12, above=0.3))
     ax.set_xticks(range(len(groups)), list(groups))
     ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.set_ylabel("final validation loss")

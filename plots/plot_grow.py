@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 
 if __package__ in (None, ""):  # run as a script: make the `plots` package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from plots.runs import STYLE, add_output_args, format_count, load_grow, output_path, save_figure
+from plots.runs import (STYLE, add_output_args, format_count, load_grow, output_path, padded_range,
+                        save_figure)
 
 
 def _title(grow):
@@ -51,9 +52,7 @@ def plot_grow(grow_dir, out_path):
     ax.set_xlabel("inherited layers n  (non-embedding params below)")
     ax.set_ylabel("final validation loss")
     # headroom above the highest point for its value label
-    low, high = min(losses + [baseline]), max(losses + [baseline + tol])
-    pad = 0.1 * (high - low) or 0.05
-    ax.set_ylim(low - pad, high + 1.6 * pad)
+    ax.set_ylim(*padded_range(min(losses + [baseline]), max(losses + [baseline + tol]), above=0.16))
     ax.margins(x=0.08)
     ax.grid(alpha=0.3)
     ax.set_title(_title(grow))

@@ -19,7 +19,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 if __package__ in (None, ""):  # run as a script: make the `plots` package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from plots.runs import (STYLE, add_output_args, distinct_labels, ema, finite, format_count, load_run,
-                        load_runs, output_path, save_figure, sort_key)
+                        load_runs, output_path, padded_range, save_figure, sort_key)
 
 # the upper y-limit ignores each curve's first quarter of steps, where the loss falls steeply,
 # unless showing everything would squeeze the rest into less than a third of the axis
@@ -45,8 +45,7 @@ def loss_ylim(curves, extra=()):
     settled = max([max(finite(settled_values(s, v)) or finite(v)) for s, v in curves] + list(extra))
     everything = max([max(finite(v)) for _, v in curves] + list(extra))
     high = everything if everything - low <= MAX_SQUEEZE * (settled - low) else settled
-    pad = 0.08 * (high - low) or 0.05 * abs(high) or 0.1
-    return low - pad, high + pad
+    return padded_range(low, high)
 
 
 def baseline_from_args(baseline, baseline_run):

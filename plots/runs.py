@@ -223,6 +223,17 @@ def sort_key(run):
 
 # ---- numbers ----
 
+# loss differences below this are evaluation noise: an axis is never zoomed in further
+MIN_LOSS_SPAN = 0.02
+
+
+def padded_range(low, high, below=0.08, above=0.08):
+    """Axis limits around [low, high], at least MIN_LOSS_SPAN wide, padded by fractions of the span."""
+    widen = max(0.0, MIN_LOSS_SPAN - (high - low)) / 2
+    low, high = low - widen, high + widen
+    return low - below * (high - low), high + above * (high - low)
+
+
 def format_count(n):
     """12288000 -> '12.3M'; used for tokens and parameters."""
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
@@ -266,7 +277,8 @@ FORMATS = ("png", "svg", "pdf")
 
 # readable when a figure is shown at its saved size or scaled down into a slide
 STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 12, "legend.fontsize": 10,
-         "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.titlesize": 14}
+         "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.titlesize": 14,
+         "axes.formatter.useoffset": False}  # '+1.077e1' offsets make losses unreadable
 
 
 def add_output_args(parser, default_name):

@@ -18,7 +18,7 @@ from plots.plot_ablation import plot_ablation  # noqa: E402
 from plots.plot_grow import plot_grow  # noqa: E402
 from plots.plot_runs import loss_ylim, main as plot_runs_main, plot_runs  # noqa: E402
 from plots.report import report_table  # noqa: E402
-from plots.runs import distinct_labels, load_run, run_label  # noqa: E402
+from plots.runs import distinct_labels, format_count, load_run, run_label  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -246,3 +246,40 @@ def test_script_errors_have_no_traceback(tmp_path):
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"{tmp_path / 'nope'} does not exist; pass a run directory made by train.py"
+
+
+# tiny enough that each train.py process is mostly Python and torch start-up
+TINY_RUN = ["--n_head=1", "--n_embd=16", "--block_size=16", "--batch_size=4", "--tokens_per_step=64",
+            "--max_iters=6", "--warmup_iters=1", "--eval_interval=3", "--eval_tokens=256", "--log_interval=1"]
+
+
+def test_real_train_runs_plot_and_report(tmp_path):
+    """Two real train.py runs (2 and 1 layers) go through every plot and the report."""
+    import prepare_openwebtext
+    data_dir = os.path.join(REPO, "data")
+    prepare_openwebtext.prepare_builtin(data_dir)  # a no-op once data/builtin is prepared
+    runs = {n_layer: tmp_path / f"{n_layer}L" for n_layer in (2, 1)}
+    # both at once: each is mostly start-up, and the machine has two cores
+    procs = [subprocess.Popen([sys.executable, "train.py", "config/tiny_cpu.py", f"--out_dir={out}",
+                               f"--data_dir={data_dir}", f"--n_layer={n_layer}", *TINY_RUN],
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for n_layer, out in runs.items()]
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+    ref, small = (str(runs[n]) for n in (2, 1))
+
+    fig = plot_runs([ref, small], str(tmp_path / "runs.png"), train=True, baseline_run=ref)
+    assert_png(tmp_path / "runs.png")
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[:2] == ["2L scratch 6 steps", "1L scratch 6 steps"]
+    plot_ablation([ref, small], str(tmp_path / "ablation.svg"))
+    ET.parse(tmp_path / "ablation.svg")
+
+    rows = parse_table(report_table([small, ref]))
+    for row, run_dir in zip(rows, (ref, small)):
+        with open(os.path.join(run_dir, "result.json")) as f:
+            result = json.load(f)
+        assert row["run"] == run_dir and row["steps"] == "6" and row["init"] == "random"
+        assert row["final val loss"] == f"{result['val_loss']:.4f}"
+        assert row["tokens"] == "384" and row["params"] == format_count(result["num_params"])
