@@ -1,0 +1,194 @@
+"""The GPT-2 model: causality, parity with Hugging Face, initialisation, FLOPs and optimizer groups."""
+import math
+
+import pytest
+import torch
+
+import model as model_module
+from model import GPT, GPTConfig, from_hf_state_dict, peak_flops
+
+HF_VOCAB = 50257
+PADDED_VOCAB = 50304
+
+
+def tiny_config(**overrides):
+    args = dict(n_layer=2, n_head=2, n_embd=32, block_size=32, vocab_size=PADDED_VOCAB, bias=True)
+    args.update(overrides)
+    return GPTConfig(**args)
+
+
+def expected_param_names(n_layer):
+    """HF GPT2LMHeadModel's parameter names (state-dict keys, without the attention mask buffers)."""
+    names = ["transformer.wte.weight", "transformer.wpe.weight"]
+    for i in range(n_layer):
+        for part in ("ln_1", "attn.c_attn", "attn.c_proj", "ln_2", "mlp.c_fc", "mlp.c_proj"):
+            names += [f"transformer.h.{i}.{part}.weight", f"transformer.h.{i}.{part}.bias"]
+    return names + ["transformer.ln_f.weight", "transformer.ln_f.bias", "lm_head.weight"]
+
+
+# ---- causality ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("scale_attn", [False, True])
+def test_future_tokens_never_change_earlier_logits(scale_attn):
+    torch.manual_seed(0)
+    model = GPT(tiny_config(vocab_size=97, block_size=12, scale_attn_by_inverse_layer_idx=scale_attn)).eval()
+    x = torch.randint(0, 97, (2, 12))
+    with torch.no_grad():
+        base, _ = model(x)
+        for t in range(12):
+            changed = x.clone()
+            changed[:, t] = (changed[:, t] + 1 + torch.arange(2)) % 97
+            logits, _ = model(changed)
+            torch.testing.assert_close(logits[:, :t], base[:, :t], rtol=0, atol=1e-6)
+            # the changed position itself must see its new token, or the check above proves nothing
+            assert (logits[:, t] - base[:, t]).abs().max() > 1e-4
+
+
+def test_forward_rejects_sequences_longer_than_block_size():
+    model = GPT(tiny_config(vocab_size=97, block_size=8))
+    with pytest.raises(ValueError, match="block_size"):
+        model(torch.zeros(1, 9, dtype=torch.long))
+
+
+# ---- parity with Hugging Face's GPT-2 -------------------------------------------------------
+
+@pytest.mark.parametrize("scale_attn", [False, True])
+def test_logits_match_hugging_face_gpt2(scale_attn):
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    hf_config = transformers.GPT2Config(
+        n_layer=2, n_head=2, n_embd=32, n_positions=32, vocab_size=HF_VOCAB,
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        scale_attn_by_inverse_layer_idx=scale_attn, attn_implementation="eager")
+    hf = transformers.GPT2LMHeadModel(hf_config).eval()
+    with torch.no_grad():
+        # GPT-2's own init (std 0.02, zero biases) makes attention nearly uniform and hides a
+        # missing transpose or a wrong attention scale; large random weights and biases do not
+        for p in hf.parameters():
+            p.normal_(0.0, 0.2)
+    hf_sd = hf.state_dict()
+
+    ours = GPT(tiny_config(scale_attn_by_inverse_layer_idx=scale_attn)).eval()
+    sd = from_hf_state_dict(hf_sd, vocab_size=PADDED_VOCAB)
+    assert set(sd) == set(expected_param_names(2)) == set(ours.state_dict())
+    ours.load_state_dict(sd, strict=True)
+    assert ours.lm_head.weight.data_ptr() == ours.transformer.wte.weight.data_ptr()  # still tied
+
+    x = torch.randint(0, HF_VOCAB, (2, 32))
+    with torch.no_grad():
+        expected = hf(x).logits
+        logits, _ = ours(x)
+    assert logits.shape == (2, 32, PADDED_VOCAB)
+    torch.testing.assert_close(logits[..., :HF_VOCAB], expected, rtol=0, atol=1e-5)
+    assert torch.all(logits[..., HF_VOCAB:] == 0)  # padded vocabulary rows are zero
+
+    # the scale option must matter at this size, else the parity above would not test it
+    other = GPT(tiny_config(scale_attn_by_inverse_layer_idx=not scale_attn)).eval()
+    other.load_state_dict(sd)
+    with torch.no_grad():
+        other_logits, _ = other(x)
+    assert (other_logits - logits).abs().max() > 1e-3
+
+
+def test_from_hf_state_dict_transposes_conv1d_and_pads_vocab():
+    n = 8
+    hf_sd = {"transformer.wte.weight": torch.randn(5, n), "transformer.wpe.weight": torch.randn(4, n),
+             "transformer.h.0.attn.c_attn.weight": torch.randn(n, 3 * n),
+             "transformer.h.0.attn.bias": torch.ones(1, 1, 4, 4),
+             "transformer.h.0.mlp.c_fc.weight": torch.randn(n, 4 * n)}
+    sd = from_hf_state_dict(hf_sd, vocab_size=7)
+    assert "transformer.h.0.attn.bias" not in sd
+    assert torch.equal(sd["transformer.h.0.attn.c_attn.weight"], hf_sd["transformer.h.0.attn.c_attn.weight"].t())
+    assert torch.equal(sd["transformer.h.0.mlp.c_fc.weight"], hf_sd["transformer.h.0.mlp.c_fc.weight"].t())
+    assert torch.equal(sd["transformer.wpe.weight"], hf_sd["transformer.wpe.weight"])
+    assert sd["transformer.wte.weight"].shape == (7, n)
+    assert torch.equal(sd["transformer.wte.weight"][:5], hf_sd["transformer.wte.weight"])
+    assert torch.all(sd["transformer.wte.weight"][5:] == 0)
+    assert torch.equal(sd["lm_head.weight"], sd["transformer.wte.weight"])  # filled in when absent
+
+
+# ---- initialisation and names ---------------------------------------------------------------
+
+def test_parameter_names_are_hugging_face_gpt2_names():
+    model = GPT(tiny_config(n_layer=3))
+    assert list(model.state_dict()) == expected_param_names(3)
+    # the tied lm_head is one parameter, listed once, under the embedding's name
+    assert [n for n, _ in model.named_parameters()] == expected_param_names(3)[:-1]
+
+
+def test_init_statistics():
+    torch.manual_seed(0)
+    n_layer, n_embd = 4, 128
+    model = GPT(tiny_config(n_layer=n_layer, n_head=4, n_embd=n_embd, block_size=64))
+    resid_std = 0.02 / math.sqrt(2 * n_layer)
+    assert model.lm_head.weight is model.transformer.wte.weight
+    for name, p in model.named_parameters():
+        if name.endswith("bias"):
+            assert torch.all(p == 0), name
+        elif ".ln_" in name or name.startswith("transformer.ln_f"):
+            assert torch.all(p == 1), name
+        else:
+            std = resid_std if name.endswith("c_proj.weight") else 0.02
+            assert p.std().item() == pytest.approx(std, rel=0.05), name
+            assert abs(p.mean().item()) < 0.1 * std, name
+    # small logits at init: the loss is that of a uniform guess over the vocabulary
+    x = torch.randint(0, PADDED_VOCAB, (2, 64))
+    with torch.no_grad():
+        _, loss = model(x, torch.randint(0, PADDED_VOCAB, (2, 64)))
+    assert loss.item() == pytest.approx(math.log(PADDED_VOCAB), abs=0.15)
+
+
+def test_no_bias_option_removes_all_biases():
+    model = GPT(tiny_config(bias=False))
+    assert not [n for n, _ in model.named_parameters() if n.endswith("bias")]
+
+
+# ---- FLOPs, peak FLOP/s and optimizer -------------------------------------------------------
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_num_params_and_flops_per_token(bias):
+    L, d, T, V = 3, 48, 40, 1000
+    model = GPT(GPTConfig(n_layer=L, n_head=4, n_embd=d, block_size=T, vocab_size=V, bias=bias))
+    if bias:  # per block: 2 LayerNorms (4d), c_attn, c_proj, c_fc, c_proj (12d^2 + 9d)
+        n = V * d + L * (12 * d * d + 13 * d) + 2 * d
+    else:
+        n = V * d + L * (12 * d * d + 2 * d) + d
+    assert model.num_params() == n  # the position embedding is not counted
+    assert model.num_params(non_embedding=False) == n + T * d
+    assert model.flops_per_token() == 6 * n + 12 * L * d * T
+
+
+@pytest.mark.parametrize("name, tflops", [
+    ("NVIDIA H100 80GB HBM3", 989.0),
+    ("NVIDIA H100 PCIe", 989.0),
+    ("NVIDIA H200", 989.0),
+    ("NVIDIA A100-SXM4-80GB", 312.0),
+    ("NVIDIA GeForce RTX 4090", None),
+    ("cpu", None),
+])
+def test_peak_flops_lookup(name, tflops):
+    assert peak_flops(name) == (None if tflops is None else tflops * 1e12)
+
+
+def test_peak_flops_override_wins():
+    assert peak_flops("cpu", 123.0) == 123.0e12
+    assert peak_flops("NVIDIA H100 80GB HBM3", 500.0) == 500.0e12
+    assert peak_flops("NVIDIA H100 80GB HBM3", 0.0) == model_module.PEAK_TFLOPS["H100"] * 1e12
+
+
+def test_weight_decay_only_on_2d_tensors():
+    model = GPT(tiny_config(n_layer=2))
+    opt = model.configure_optimizer(weight_decay=0.1, learning_rate=1e-3, betas=(0.9, 0.95), device_type="cpu")
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() == 2 for p in decay["params"])
+    assert all(p.dim() == 1 for p in no_decay["params"])
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert sorted(names[id(p)] for p in decay["params"]) == sorted(
+        ["transformer.wte.weight", "transformer.wpe.weight"]
+        + [f"transformer.h.{i}.{m}.weight" for i in range(2)
+           for m in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")])
+    # every parameter is optimised exactly once (the tied lm_head is not a second copy)
+    ids = [id(p) for g in opt.param_groups for p in g["params"]]
+    assert sorted(ids) == sorted(names) and len(set(ids)) == len(ids)
+    assert opt.param_groups[0]["lr"] == 1e-3 and opt.param_groups[0]["betas"] == (0.9, 0.95)
