@@ -20,11 +20,11 @@ from plots.runs import (STYLE, add_output_args, format_count, load_grow, output_
 
 
 def _title(grow):
-    K = grow.get("K")
-    ref = f"reference {K}L" if K else "reference"
+    K, T = grow.get("K"), grow.get("T")
+    ref = (f"{K}L reference" if K else "reference") + (f" after {T} steps" if T else "")
     stopped = grow.get("stopped_at")
-    outcome = f"stopped at n={stopped}" if stopped is not None else "no round reached the baseline"
-    return f"Grow until baseline: {ref} val loss {grow['baseline_val_loss']:.4f}; {outcome}"
+    outcome = f"stopped at n={stopped}" if stopped is not None else "no round has reached the baseline"
+    return f"Grow until baseline: {ref}, val loss {grow['baseline_val_loss']:.4f}\n{outcome}"
 
 
 @matplotlib.rc_context(STYLE)

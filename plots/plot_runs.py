@@ -28,9 +28,9 @@ MAX_SQUEEZE = 3
 
 
 def settled_values(steps, values):
-    """The values past the first quarter of the curve's steps (all of them if nothing is past it)."""
+    """The values from a quarter of the curve's steps on (all of them if nothing is that late)."""
     cut = steps[0] + SETTLED_FRACTION * (steps[-1] - steps[0])
-    late = [v for s, v in zip(steps, values) if s > cut]
+    late = [v for s, v in zip(steps, values) if s >= cut and s > steps[0]]
     return late or values
 
 
@@ -94,7 +94,8 @@ def plot_runs(run_dirs, out_path, train=False, smooth=1, baseline=None, baseline
     for i, (run, label) in enumerate(zip(runs, distinct_labels(runs))):
         color = colors[i % len(colors)]
         curves += _draw_run(axes, run, color, train, smooth)
-        handles.append(Line2D([], [], color=color, lw=2, label=label))
+        progress = "" if run.finished or not run.log else f" (unfinished: step {run.log[-1]['step']})"
+        handles.append(Line2D([], [], color=color, lw=2, label=label + progress))
     if not any(finite(v) for _, v in curves):
         raise SystemExit("none of these runs has logged a loss yet; plot them after their first evaluation")
     if train:

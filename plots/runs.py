@@ -14,6 +14,7 @@ import json
 import math
 import os
 import statistics
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -95,7 +96,7 @@ def _read_log(path):
 def load_run(path):
     if not os.path.exists(path):
         raise SystemExit(f"{path} does not exist; pass a run directory made by train.py")
-    if not all(os.path.isfile(os.path.join(path, f)) for f in ("config.json", "log.jsonl")):
+    if not is_run_dir(path):
         raise SystemExit(f"{path} is not a run directory (it needs config.json and log.jsonl)"
                          + _subdir_hint(path))
     result_path = os.path.join(path, "result.json")
@@ -106,23 +107,33 @@ def load_run(path):
 
 def _subdir_hint(path):
     """A folder of runs is a common slip: suggest the glob that names them."""
-    holds_runs = any(os.path.isfile(os.path.join(d, "config.json"))
-                     for d in glob.glob(os.path.join(path, "*")))
+    holds_runs = any(is_run_dir(d) for d in glob.glob(os.path.join(path, "*")))
     return f"; it holds run directories: pass '{os.path.join(path, '*')}'" if holds_runs else ""
+
+
+def is_run_dir(path):
+    return all(os.path.isfile(os.path.join(path, f)) for f in ("config.json", "log.jsonl"))
+
+
+def _glob_runs(pattern):
+    """The run directories a pattern matches; others it catches (notes.md, a grow dir) are skipped."""
+    matches = sorted(glob.glob(pattern))
+    if not matches:
+        raise SystemExit(f"no files match '{pattern}'; check the pattern "
+                         "(quote it so the shell does not expand it)")
+    runs = [m for m in matches if is_run_dir(m)]
+    if not runs:
+        raise SystemExit(f"'{pattern}' matches no run directory (with config.json and log.jsonl)")
+    for skipped in sorted(set(matches) - set(runs)):
+        print(f"skipping {skipped}: not a run directory", file=sys.stderr)
+    return runs
 
 
 def expand_run_dirs(patterns):
     """Run directories named by paths or glob patterns, in order, each once."""
     paths = []
     for pattern in patterns:
-        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-        if not matches:
-            raise SystemExit(f"no files match '{pattern}'; check the pattern "
-                             "(quote it so the shell does not expand it)")
-        # a glob such as runs/* may also catch files like runs/notes.md: keep only directories
-        matches = [m for m in matches if os.path.isdir(m)] if glob.has_magic(pattern) else matches
-        if not matches:
-            raise SystemExit(f"'{pattern}' matches no directory; pass run directories made by train.py")
+        matches = _glob_runs(pattern) if glob.has_magic(pattern) else [pattern]
         paths += [m for m in matches if m not in paths]
     return paths
 

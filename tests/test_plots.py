@@ -113,6 +113,9 @@ def test_plot_runs_png_zooms_past_the_step0_loss(study, tmp_path):
     assert "16L Inheritune (full) from 24L 100 steps, seed 1" in legend
     assert "16L Inheritune (full) from 24L 100 steps, seed 2" in legend
     assert "reference 24L final: 3.0000" in legend
+    running = make_run(tmp_path, "running", finished=False, stop_at=60)
+    fig = plot_runs([str(running)], str(out))
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["16L scratch 100 steps (unfinished: step 60)"]
 
 
 def test_same_setting_same_seed_is_told_apart_by_directory(tmp_path):
@@ -168,7 +171,7 @@ def test_plot_grow_marks_the_stopping_round(tmp_path):
     grow.update(stopped_at=None)
     (tmp_path / "results.json").write_text(json.dumps(grow))
     fig = plot_grow(str(tmp_path), str(tmp_path / "grow2.png"))
-    assert "no round reached the baseline" in fig.axes[0].get_title()
+    assert "no round has reached the baseline" in fig.axes[0].get_title()
 
 
 def test_plot_ablation_groups_and_zooms(study, tmp_path):
@@ -222,6 +225,14 @@ def test_report_aggregates_seeds(study):
     assert rows[1]["final val loss (mean ± std)"] == "3.2500" and rows[1]["seeds"] == "1"
 
 
+def test_glob_skips_what_is_not_a_run(study, tmp_path, capsys):
+    (tmp_path / "notes.md").write_text("")
+    (tmp_path / "grow").mkdir()
+    rows = parse_table(report_table([str(tmp_path / "*")]))
+    assert len(rows) == len(study)
+    assert f"skipping {tmp_path / 'grow'}: not a run directory" in capsys.readouterr().err
+
+
 def test_log_line_being_written_is_skipped(study):
     with open(study["attn"] / "log.jsonl", "a") as f:
         f.write('{"step": 105, "tok')
@@ -235,6 +246,7 @@ def test_bad_inputs_end_in_one_line(study, tmp_path):
     message = one_line_exit(report_table, [str(tmp_path)])
     assert "not a run directory" in message and os.path.join(str(tmp_path), "*") in message
     assert "results.json" in one_line_exit(plot_grow, str(tmp_path / "empty"), str(tmp_path / "g.png"))
+    assert "matches no run directory" in one_line_exit(report_table, [str(tmp_path / "emp*")])
     assert "unsupported image type" in one_line_exit(plot_runs_main, [str(study["ref"]), "--out", "x.jpg"])
     with open(study["ref"] / "log.jsonl", "r+") as f:
         f.write("not json\n")
