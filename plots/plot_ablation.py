@@ -56,7 +56,7 @@ def plot_ablation(run_dirs, out_path, baseline_run=None, title=None):
     fig = Figure(figsize=(max(6.5, 1.7 * len(groups) + 2), 5.5), layout="constrained")
     ax = fig.subplots()
     levels, handles = [r.final_loss for r in runs], []
-    for x, (label, members) in enumerate(groups.items()):
+    for x, members in enumerate(groups.values()):
         _draw_group(ax, x, members, "0.45" if not members[0].is_inherited else f"C{x % 10}")
     if baseline_run:
         ref = load_run(baseline_run)

@@ -44,10 +44,10 @@ def plot_grow(grow_dir, out_path):
     for n, loss in zip(ns, losses):
         ax.annotate(f"{loss:.4f}", (n, loss), textcoords="offset points", xytext=(0, 15),
                     ha="center", fontsize=10)
-    stopped = [r for r in rounds if r["n"] == grow.get("stopped_at")]
-    if stopped:
-        ax.plot([stopped[0]["n"]], [stopped[0]["val_loss"]], marker="*", ms=20, color="gold",
-                markeredgecolor="black", ls="none", label=f"stopped at n={stopped[0]['n']}")
+    stop = next((r for r in rounds if r["n"] == grow.get("stopped_at")), None)
+    if stop:
+        ax.plot([stop["n"]], [stop["val_loss"]], marker="*", ms=20, color="gold",
+                markeredgecolor="black", ls="none", label=f"stopped at n={stop['n']}")
     ax.set_xticks(ns, [f"{n}\n{format_count(r['params'])}" for n, r in zip(ns, rounds)])
     ax.set_xlabel("inherited layers n  (non-embedding params below)")
     ax.set_ylabel("final validation loss")

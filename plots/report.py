@@ -29,8 +29,11 @@ def _markdown(header, rows):
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def _loss_cell(run):
-    return f"{run.final_loss:.4f}" + ("" if run.finished else "*")
+def _loss_cell(runs):
+    """One run's loss, or several seeds' mean ± sample std; * when any is unfinished."""
+    mean, std = mean_std([r.final_loss for r in runs])
+    spread = f" ± {std:.4f}" if len(runs) > 1 else ""
+    return f"{mean:.4f}{spread}" + ("" if all(r.finished for r in runs) else "*")
 
 
 def _params_cell(runs):
@@ -55,18 +58,13 @@ def _footnote(runs):
 
 
 def _run_rows(runs):
-    return [describe(r) + (_tokens_cell([r]), _loss_cell(r), _params_cell([r]),
+    return [describe(r) + (_tokens_cell([r]), _loss_cell([r]), _params_cell([r]),
                            str(r.config.get("seed", "?")), r.path) for r in runs]
 
 
 def _aggregate_rows(runs):
-    rows = []
-    for key, members in group_by(runs, describe).items():
-        mean, std = mean_std([r.final_loss for r in members])
-        loss = f"{mean:.4f}" + (f" ± {std:.4f}" if len(members) > 1 else "")
-        loss += "" if all(r.finished for r in members) else "*"
-        rows.append(key + (_tokens_cell(members), loss, _params_cell(members), str(len(members))))
-    return rows
+    return [key + (_tokens_cell(members), _loss_cell(members), _params_cell(members), str(len(members)))
+            for key, members in group_by(runs, describe).items()]
 
 
 def report_table(run_dirs, aggregate=False):

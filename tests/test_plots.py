@@ -115,7 +115,8 @@ def test_plot_runs_png_zooms_past_the_step0_loss(study, tmp_path):
     assert "reference 24L final: 3.0000" in legend
     running = make_run(tmp_path, "running", finished=False, stop_at=60)
     fig = plot_runs([str(running)], str(out))
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["16L scratch 100 steps (unfinished: step 60)"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["16L scratch 100 steps (unfinished: step 60)"]
 
 
 def test_same_setting_same_seed_is_told_apart_by_directory(tmp_path):
@@ -223,6 +224,16 @@ def test_report_aggregates_seeds(study):
     assert full["final val loss (mean ± std)"] == f"{mean:.4f} ± {std:.4f}" == "3.1200 ± 0.0283"
     assert full["seeds"] == "2" and full["init"] == "Inheritune (full) from 24L"
     assert rows[1]["final val loss (mean ± std)"] == "3.2500" and rows[1]["seeds"] == "1"
+
+
+def test_aggregate_marks_a_setting_with_an_unfinished_seed(study, tmp_path):
+    running = make_run(tmp_path, "inh_full_c", init_from="inherit", final=3.0, seed=3, finished=False,
+                       stop_at=80, inherit_from=str(study["ref"] / "ckpt.pt"))
+    losses = [3.10, 3.14, load_run(running).final_loss]
+    runs = [str(study["full_a"]), str(study["full_b"]), str(running)]
+    row = parse_table(report_table(runs, aggregate=True))[0]
+    mean, std = statistics.fmean(losses), statistics.stdev(losses)
+    assert row["final val loss (mean ± std)"] == f"{mean:.4f} ± {std:.4f}*" and row["seeds"] == "3"
 
 
 def test_glob_skips_what_is_not_a_run(study, tmp_path, capsys):
