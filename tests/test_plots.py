@@ -11,14 +11,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from plots.plot_ablation import plot_ablation  # the repo root is on sys.path: see conftest.py
+from plots.plot_grow import plot_grow
+from plots.plot_runs import loss_ylim, main as plot_runs_main, plot_runs
+from plots.report import report_table
+from plots.runs import distinct_labels, format_count, load_run, run_label
 
-from plots.plot_ablation import plot_ablation  # noqa: E402
-from plots.plot_grow import plot_grow  # noqa: E402
-from plots.plot_runs import loss_ylim, main as plot_runs_main, plot_runs  # noqa: E402
-from plots.report import report_table  # noqa: E402
-from plots.runs import distinct_labels, format_count, load_run, run_label  # noqa: E402
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
