@@ -125,9 +125,9 @@ def autocast_context(device, dtype):
 
 def accumulation_steps(cfg, world_size):
     per_micro = cfg.batch_size * cfg.block_size * world_size
-    if cfg.tokens_per_step % per_micro:
+    if cfg.tokens_per_step <= 0 or cfg.tokens_per_step % per_micro:
         raise ConfigError(
-            f"tokens_per_step={cfg.tokens_per_step} is not a multiple of batch_size*block_size*"
+            f"tokens_per_step={cfg.tokens_per_step} is not a positive multiple of batch_size*block_size*"
             f"world_size={per_micro}; change tokens_per_step or batch_size")
     return cfg.tokens_per_step // per_micro
 
@@ -373,6 +373,9 @@ def main(argv=None):
             print(json.dumps({"step": step, "val_loss": val_loss}), flush=True)
         return val_loss
 
+    if step > cfg.max_iters:  # the loop stops at step == max_iters: it would never stop
+        raise ConfigError(f"max_iters={cfg.max_iters} is below step {step}, where this run starts; "
+                          f"set --max_iters={step} or more")
     resumed_step = step if cfg.init_from == "resume" else None
     log = RunLog(out_dir, d.master)
     log.start({**run_config, "git_commit": git_commit(), "num_params": raw_model.num_params(),
