@@ -200,7 +200,9 @@ def distinct_labels(runs):
 
 
 def model_name(run):
-    return f"{run.n_layer}L-{run.config.get('n_embd')}d"
+    """'12L-384d', the paper's way of naming a model; '12L' when the width is not recorded."""
+    width = run.config.get("n_embd")
+    return f"{run.n_layer}L-{width}d" if width else f"{run.n_layer}L"
 
 
 def steps_multiple(steps, unit):
