@@ -1,0 +1,5 @@
+# The paper's GPT2-large reference: 36 layers, 100K steps (paper val loss 2.85)
+from config._gpt2l import *  # noqa: F401,F403
+
+out_dir = "out/gpt2l_baseline36"
+n_layer = 36

@@ -1,0 +1,5 @@
+# The paper's GPT2-medium reference: 24 layers, 100K steps (paper val loss 2.81)
+from config._gpt2m import *  # noqa: F401,F403
+
+out_dir = "out/gpt2m_baseline24"
+n_layer = 24

@@ -1,0 +1,295 @@
+"""Inheritune: initialise an n-block GPT-2 from the first n blocks of a K-block reference.
+
+Make a step-0 checkpoint that train.py continues (`--init_from=resume --out_dir=OUT`):
+    python inherit.py --reference REF/ckpt.pt --n-layer 16 [--parts full] [--layers 0,1,..] --out OUT/ckpt.pt
+The same from a training config: init_from='inherit', inherit_from=REF/ckpt.pt (config/gpt2l_inherit18.py).
+
+Grow until the baseline is matched (the paper's loop; resumable, rerun the same command):
+    python inherit.py --grow-until-baseline                       # built-in default on CPU
+    python inherit.py --grow-until-baseline --reference-run out/gpt2m_baseline24 --nproc-per-node 8
+"""
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from model import GPT, GPTConfig
+
+# per-block parts of the paper's ablation, as module-name prefixes inside transformer.h.{i}
+PRESETS = {
+    "full": ("ln_1.", "attn.c_attn.", "attn.c_proj.", "ln_2.", "mlp.c_fc.", "mlp.c_proj."),
+    "attn_ln": ("ln_1.", "attn.c_attn.", "attn.c_proj."),
+    "mlp_ln": ("ln_2.", "mlp.c_fc.", "mlp.c_proj."),
+    "attn_mlp_noln": ("attn.c_attn.", "attn.c_proj.", "mlp.c_fc.", "mlp.c_proj."),
+}
+# non-block tensors; lm_head is tied to wte, so inheriting one inherits both
+EMBEDDINGS = {
+    "wte": ("transformer.wte.", "lm_head."),
+    "wpe": ("transformer.wpe.",),
+    "ln_f": ("transformer.ln_f.",),
+}
+HERE = Path(__file__).resolve().parent
+
+
+def parse_layers(spec, n_layer, n_ref):
+    """Reference block for each target block: the first n_layer by default, or a comma list."""
+    if not 1 <= n_layer <= n_ref:
+        raise SystemExit(f"n_layer={n_layer} but the reference has {n_ref} blocks: choose 1 <= n_layer <= {n_ref}")
+    if not spec:
+        return list(range(n_layer))
+    try:
+        layers = [int(x) for x in spec.split(",")]
+    except ValueError:
+        raise SystemExit(f"layers '{spec}' is not a comma list of block indices like 0,1,2,5") from None
+    if len(layers) != n_layer or len(set(layers)) != n_layer or not all(0 <= i < n_ref for i in layers):
+        raise SystemExit(f"layers '{spec}' must name {n_layer} distinct blocks in 0..{n_ref - 1}")
+    return layers
+
+
+def parse_embeddings(spec):
+    names = [x for x in spec.split(",") if x]
+    unknown = [x for x in names if x not in EMBEDDINGS]
+    if unknown:
+        raise SystemExit(f"unknown embedding part(s) {unknown}: choose from {', '.join(EMBEDDINGS)}")
+    return names
+
+
+def source_of(name, layers, parts, embeddings):
+    """The reference tensor a target tensor inherits, or None if it keeps its fresh init."""
+    if name.startswith("transformer.h."):
+        idx, rest = name[len("transformer.h."):].split(".", 1)
+        if rest.startswith(PRESETS[parts]):
+            return f"transformer.h.{layers[int(idx)]}.{rest}"
+        return None
+    if any(name.startswith(prefix) for e in embeddings for prefix in EMBEDDINGS[e]):
+        return name
+    return None
+
+
+def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="wte,wpe,ln_f", seed=1337):
+    """Build the n_layer target: a scratch init with `seed`, then the inherited tensors copied in.
+
+    Returns the model and its manifest: target tensor name -> reference tensor name or 'init'.
+    """
+    if parts not in PRESETS:
+        raise SystemExit(f"unknown parts '{parts}': choose from {', '.join(PRESETS)}")
+    layer_map = parse_layers(layers, n_layer, ref_args["n_layer"])
+    embedding_names = parse_embeddings(embeddings)
+    torch.manual_seed(seed)  # the same init a scratch run of this shape and seed gets
+    model = GPT(GPTConfig(**{**ref_args, "n_layer": n_layer}))
+    manifest = {}
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            src = source_of(name, layer_map, parts, embedding_names)
+            manifest[name] = src or "init"
+            if src is not None:
+                tensor.copy_(ref_state[src])
+    return model, manifest
+
+
+def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="wte,wpe,ln_f",
+                            seed=1337, check=None):
+    """`inherit` from a checkpoint file; `check(model_args, path)` may veto a mismatching config."""
+    from train import load_checkpoint
+    ckpt = load_checkpoint(path)
+    if check is not None:
+        check(ckpt["model_args"], path)
+    model, manifest = inherit(ckpt["model"], ckpt["model_args"], n_layer, parts, layers, embeddings, seed)
+    print(manifest_summary(manifest), flush=True)
+    return model, manifest
+
+
+def manifest_summary(manifest):
+    """One line: which reference blocks and which parts were copied; the rest is fresh init."""
+    copied = {n: src for n, src in manifest.items() if src != "init"}
+    in_blocks = [n for n in copied if n.startswith("transformer.h.")]
+    block_map = sorted({(int(n.split(".")[2]), int(copied[n].split(".")[2])) for n in in_blocks})
+    parts = sorted({n.split(".", 3)[3].rsplit(".", 1)[0] for n in in_blocks})
+    outside = sorted({n.rsplit(".", 1)[0] for n in copied if n not in in_blocks})
+    return (f"inherited {len(copied)} of {len(manifest)} tensors | blocks (target<-reference): "
+            f"{' '.join(f'{t}<-{r}' for t, r in block_map) or 'none'} | block parts: "
+            f"{', '.join(parts) or 'none'} | outside blocks: {', '.join(outside) or 'none'} | "
+            "all else: fresh init")
+
+
+def write_inherited_checkpoint(args):
+    """The --reference/--n-layer CLI: a step-0 checkpoint that train.py resumes from."""
+    from train import load_checkpoint, save_checkpoint
+    out = Path(args.out)
+    if out.exists():
+        raise SystemExit(f"{out} already exists: choose another --out (nothing was overwritten)")
+    ckpt = load_checkpoint(args.reference)
+    model, manifest = inherit(ckpt["model"], ckpt["model_args"], args.n_layer, args.parts,
+                              args.layers, args.embeddings, args.seed)
+    config = {**ckpt["config"], "n_layer": args.n_layer, "init_from": "inherit",
+              "inherit_from": str(args.reference), "inherit_parts": args.parts,
+              "inherit_layers": args.layers, "inherit_embeddings": args.embeddings,
+              "seed": args.seed, "out_dir": str(out.parent)}
+    save_checkpoint(out, model, config, step=0, manifest=manifest)
+    print(manifest_summary(manifest))
+    print(f"wrote {out}; train it with: python train.py CONFIG --init_from=resume --out_dir={out.parent}")
+
+
+# ---- grow until baseline -------------------------------------------------------------------
+
+
+def train_command(args, overrides):
+    """How a round's train.py is launched: plain python, torchrun, or the user's launcher."""
+    if args.launcher:
+        prefix = shlex.split(args.launcher)
+    elif args.nproc_per_node > 1:
+        prefix = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                  f"--nproc_per_node={args.nproc_per_node}"]
+    else:
+        prefix = [sys.executable]
+    return prefix + [str(HERE / "train.py")] + [f"--{k}={v}" for k, v in overrides.items()]
+
+
+def run_training(args, overrides, out_dir):
+    """Train (or resume) a run in out_dir to completion; returns its result.json."""
+    result_path = Path(out_dir) / "result.json"
+    if not result_path.exists():
+        resume = (Path(out_dir) / "ckpt.pt").exists()
+        if resume:
+            overrides = {**overrides, "init_from": "resume"}
+        cmd = train_command(args, {**overrides, "out_dir": out_dir})
+        print(("resuming: " if resume else "running: ") + shlex.join(cmd), flush=True)
+        if subprocess.run(cmd).returncode != 0:
+            raise SystemExit(f"training in {out_dir} failed (see above); rerun the same command to resume it")
+    return json.loads(result_path.read_text())
+
+
+def reference_overrides(ref_config):
+    """The reference's own training config as train.py arguments (all but where it lives)."""
+    from train import DEFAULTS
+    return {k: ref_config[k] for k in DEFAULTS if k in ref_config and k not in ("out_dir", "init_from")}
+
+
+def ensure_reference(args):
+    """The trained reference run dir: the user's, or the built-in default trained here if missing."""
+    if args.reference_run:
+        ref = Path(args.reference_run)
+        if not (ref / "ckpt.pt").is_file():
+            raise SystemExit(f"{ref}/ckpt.pt not found: --reference-run must be a finished train.py out_dir")
+        return ref
+    from prepare_openwebtext import prepare_builtin
+    prepare_builtin()
+    ref = Path(args.out) / "reference"
+    cfg_file = HERE / "config" / "builtin_reference.py"
+    print(f"training the built-in reference ({cfg_file.name}) in {ref}", flush=True)
+    from configurator import load_config
+    from train import DEFAULTS
+    ref_cfg = load_config(DEFAULTS, [str(cfg_file)])
+    run_training(args, reference_overrides(ref_cfg), str(ref))
+    return ref
+
+
+def measure_baseline(ref, ref_config, state_path):
+    """The reference's val loss by the same deterministic evaluator the rounds use (cached)."""
+    if state_path.exists():
+        return json.loads(state_path.read_text())["val_loss"]
+    from prepare_openwebtext import write_json_atomically
+    from train import main as train_main
+    settings = {**reference_overrides(ref_config), "out_dir": ref, "init_from": "resume", "eval_only": True}
+    val_loss = train_main([f"--{k}={v}" for k, v in settings.items()])
+    write_json_atomically(state_path, {"val_loss": val_loss})
+    return val_loss
+
+
+def results_markdown(rounds, baseline):
+    head = ("| n | params (M) | val loss | baseline | gap | tokens | wall (s) |\n"
+            "|---|---|---|---|---|---|---|\n")
+    return head + "".join(
+        f"| {r['n']} | {r['params'] / 1e6:.2f} | {r['val_loss']:.4f} | {baseline:.4f} | "
+        f"{r['gap']:+.4f} | {r['tokens']:,} | {r['wall_s']:.0f} |\n" for r in rounds)
+
+
+def grow_until_baseline(args):
+    from prepare_openwebtext import write_json_atomically
+    from train import load_checkpoint
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ref = ensure_reference(args)
+    ref_ckpt = load_checkpoint(ref / "ckpt.pt")
+    K, T = ref_ckpt["model_args"]["n_layer"], ref_ckpt["step"]
+    overrides = {**reference_overrides(ref_ckpt["config"]), "max_iters": T, "init_from": "inherit",
+                 "inherit_from": str(ref / "ckpt.pt"), "inherit_parts": args.parts,
+                 "inherit_embeddings": args.embeddings, "inherit_layers": ""}
+    baseline = measure_baseline(ref, ref_ckpt["config"], out / "baseline.json")
+    del ref_ckpt
+    start = args.start_n or K // 2
+    if not 1 <= start < K or args.step_n < 1:
+        raise SystemExit(f"--start-n must be in 1..{K - 1} and --step-n >= 1 for a {K}-layer reference")
+    print(f"baseline: {K}-layer reference after {T} steps, val loss {baseline:.4f}; growing from n={start}",
+          flush=True)
+    rounds, stopped_at = [], None
+    for n in range(start, K, args.step_n):
+        t0 = time.time()
+        result = run_training(args, {**overrides, "n_layer": n}, str(out / f"n{n:02d}"))
+        rounds.append({"n": n, "params": result["num_params"], "val_loss": result["val_loss"],
+                       "baseline": baseline, "gap": result["val_loss"] - baseline,
+                       "tokens": result["tokens"], "wall_s": result["elapsed_s"],
+                       "run_dir": str(out / f"n{n:02d}")})
+        matched = result["val_loss"] <= baseline + args.tolerance
+        stopped_at = n if matched else None
+        summary = {"reference": str(ref), "baseline_val_loss": baseline, "K": K, "T": T,
+                   "tolerance": args.tolerance, "stopped_at": stopped_at, "rounds": rounds}
+        write_json_atomically(out / "results.json", summary)
+        (out / "results.md.tmp").write_text(results_markdown(rounds, baseline))
+        (out / "results.md.tmp").replace(out / "results.md")
+        print(f"round n={n}: val loss {result['val_loss']:.4f} vs baseline {baseline:.4f} "
+              f"({'matches' if matched else 'worse'}; {time.time() - t0:.0f} s)", flush=True)
+        if matched:
+            break
+    print("\n" + results_markdown(rounds, baseline))
+    if stopped_at is None:
+        print(f"no n < K={K} matched the baseline: at this budget the target needs all {K} layers")
+    else:
+        print(f"n={stopped_at} of {K} layers matches the {K}-layer reference after the same {T} steps")
+    print(f"results: {out / 'results.json'} and {out / 'results.md'}")
+    return stopped_at
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--grow-until-baseline", action="store_true", help="run the paper's grow loop")
+    p.add_argument("--reference", help="reference checkpoint (REF/ckpt.pt) for a single inheritance")
+    p.add_argument("--n-layer", type=int, help="blocks of the target model")
+    p.add_argument("--out", help="output: OUT/ckpt.pt for a single inheritance; a folder for the grow loop")
+    p.add_argument("--parts", default="full", choices=tuple(PRESETS), help="per-block parts to inherit")
+    p.add_argument("--layers", default="", help="reference blocks to take, e.g. 0,1,2,5 (default: first n)")
+    p.add_argument("--embeddings", default="wte,wpe,ln_f",
+                   help="non-block tensors to inherit (wte implies the tied lm_head); 'wte' = paper's code")
+    p.add_argument("--seed", type=int, default=1337, help="seed of the fresh init of what is not inherited")
+    g = p.add_argument_group("grow until baseline")
+    g.add_argument("--reference-run", help="finished train.py out_dir of the K-layer reference "
+                                           "(default: train the built-in reference in OUT/reference)")
+    g.add_argument("--start-n", type=int, default=0, help="first n (default K/2)")
+    g.add_argument("--step-n", type=int, default=2, help="layers added per round")
+    g.add_argument("--tolerance", type=float, default=0.0, help="stop when val loss <= baseline + this")
+    g.add_argument("--nproc-per-node", type=int, default=1, help="GPUs per round via torchrun")
+    g.add_argument("--launcher", default="", help="custom launch prefix, e.g. 'torchrun --nnodes=2 ...'")
+    args = p.parse_args(argv)
+    if args.grow_until_baseline:
+        args.out = args.out or "out/grow"
+    elif not (args.reference and args.n_layer and args.out):
+        p.error("give --reference, --n-layer and --out, or --grow-until-baseline")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.grow_until_baseline:
+        grow_until_baseline(args)
+    else:
+        write_inherited_checkpoint(args)
+
+
+if __name__ == "__main__":
+    main()
