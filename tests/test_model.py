@@ -11,6 +11,15 @@ HF_VOCAB = 50257
 PADDED_VOCAB = 50304
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: tiny models gain nothing from two, and lose a lot when a core is busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_config(**overrides):
     args = dict(n_layer=2, n_head=2, n_embd=32, block_size=32, vocab_size=PADDED_VOCAB, bias=True)
     args.update(overrides)

@@ -1,0 +1,414 @@
+"""train.py end to end on CPU: learning, accumulation, DDP, eval, resume, checkpoints, errors, logs.
+
+Most runs use a synthetic dataset of random ids below SYNTH_VOCAB with --vocab_size=SYNTH_VOCAB:
+the mechanics do not need text, and a small vocabulary keeps each run well under a second.
+"""
+import copy
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import train
+from model import GPT, GPTConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SYNTH_VOCAB = 256
+TINY_MODEL = dict(n_layer=2, n_head=2, n_embd=32, block_size=32)
+SYNTH_RUN = dict(
+    dataset="synth", vocab_size=SYNTH_VOCAB, **TINY_MODEL, device="cpu", dtype="float32",
+    batch_size=4, tokens_per_step=128, max_iters=4, learning_rate=1e-2, min_lr=1e-3, warmup_iters=2,
+    log_interval=1, eval_interval=2, eval_tokens=160,  # 5 validation windows: uneven over 2 ranks
+)
+
+
+@pytest.fixture(autouse=True)
+def not_under_torchrun(monkeypatch):
+    """In-process runs must be single-process runs whatever the environment says."""
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: these tiny models gain little from two, and when another process holds
+    a core, two OpenMP threads wait on each other and every run is several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def synth_data_dir(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("synth_data")
+    (data_dir / "synth").mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 16384), ("val", 2048)):
+        rng.integers(0, SYNTH_VOCAB, size=n, dtype=np.uint16).tofile(data_dir / "synth" / f"{split}.bin")
+    return data_dir
+
+
+def argv(out_dir, data_dir, **overrides):
+    options = {**SYNTH_RUN, "out_dir": out_dir, "data_dir": data_dir, **overrides}
+    return [f"--{k}={v}" for k, v in options.items()]
+
+
+def run(out_dir, data_dir, **overrides):
+    return train.main(argv(out_dir, data_dir, **overrides))
+
+
+def read_log(out_dir):
+    return [json.loads(line) for line in (Path(out_dir) / "log.jsonl").read_text().splitlines()]
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def load_ckpt(out_dir):
+    return torch.load(Path(out_dir) / "ckpt.pt", map_location="cpu", weights_only=True)
+
+
+def digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def one_line_exit(args):
+    """train.main(args) must stop with a SystemExit whose message is a single line."""
+    with pytest.raises(SystemExit) as excinfo:
+        train.main(args)
+    message = str(excinfo.value)
+    assert message and "\n" not in message, message
+    return message
+
+
+@pytest.fixture(scope="module")
+def short_run(synth_data_dir, tmp_path_factory):
+    """A finished 4-step run (evals at 0, 2, 4), shared read-only; copy it before changing it."""
+    out_dir = tmp_path_factory.mktemp("short_run") / "run"
+    val_loss = run(out_dir, synth_data_dir)
+    return SimpleNamespace(out_dir=out_dir, data_dir=synth_data_dir, val_loss=val_loss)
+
+
+def copy_run(short_run, tmp_path):
+    out_dir = tmp_path / "run"
+    shutil.copytree(short_run.out_dir, out_dir)
+    return out_dir
+
+
+# ---- learning -------------------------------------------------------------------------------
+
+def test_loss_falls_on_builtin_corpus(builtin_data_dir, tmp_path):
+    out_dir = tmp_path / "run"
+    val_loss = train.main([
+        f"--data_dir={builtin_data_dir}", "--dataset=builtin", f"--out_dir={out_dir}", "--device=cpu",
+        "--dtype=float32", "--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=32", "--batch_size=4",
+        "--tokens_per_step=128", "--max_iters=40", "--learning_rate=1e-2", "--min_lr=1e-3",
+        "--warmup_iters=5", "--eval_interval=40", "--eval_tokens=1024", "--log_interval=10"])
+    log = read_log(out_dir)
+    initial = log[0]["val_loss"]
+    assert log[0]["step"] == 0
+    assert initial == pytest.approx(math.log(50304), abs=0.2)  # a uniform guess over the vocabulary
+    assert val_loss < initial - 2.0, (initial, val_loss)
+    train_losses = [r["train_loss"] for r in log if "train_loss" in r]
+    assert len(train_losses) == 4 and train_losses[-1] < initial - 2.0
+
+
+# ---- batches and gradient accumulation ------------------------------------------------------
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_gradient_accumulation_equals_one_big_batch(k):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(**TINY_MODEL, vocab_size=2048, bias=True))
+    x, y = torch.randint(0, 2048, (2, 8, 32))
+    big, accumulated = copy.deepcopy(model), copy.deepcopy(model)
+    loss_big = train.forward_backward(big, [(x, y)], 1, nullcontext())
+    b = 8 // k
+    micro = [(x[i:i + b], y[i:i + b]) for i in range(0, 8, b)]
+    loss_acc = train.forward_backward(accumulated, micro, k, nullcontext())
+    torch.testing.assert_close(loss_acc, loss_big, rtol=1e-6, atol=1e-6)
+    for (name, p), q in zip(big.named_parameters(), accumulated.parameters()):
+        assert p.grad is not None and p.grad.abs().max() > 0, name
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-5, msg=name)
+
+
+def test_any_world_and_accumulation_split_sees_the_same_sequences(synth_data_dir):
+    data = train.load_split(synth_data_dir, "synth", "train")
+    cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN})
+
+    def sequences(world_size, accum, step):
+        xs = []
+        for rank in range(world_size):
+            d = train.Dist(rank, rank, world_size, "cpu")
+            xs += [x for x, _ in train.train_batches(data, cfg, step, accum, d)]
+        return torch.cat(xs)
+
+    single = sequences(1, 4, step=7)
+    assert single.shape == (16, 32)
+    assert torch.equal(sequences(2, 2, step=7), single)
+    assert torch.equal(sequences(4, 1, step=7), single)
+    assert not torch.equal(sequences(1, 4, step=8), single)  # each step draws new windows
+    x, y = next(train.train_batches(data, cfg, 7, 4, train.Dist(0, 0, 1, "cpu")))
+    assert torch.equal(x[:, 1:], y[:, :-1])  # targets are the inputs shifted by one
+
+
+def test_lr_schedule():
+    cfg = SimpleNamespace(learning_rate=1e-3, min_lr=1e-4, warmup_iters=10, lr_decay_iters=0, max_iters=100)
+    assert train.lr_at(0, cfg) == pytest.approx(1e-3 / 11)
+    assert train.lr_at(10, cfg) == pytest.approx(1e-3)
+    assert train.lr_at(55, cfg) == pytest.approx(5.5e-4)  # half way down the cosine
+    assert train.lr_at(100, cfg) == pytest.approx(1e-4)
+    lrs = [train.lr_at(s, cfg) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+# ---- data-parallel equals single process ----------------------------------------------------
+
+def test_ddp_two_ranks_match_single_process(synth_data_dir, tmp_path):
+    common = dict(tokens_per_step=2 * 4 * 32, max_iters=3, eval_interval=3, learning_rate=1e-3)
+    ddp_dir, single_dir = tmp_path / "ddp", tmp_path / "single"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    env["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(ROOT / "train.py"), *argv(ddp_dir, synth_data_dir, **common), "--backend=gloo"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    single_val = run(single_dir, synth_data_dir, **common)  # accumulation 2 instead of 2 ranks
+
+    assert read_json(ddp_dir / "config.json")["world_size"] == 2
+    assert read_json(single_dir / "config.json")["world_size"] == 1
+    ddp_log, single_log = read_log(ddp_dir), read_log(single_dir)
+    assert [r["step"] for r in ddp_log] == [r["step"] for r in single_log] == [0, 1, 2, 3]
+    for a, b in zip(ddp_log, single_log):
+        assert a.keys() == b.keys()
+        for key in ("train_loss", "val_loss", "lr", "tokens"):
+            if key in a:
+                assert a[key] == pytest.approx(b[key], rel=0, abs=1e-5), (a["step"], key)
+    # step 0: the same initial weights evaluated on 2 ranks (3 + 2 windows) and on one
+    assert ddp_log[0]["val_loss"] == pytest.approx(single_log[0]["val_loss"], rel=0, abs=1e-6)
+    assert read_json(ddp_dir / "result.json")["val_loss"] == pytest.approx(single_val, rel=0, abs=1e-5)
+
+    ddp_model, single_model = load_ckpt(ddp_dir)["model"], load_ckpt(single_dir)["model"]
+    assert list(ddp_model) == list(single_model)  # no 'module.' prefix from DDP
+    for name, tensor in single_model.items():
+        torch.testing.assert_close(ddp_model[name], tensor, rtol=0, atol=1e-5, msg=name)
+    init = GPT(GPTConfig(**load_ckpt(single_dir)["model_args"]))  # the weights did move
+    assert (init.state_dict()["transformer.h.0.attn.c_attn.weight"]
+            - single_model["transformer.h.0.attn.c_attn.weight"]).abs().max() > 1e-4
+
+
+# ---- evaluation -----------------------------------------------------------------------------
+
+def test_eval_is_deterministic(short_run):
+    files = {p.name: digest(p) for p in short_run.out_dir.iterdir()}
+    args = argv(short_run.out_dir, short_run.data_dir, init_from="resume", eval_only=True)
+    first, second = train.main(args), train.main(args)
+    assert first == second
+    assert first == pytest.approx(short_run.val_loss, rel=1e-6)  # the run's own final evaluation
+    assert {p.name: digest(p) for p in short_run.out_dir.iterdir()} == files  # eval_only writes nothing
+
+
+def test_eval_weights_windows_by_tokens_not_by_batch(short_run):
+    """Any batching (or sharding) of the fixed windows gives the same mean: what makes ranks agree."""
+    ckpt = load_ckpt(short_run.out_dir)
+    model = GPT(GPTConfig(**ckpt["model_args"]))
+    model.load_state_dict(ckpt["model"])
+    data = train.load_split(short_run.data_dir, "synth", "val")
+    d = train.Dist(0, 0, 1, "cpu")
+    losses = []
+    for batch_size in (1, 2, 4, 5):
+        cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN, "batch_size": batch_size})
+        losses.append(train.evaluate(model, data, cfg, d, nullcontext()))
+    assert losses[0] == pytest.approx(short_run.val_loss, rel=1e-6)
+    assert max(losses) - min(losses) < 1e-6
+    assert model.training  # evaluate puts the model back in training mode
+    starts = train.val_windows(data, cfg)
+    assert list(starts) == [0, 32, 64, 96, 128]
+    cfg.eval_tokens = 0  # all of val.bin: every full window, none overlapping
+    assert list(train.val_windows(data, cfg)) == list(range(0, 2048 - 32, 32))
+
+
+def test_eval_shards_windows_across_ranks(short_run, monkeypatch):
+    """Each rank evaluates its own windows; the summed (loss, tokens) give the single-process mean."""
+    ckpt = load_ckpt(short_run.out_dir)
+    model = GPT(GPTConfig(**ckpt["model_args"]))
+    model.load_state_dict(ckpt["model"])
+    data = train.load_split(short_run.data_dir, "synth", "val")
+    cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN})
+    totals = []
+    monkeypatch.setattr(train.dist, "all_reduce", lambda t, *a, **k: totals.append(t.clone()))
+    for rank in range(2):
+        train.evaluate(model, data, cfg, train.Dist(rank, rank, 2, "cpu"), nullcontext())
+    assert [t[1].item() for t in totals] == [3 * 32, 2 * 32]  # windows 0, 2, 4 and 1, 3
+    summed = totals[0] + totals[1]
+    assert (summed[0] / summed[1]).item() == pytest.approx(short_run.val_loss, rel=1e-6)
+
+
+# ---- resume ---------------------------------------------------------------------------------
+
+def test_resume_continues_exactly(synth_data_dir, tmp_path):
+    schedule = dict(eval_interval=3, lr_decay_iters=6)
+    full_dir, half_dir = tmp_path / "full", tmp_path / "half"
+    full_val = run(full_dir, synth_data_dir, max_iters=6, **schedule)
+    run(half_dir, synth_data_dir, max_iters=3, **schedule)
+    config_before = (half_dir / "config.json").read_text()
+    # a run that died after its checkpoint leaves lines the resumed run must redo, not duplicate
+    with open(half_dir / "log.jsonl", "a") as f:
+        f.write(json.dumps({"step": 4, "tokens": 512, "train_loss": 99.0}) + "\n")
+
+    # the checkpoint's model wins on resume: no model arguments are needed
+    model_keys = {"vocab_size", *TINY_MODEL}
+    resume_args = [a for a in argv(half_dir, synth_data_dir, init_from="resume", max_iters=6, **schedule)
+                   if a[2:].split("=")[0] not in model_keys]
+    resumed_val = train.main(resume_args)
+
+    full_log, resumed_log = read_log(full_dir), read_log(half_dir)
+    steps = [r["step"] for r in resumed_log]
+    assert steps == sorted(set(steps)) == list(range(7))
+    strip = ("tokens_per_s", "elapsed_s")
+    assert [{k: v for k, v in r.items() if k not in strip} for r in resumed_log] == \
+           [{k: v for k, v in r.items() if k not in strip} for r in full_log]
+    assert resumed_val == full_val
+    assert read_json(half_dir / "result.json")["val_loss"] == full_val
+
+    full_ckpt, resumed_ckpt = load_ckpt(full_dir), load_ckpt(half_dir)
+    assert resumed_ckpt["step"] == full_ckpt["step"] == 6
+    for name, tensor in full_ckpt["model"].items():
+        assert torch.equal(resumed_ckpt["model"][name], tensor), name
+    for i, state in full_ckpt["optimizer"]["state"].items():
+        for key, value in state.items():
+            assert torch.equal(resumed_ckpt["optimizer"]["state"][i][key], value), (i, key)
+    # how the run began is kept: config.json untouched, the checkpoint still says 'scratch'
+    assert (half_dir / "config.json").read_text() == config_before
+    assert json.loads(config_before)["init_from"] == "scratch"
+    assert resumed_ckpt["config"]["init_from"] == "scratch"
+    # elapsed time carries over: the first step after resuming starts from the checkpoint's time
+    assert resumed_log[4]["elapsed_s"] > resumed_log[3]["elapsed_s"]
+
+
+# ---- checkpoint contents --------------------------------------------------------------------
+
+def test_checkpoint_contents(short_run):
+    ckpt = load_ckpt(short_run.out_dir)  # weights_only=True: tensors and plain types only
+    assert {"model", "optimizer", "step", "rng", "model_args", "config", "elapsed_s"} <= ckpt.keys()
+    assert ckpt["step"] == 4
+    assert ckpt["model_args"] == dict(vocab_size=SYNTH_VOCAB, **TINY_MODEL, dropout=0.0, bias=False,
+                                      scale_attn_by_inverse_layer_idx=False)
+    fresh = GPT(GPTConfig(**ckpt["model_args"]))
+    assert list(ckpt["model"]) == list(fresh.state_dict())
+    assert not [k for k in ckpt["model"] if k.startswith(("_orig_mod.", "module."))]
+    fresh.load_state_dict(ckpt["model"], strict=True)
+    assert fresh.lm_head.weight is fresh.transformer.wte.weight
+    n_params = len(list(fresh.parameters()))
+    assert len(ckpt["optimizer"]["state"]) == n_params
+    assert all(float(s["step"]) == 4 for s in ckpt["optimizer"]["state"].values())
+    assert ckpt["config"]["max_iters"] == 4 and ckpt["config"]["init_from"] == "scratch"
+    assert isinstance(ckpt["rng"]["torch"], torch.Tensor) and ckpt["rng"]["torch"].dtype == torch.uint8
+    assert not list(short_run.out_dir.glob("*.tmp"))  # atomic writes leave no temporaries
+
+
+# ---- errors: one line, nothing overwritten --------------------------------------------------
+
+def test_existing_checkpoint_is_not_overwritten_by_scratch_run(short_run, tmp_path):
+    out_dir = copy_run(short_run, tmp_path)
+    before = {p.name: digest(p) for p in out_dir.iterdir()}
+    message = one_line_exit(argv(out_dir, short_run.data_dir))
+    assert "already exists" in message and "--init_from=resume" in message
+    assert {p.name: digest(p) for p in out_dir.iterdir()} == before
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_corrupt_checkpoint(short_run, tmp_path, damage):
+    out_dir = copy_run(short_run, tmp_path)
+    ckpt = out_dir / "ckpt.pt"
+    if damage == "garbage":
+        ckpt.write_bytes(b"this is not a checkpoint\x00\xff" * 100)
+    else:
+        ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    message = one_line_exit(argv(out_dir, short_run.data_dir, init_from="resume", max_iters=6))
+    assert str(ckpt) in message and "corrupt" in message
+
+
+def test_checkpoint_of_another_kind(short_run, tmp_path):
+    out_dir = tmp_path / "run"
+    out_dir.mkdir()
+    torch.save({"weights": torch.zeros(2)}, out_dir / "ckpt.pt")
+    message = one_line_exit(argv(out_dir, short_run.data_dir, init_from="resume"))
+    assert "not a checkpoint of this project" in message
+
+
+def test_resume_without_checkpoint(synth_data_dir, tmp_path):
+    message = one_line_exit(argv(tmp_path / "empty", synth_data_dir, init_from="resume"))
+    assert "ckpt.pt not found" in message
+
+
+def test_resume_past_max_iters_stops_instead_of_training_forever(short_run, tmp_path):
+    out_dir = copy_run(short_run, tmp_path)
+    before = {p.name: digest(p) for p in out_dir.iterdir()}
+    message = one_line_exit(argv(out_dir, short_run.data_dir, init_from="resume", max_iters=2))
+    assert "max_iters=2" in message and "--max_iters=4" in message
+    assert {p.name: digest(p) for p in out_dir.iterdir()} == before
+
+
+@pytest.mark.parametrize("tokens_per_step", [100, 0])
+def test_tokens_per_step_must_divide_into_micro_batches(synth_data_dir, tmp_path, tokens_per_step):
+    out_dir = tmp_path / "run"
+    message = one_line_exit(argv(out_dir, synth_data_dir, tokens_per_step=tokens_per_step))
+    assert f"tokens_per_step={tokens_per_step}" in message and "128" in message
+    assert not out_dir.exists()
+
+
+def test_missing_data_dir(tmp_path):
+    out_dir = tmp_path / "run"
+    message = one_line_exit(argv(out_dir, tmp_path / "no_data"))
+    assert "train.bin not found" in message and "prepare_openwebtext.py" in message
+    assert not out_dir.exists()
+
+
+# ---- log.jsonl, config.json, result.json ----------------------------------------------------
+
+def test_log_config_and_result_fields(short_run):
+    log = read_log(short_run.out_dir)
+    config = read_json(short_run.out_dir / "config.json")
+    assert [r["step"] for r in log] == [0, 1, 2, 3, 4]
+    assert set(log[0]) == {"step", "tokens", "val_loss", "elapsed_s"}
+    for r in log[1:]:
+        expected = {"step", "tokens", "lr", "train_loss", "tokens_per_s", "mfu", "elapsed_s"}
+        assert set(r) == expected | ({"val_loss"} if r["step"] % 2 == 0 else set())
+        assert r["tokens"] == r["step"] * 128
+        assert r["mfu"] is None  # no peak FLOP/s known for a CPU
+        assert r["tokens_per_s"] > 0 and math.isfinite(r["train_loss"])
+        assert r["lr"] == pytest.approx(train.lr_at(r["step"] - 1, SimpleNamespace(**config)))
+    assert all(a["elapsed_s"] <= b["elapsed_s"] for a, b in zip(log, log[1:]))
+
+    assert set(train.DEFAULTS) <= set(config)
+    assert config["max_iters"] == 4 and config["out_dir"] == str(short_run.out_dir)
+    assert re.fullmatch(r"[0-9a-f]{40}", config["git_commit"])
+    assert config["num_params"] == GPT(GPTConfig(vocab_size=SYNTH_VOCAB, **TINY_MODEL, bias=False)).num_params()
+    assert config["world_size"] == 1 and config["device"] == "cpu"
+
+    result = read_json(short_run.out_dir / "result.json")
+    assert result["val_loss"] == log[-1]["val_loss"] == short_run.val_loss
+    assert result["step"] == 4 and result["tokens"] == 4 * 128
+    assert result["num_params"] == config["num_params"]
+
+
+def test_mfu_with_peak_override(synth_data_dir, tmp_path):
+    run(tmp_path / "run", synth_data_dir, max_iters=1, eval_interval=1, peak_tflops=1.0)
+    record = read_log(tmp_path / "run")[-1]
+    flops = GPT(GPTConfig(vocab_size=SYNTH_VOCAB, **TINY_MODEL, bias=False)).flops_per_token()
+    assert record["mfu"] == pytest.approx(record["tokens_per_s"] * flops / 1e12, rel=1e-6)
