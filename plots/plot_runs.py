@@ -21,10 +21,8 @@ if __package__ in (None, ""):  # run as a script: make the `plots` package impor
 from plots.runs import (STYLE, add_output_args, distinct_labels, ema, finite, format_count, load_run,
                         load_runs, output_path, padded_range, save_figure, sort_key)
 
-# the upper y-limit ignores each curve's first quarter of steps, where the loss falls steeply,
-# unless showing everything would squeeze the rest into less than a third of the axis
+# the upper y-limit ignores each curve's first quarter of steps, where the loss falls steeply
 SETTLED_FRACTION = 0.25
-MAX_SQUEEZE = 3
 
 
 def settled_values(steps, values):
@@ -38,13 +36,11 @@ def loss_ylim(curves, extra=()):
     """(bottom, top) that shows every curve's settled part and the extra levels (baselines).
 
     curves: (steps, values) pairs. The bottom is the lowest value anywhere; the top the
-    highest settled value when the first steps' losses would flatten the rest.
+    highest settled value, so the first steps' huge losses do not flatten the rest.
     """
     curves = [(s, v) for s, v in curves if finite(v)]
     low = min([min(finite(v)) for _, v in curves] + list(extra))
-    settled = max([max(finite(settled_values(s, v)) or finite(v)) for s, v in curves] + list(extra))
-    everything = max([max(finite(v)) for _, v in curves] + list(extra))
-    high = everything if everything - low <= MAX_SQUEEZE * (settled - low) else settled
+    high = max([max(finite(settled_values(s, v)) or finite(v)) for s, v in curves] + list(extra))
     return padded_range(low, high)
 
 
@@ -115,7 +111,7 @@ def plot_runs(run_dirs, out_path, train=False, smooth=1, baseline=None, baseline
         if logx:  # step 0 cannot be shown on a log axis: masked
             ax.set_xscale("log", nonpositive="mask")
     if not logx:  # log axes keep matplotlib's 10^k labels
-        axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[0].xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         axes[1].xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_count(x)))
     fig.suptitle(title or ("loss" if train else "validation loss"))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(2, len(handles)), framealpha=0.9)

@@ -124,9 +124,10 @@ def test_same_setting_same_seed_is_told_apart_by_directory(tmp_path):
                                      "16L scratch 100 steps, seed 1337 (lr_b)"]
 
 
-def test_ylim_clips_the_start_only_when_it_would_flatten_the_rest():
-    assert loss_ylim([([0, 50, 100], [10.83, 3.5, 3.0])])[1] < 4
-    assert loss_ylim([([0, 10, 20], [10.83, 10.15, 9.80])])[1] > 10.83  # early in training: keep it
+def test_ylim_shows_the_curves_from_a_quarter_of_their_steps():
+    bottom, top = loss_ylim([([0, 20, 40, 60, 80], [10.83, 7.25, 6.23, 6.03, 5.94]),
+                             ([0, 60, 120], [10.83, 6.0, 5.2])], extra=[5.69])
+    assert bottom < 5.2 and 7.25 < top < 7.6  # step 20 of 80 is in view, the step-0 losses are not
 
 
 def test_diverged_run_still_plots(tmp_path):
