@@ -161,7 +161,7 @@ def test_plot_grow_marks_the_stopping_round(tmp_path):
     grow = dict(reference="out/ref24/ckpt.pt", baseline_val_loss=3.0, K=24, tolerance=0.02,
                 stopped_at=12, rounds=rounds)
     (tmp_path / "results.json").write_text(json.dumps(grow))
-    fig = plot_grow(str(tmp_path), str(tmp_path / "grow.png"))
+    fig = plot_grow(str(tmp_path), tmp_path / "grow.png")  # a pathlib.Path works too, as study.py passes
     assert_png(tmp_path / "grow.png")
     ax = fig.axes[0]
     assert list(ax.get_xticks()) == [4, 8, 12]
