@@ -82,6 +82,8 @@ CHOICES = dict(
     backend=("auto", "nccl", "gloo"),
 )
 MODEL_KEYS = tuple(f.name for f in fields(GPTConfig))
+POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size", "eval_interval",
+            "log_interval")
 ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings")
 
 
@@ -325,9 +327,21 @@ class RunLog:
 
 
 def main(argv=None):
+    """Train (or with eval_only, evaluate) as configured by argv; returns the final val loss."""
     cfg_dict = load_config(DEFAULTS, sys.argv[1:] if argv is None else argv, CHOICES)
+    for key in POSITIVE:
+        if cfg_dict[key] <= 0:
+            raise ConfigError(f"{key}={cfg_dict[key]} must be positive")
+    d = setup_distributed(cfg_dict["device"], cfg_dict["backend"])
+    try:
+        return run(cfg_dict, d)
+    finally:
+        if d.world_size > 1:
+            dist.destroy_process_group()
+
+
+def run(cfg_dict, d):
     cfg = SimpleNamespace(**cfg_dict)
-    d = setup_distributed(cfg.device, cfg.backend)
     out_dir = Path(cfg.out_dir)
     ckpt_path = out_dir / "ckpt.pt"
     if cfg.init_from != "resume" and ckpt_path.exists() and not cfg.eval_only:
@@ -424,8 +438,6 @@ def main(argv=None):
         write_json_atomically(out_dir / "result.json", {
             "step": step, "tokens": step * cfg.tokens_per_step, "val_loss": record["val_loss"],
             "num_params": raw_model.num_params(), "elapsed_s": elapsed()})
-    if d.world_size > 1:
-        dist.destroy_process_group()
     return record["val_loss"]
 
 

@@ -145,3 +145,12 @@ def test_train_config_files_resolve():
         assert set(config) == set(train.DEFAULTS)
     tiny = load_config(train.DEFAULTS, [str(ROOT / "config" / "tiny_cpu.py"), "--max_iters=3"], train.CHOICES)
     assert tiny["max_iters"] == 3
+
+
+@pytest.mark.parametrize("key", ["eval_interval", "log_interval", "batch_size"])
+def test_train_rejects_non_positive_sizes_in_one_line(key):
+    import train
+    with pytest.raises(SystemExit) as e:
+        train.main([f"--{key}=0"])
+    msg = str(e.value)
+    assert key in msg and "must be positive" in msg and "\n" not in msg
