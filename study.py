@@ -31,7 +31,7 @@ from train import DEFAULTS
 HERE = Path(__file__).resolve().parent
 PRESETS = ("attn_ln", "mlp_ln", "attn_mlp_noln", "full")
 FULL = dict(n_layer=12, max_iters=100, eval_interval=50, eval_tokens=16384, seeds=(0, 1, 2))
-QUICK = dict(n_layer=6, max_iters=4, eval_interval=2, eval_tokens=1024, seeds=(0,))
+QUICK = dict(n_layer=4, max_iters=2, eval_interval=2, eval_tokens=512, seeds=(0,))
 
 
 def study_settings(quick):
