@@ -278,7 +278,7 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.grow_until_baseline:
         args.out = args.out or "out/grow"
-    elif not (args.reference and args.n_layer and args.out):
+    elif not (args.reference and args.n_layer is not None and args.out):
         p.error("give --reference, --n-layer and --out, or --grow-until-baseline")
     return args
 
