@@ -122,6 +122,9 @@ def write_inherited_checkpoint(args):
     """The --reference/--n-layer CLI: a step-0 checkpoint that train.py resumes from."""
     from train import load_checkpoint, save_checkpoint
     out = Path(args.out)
+    if out.name != "ckpt.pt":  # train.py resumes out_dir/ckpt.pt: another name would be ignored
+        raise SystemExit(f"--out {out} must be a run dir's ckpt.pt, e.g. {out / 'ckpt.pt'}: "
+                         "train.py resumes only out_dir/ckpt.pt")
     if out.exists():
         raise SystemExit(f"{out} already exists: choose another --out (nothing was overwritten)")
     ckpt = load_checkpoint(args.reference)
