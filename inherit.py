@@ -221,6 +221,10 @@ def grow_until_baseline(args):
     ref = ensure_reference(args)
     ref_ckpt = load_checkpoint(ref / "ckpt.pt")
     K, T = ref_ckpt["model_args"]["n_layer"], ref_ckpt["step"]
+    if T < ref_ckpt["config"].get("max_iters", T):  # died or still training: not the reference of T steps
+        raise SystemExit(f"{ref}/ckpt.pt is at step {T} of max_iters={ref_ckpt['config']['max_iters']}: "
+                         f"the reference run is unfinished; finish it (train.py --init_from=resume "
+                         f"--out_dir={ref}) first")
     overrides = {**reference_overrides(ref_ckpt["config"]), "max_iters": T, "init_from": "inherit",
                  "inherit_from": str(ref / "ckpt.pt"), "inherit_parts": args.parts,
                  "inherit_embeddings": args.embeddings, "inherit_layers": ""}
