@@ -97,6 +97,8 @@ def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="
                             seed=1337, check=None):
     """`inherit` from a checkpoint file; `check(model_args, path)` may veto a mismatching config."""
     from train import load_checkpoint
+    if not str(path):  # train.py's default inherit_from='' would be reported as "checkpoint . not found"
+        raise SystemExit("init_from='inherit' needs inherit_from=REF_DIR/ckpt.pt, the reference run's checkpoint")
     ckpt = load_checkpoint(path)
     if check is not None:
         check(ckpt["model_args"], path)
