@@ -216,6 +216,18 @@ def forward_backward(model, batches, accum, ctx):
     return total
 
 
+def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip):
+    """One optimizer step on the global batch; returns the mean loss as a tensor (no host sync)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    loss = forward_backward(model, batches, accum, ctx)
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
 def mean_across_ranks(x, d):
     if d.world_size > 1:
         dist.all_reduce(x, op=dist.ReduceOp.AVG)
@@ -297,6 +309,38 @@ def build_model(cfg, ckpt_path):
     return GPT(GPTConfig(**{k: getattr(cfg, k) for k in MODEL_KEYS})), None, None
 
 
+def prepare(cfg, d, ckpt_path):
+    """Model (raw, wrapped for training, for evaluation), optimizer and where the run starts.
+
+    Resuming also sets cfg's model keys to the checkpoint's. bench.py times what this builds.
+    """
+    cfg_dict = dict(vars(cfg))
+    raw_model, ckpt, manifest = build_model(cfg, ckpt_path)
+    vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})
+    # how the run began survives resumes: config.json and checkpoints keep init_from/inherit_*
+    origin = ckpt["config"] if ckpt else cfg_dict
+    run_config = {**vars(cfg), **{k: origin.get(k, cfg_dict[k]) for k in ORIGIN_KEYS}}
+    model = raw_model.to(d.device)
+    optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate,
+                                          (cfg.beta1, cfg.beta2), d.device.split(":")[0])
+    step, elapsed_before = 0, 0.0
+    torch.manual_seed(cfg.seed + d.rank)  # dropout masks differ per rank
+    if ckpt is not None:
+        if "optimizer" in ckpt:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if ckpt["rng"]["cuda"] and d.device.startswith("cuda"):
+            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
+    if cfg.compile:
+        model = torch.compile(model)
+    eval_model = model
+    if d.world_size > 1:
+        model = DDP(model, device_ids=[d.local_rank] if d.device.startswith("cuda") else None,
+                    gradient_as_bucket_view=True)
+    return raw_model, model, eval_model, optimizer, step, elapsed_before, manifest, run_config
+
+
 class RunLog:
     """config.json once per run, then log.jsonl lines; only the master rank writes."""
 
@@ -347,34 +391,11 @@ def run(cfg_dict, d):
     if cfg.init_from != "resume" and ckpt_path.exists() and not cfg.eval_only:
         raise SystemExit(f"{ckpt_path} already exists: continue it with --init_from=resume, "
                          "or choose another out_dir (nothing was overwritten)")
-    raw_model, ckpt, manifest = build_model(cfg, ckpt_path)
-    vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})  # resume: the checkpoint's
-    # how the run began survives resumes: config.json and checkpoints keep init_from/inherit_*
-    origin = ckpt["config"] if ckpt else cfg_dict
-    run_config = {**vars(cfg), **{k: origin.get(k, cfg_dict[k]) for k in ORIGIN_KEYS}}
+    raw_model, model, eval_model, optimizer, step, elapsed_before, manifest, run_config = prepare(
+        cfg, d, ckpt_path)
     accum = accumulation_steps(cfg, d.world_size)
     ctx = autocast_context(d.device, cfg.dtype)
     train_data, val_data = load_tokens(cfg, "train"), load_tokens(cfg, "val")
-
-    model = raw_model.to(d.device)
-    optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate,
-                                          (cfg.beta1, cfg.beta2), d.device.split(":")[0])
-    step, elapsed_before = 0, 0.0
-    torch.manual_seed(cfg.seed + d.rank)  # dropout masks differ per rank
-    if ckpt is not None:
-        if "optimizer" in ckpt:
-            optimizer.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        if ckpt["rng"]["cuda"] and d.device.startswith("cuda"):
-            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-        step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
-        del ckpt
-    if cfg.compile:
-        model = torch.compile(model)
-    eval_model = model
-    if d.world_size > 1:
-        model = DDP(model, device_ids=[d.local_rank] if d.device.startswith("cuda") else None,
-                    gradient_as_bucket_view=True)
 
     if d.master:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -418,13 +439,8 @@ def run(cfg_dict, d):
         record = {}
 
         lr = lr_at(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss = forward_backward(model, train_batches(train_data, cfg, step, accum, d), accum, ctx)
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss = train_step(model, optimizer, train_batches(train_data, cfg, step, accum, d), accum, ctx,
+                          lr, cfg.grad_clip)
         step += 1
 
         if step % cfg.log_interval == 0:
