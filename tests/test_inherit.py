@@ -1,0 +1,532 @@
+"""inherit.py: what is copied from where, the hand-off to train.py, one-line errors, the grow loop.
+
+The presets are written out here independently of inherit.PRESETS, so a wrong preset fails.
+Runs use a synthetic dataset of SYNTH_VOCAB ids (a learnable random walk mod SYNTH_VOCAB) with
+--vocab_size=SYNTH_VOCAB: the mechanics need no text, and a small vocabulary keeps runs fast.
+"""
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import inherit
+import train
+from model import GPT, GPTConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SYNTH_VOCAB = 256
+K = 4  # blocks of every reference here
+TINY = dict(n_head=2, n_embd=32, block_size=32)
+REF_RUN = dict(  # the reference train.py run: K blocks, T=12 steps, checkpoints at 0, 4, 8, 12
+    dataset="synth", vocab_size=SYNTH_VOCAB, n_layer=K, **TINY, device="cpu", dtype="float32",
+    batch_size=4, tokens_per_step=128, max_iters=12, learning_rate=3e-3, min_lr=1e-3, warmup_iters=2,
+    eval_interval=4, eval_tokens=512, log_interval=1,
+)
+T = REF_RUN["max_iters"]
+
+# the paper's ablation, written out: module names inside transformer.h.{i}
+BLOCK_PARTS = {
+    "full": {"ln_1", "attn.c_attn", "attn.c_proj", "ln_2", "mlp.c_fc", "mlp.c_proj"},
+    "attn_ln": {"ln_1", "attn.c_attn", "attn.c_proj"},
+    "mlp_ln": {"ln_2", "mlp.c_fc", "mlp.c_proj"},
+    "attn_mlp_noln": {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"},
+}
+OUTSIDE_BLOCKS = {  # lm_head is tied to wte
+    "wte": {"transformer.wte.weight", "lm_head.weight"},
+    "wpe": {"transformer.wpe.weight"},
+    "ln_f": {"transformer.ln_f.weight", "transformer.ln_f.bias"},
+}
+
+
+@pytest.fixture(autouse=True)
+def not_under_torchrun(monkeypatch):
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One thread here and in every train.py this module starts: tiny models lose when cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", "1")
+        yield
+    torch.set_num_threads(threads)
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+def expected_source(name, parts, layers, embeddings):
+    """The reference tensor `name` should come from (None: fresh init), from the definitions above."""
+    m = re.fullmatch(r"transformer\.h\.(\d+)\.(.+)\.(weight|bias)", name)
+    if m:
+        i, module, kind = int(m[1]), m[2], m[3]
+        assert module in BLOCK_PARTS["full"], name  # 'full' really is every block tensor
+        return f"transformer.h.{layers[i]}.{module}.{kind}" if module in BLOCK_PARTS[parts] else None
+    assert any(name in names for names in OUTSIDE_BLOCKS.values()), name
+    return name if any(name in OUTSIDE_BLOCKS[e] for e in embeddings) else None
+
+
+def one_line_exit(fn, *args, **kwargs):
+    with pytest.raises(SystemExit) as excinfo:
+        fn(*args, **kwargs)
+    message = str(excinfo.value)
+    assert message and not message.isdigit() and "\n" not in message, message
+    return message
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def read_log(out_dir):
+    return [json.loads(line) for line in (Path(out_dir) / "log.jsonl").read_text().splitlines()]
+
+
+def load_ckpt(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def run_argv(out_dir, data_dir, **overrides):
+    return [f"--{k}={v}" for k, v in {**REF_RUN, "out_dir": out_dir, "data_dir": data_dir, **overrides}.items()]
+
+
+def evaluate(model, data_dir):
+    """The val loss train.py would log for `model` (same windows, same evaluator)."""
+    cfg = SimpleNamespace(**{**train.DEFAULTS, **REF_RUN})
+    data = train.load_split(data_dir, "synth", "val")
+    return train.evaluate(model, data, cfg, train.Dist(0, 0, 1, "cpu"), nullcontext())
+
+
+# ---- fixtures -------------------------------------------------------------------------------
+
+REF_ARGS = dict(vocab_size=SYNTH_VOCAB, n_layer=K, **TINY, dropout=0.0, bias=True,
+                scale_attn_by_inverse_layer_idx=True)
+
+
+@pytest.fixture(scope="module")
+def ref():
+    """An in-memory reference whose every tensor (LayerNorms and biases too) differs from any init."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(**REF_ARGS))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    model.eval()
+    return SimpleNamespace(model=model, state={k: v.clone() for k, v in model.state_dict().items()},
+                           args=dict(REF_ARGS))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """synth/{train,val}.bin: a random walk with steps 1..3 mod SYNTH_VOCAB (learnable: loss falls)."""
+    data_dir = tmp_path_factory.mktemp("synth_data")
+    (data_dir / "synth").mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 16384), ("val", 2048)):
+        walk = np.cumsum(rng.integers(1, 4, size=n)) % SYNTH_VOCAB
+        walk.astype(np.uint16).tofile(data_dir / "synth" / f"{split}.bin")
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def ref_run(data_dir, tmp_path_factory):
+    """A finished K-block train.py run: the reference of the checkpoint, CLI and grow tests."""
+    out_dir = tmp_path_factory.mktemp("ref") / "run"
+    val_loss = train.main(run_argv(out_dir, data_dir))
+    return SimpleNamespace(dir=out_dir, ckpt=out_dir / "ckpt.pt", val_loss=val_loss, data_dir=data_dir)
+
+
+# ---- what is inherited from where -----------------------------------------------------------
+
+CASES = [  # n, parts, layers, embeddings, seed
+    *[(2, parts, "", "wte,wpe,ln_f", 1337) for parts in BLOCK_PARTS],
+    (3, "full", "", "wte", 1337),  # the paper's released code: wpe and ln_f fresh
+    (2, "full", "0,2", "wte,wpe,ln_f", 1337),  # target block 1 <- reference block 2
+    (3, "attn_ln", "3,0,1", "wpe,ln_f", 7),  # reordered blocks, untied wte fresh, another seed
+    (1, "mlp_ln", "2", "", 1337),  # nothing outside the blocks
+]
+
+
+@pytest.mark.parametrize("n,parts,layers,embeddings,seed", CASES)
+def test_inherited_tensors_come_from_the_reference_and_the_rest_is_scratch_init(
+        ref, n, parts, layers, embeddings, seed):
+    model, manifest = inherit.inherit(ref.state, ref.args, n, parts=parts, layers=layers,
+                                      embeddings=embeddings, seed=seed)
+    torch.manual_seed(seed)
+    scratch = GPT(GPTConfig(**{**ref.args, "n_layer": n})).state_dict()
+    layer_map = [int(i) for i in layers.split(",")] if layers else list(range(n))
+    embedding_names = [e for e in embeddings.split(",") if e]
+    state = model.state_dict()
+
+    assert model.config.n_layer == n and len(model.transformer.h) == n
+    assert list(manifest) == list(state) == list(scratch)
+    inherited = 0
+    for name, tensor in state.items():
+        src = expected_source(name, parts, layer_map, embedding_names)
+        counterpart = ref.state[src or expected_source(name, "full", layer_map, ["wte", "wpe", "ln_f"])]
+        assert not torch.equal(counterpart, scratch[name]), name  # so equality below tells them apart
+        if src is None:
+            assert manifest[name] == "init", name
+            assert torch.equal(tensor, scratch[name]), name
+        else:
+            inherited += 1
+            assert manifest[name] == src, name
+            assert torch.equal(tensor, ref.state[src]), name
+    assert model.lm_head.weight is model.transformer.wte.weight  # still tied
+    assert 0 < inherited < len(state) or (parts, embeddings) == ("full", "wte,wpe,ln_f")
+
+
+def test_manifest_summary_names_blocks_and_parts(ref):
+    _, manifest = inherit.inherit(ref.state, ref.args, 2, parts="attn_ln", layers="0,2", embeddings="wte")
+    summary = inherit.manifest_summary(manifest)
+    assert "\n" not in summary
+    assert "0<-0 1<-2" in summary
+    assert "block parts: attn.c_attn, attn.c_proj, ln_1 |" in summary
+    assert "outside blocks: lm_head, transformer.wte |" in summary
+    assert f"inherited {sum(v != 'init' for v in manifest.values())} of {len(manifest)} tensors" in summary
+
+
+@pytest.mark.parametrize("layers", ["", "0,1,2,3"])
+def test_all_k_blocks_reproduce_the_reference_exactly(ref, layers):
+    model, manifest = inherit.inherit(ref.state, ref.args, K, layers=layers)
+    assert "init" not in manifest.values()
+    x = torch.randint(0, SYNTH_VOCAB, (3, REF_ARGS["block_size"]), generator=torch.Generator().manual_seed(1))
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x)[0], ref.model(x)[0])
+        # the comparison can fail: fresh wpe/ln_f, or the blocks in another order, change the logits
+        fresh_embeddings, _ = inherit.inherit(ref.state, ref.args, K, embeddings="wte")
+        permuted, _ = inherit.inherit(ref.state, ref.args, K, layers="0,1,3,2")
+        for other in (fresh_embeddings.eval(), permuted.eval()):
+            assert (other(x)[0] - ref.model(x)[0]).abs().max() > 1e-3
+
+
+# ---- one-line errors ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs,expected", [
+    (dict(n_layer=0), "n_layer=0"),
+    (dict(n_layer=-1), "n_layer=-1"),
+    (dict(n_layer=K + 1), f"n_layer={K + 1} but the reference has {K} blocks"),
+    (dict(n_layer=2, parts="attn"), "unknown parts 'attn'"),
+    (dict(n_layer=2, layers="0,x"), "not a comma list"),
+    (dict(n_layer=2, layers="0,"), "not a comma list"),
+    (dict(n_layer=2, layers="0"), "must name 2 distinct blocks in 0..3"),
+    (dict(n_layer=2, layers="0,1,2"), "must name 2 distinct blocks"),
+    (dict(n_layer=2, layers="1,1"), "must name 2 distinct blocks"),
+    (dict(n_layer=2, layers="0,4"), "must name 2 distinct blocks in 0..3"),
+    (dict(n_layer=2, layers="-1,0"), "must name 2 distinct blocks in 0..3"),
+    (dict(n_layer=2, embeddings="wte,lm_head"), "unknown embedding part(s) ['lm_head']"),
+])
+def test_bad_arguments_stop_with_one_line(ref, kwargs, expected):
+    assert expected in one_line_exit(inherit.inherit, ref.state, ref.args, **kwargs)
+
+
+def test_missing_or_corrupt_reference_checkpoint(tmp_path):
+    missing = tmp_path / "nothing" / "ckpt.pt"
+    message = one_line_exit(inherit.inherit_from_checkpoint, missing, 2)
+    assert str(missing) in message and "not found" in message
+    message = one_line_exit(inherit.main, ["--reference", str(missing), "--n-layer", "2",
+                                           "--out", str(tmp_path / "out" / "ckpt.pt")])
+    assert str(missing) in message and "not found" in message
+    corrupt = tmp_path / "corrupt" / "ckpt.pt"
+    corrupt.parent.mkdir()
+    corrupt.write_bytes(b"PK\x03\x04 not a checkpoint" * 50)
+    message = one_line_exit(inherit.inherit_from_checkpoint, corrupt, 2)
+    assert str(corrupt) in message and "corrupt" in message
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("n_layer", ["0", "-1", "5"])
+def test_cli_n_layer_out_of_range(ref_run, tmp_path, n_layer):
+    out = tmp_path / "out" / "ckpt.pt"
+    message = one_line_exit(inherit.main, ["--reference", str(ref_run.ckpt), "--n-layer", n_layer,
+                                           "--out", str(out)])
+    assert f"n_layer={n_layer} but the reference has {K} blocks" in message
+    assert not out.exists()
+
+
+def test_train_inherit_without_inherit_from(ref_run, tmp_path):
+    args = run_argv(tmp_path / "run", ref_run.data_dir, init_from="inherit", n_layer=2)
+    message = one_line_exit(train.main, args)
+    assert "inherit_from" in message
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("key,value", [("n_embd", 64), ("n_head", 4), ("block_size", 16)])
+def test_train_inherit_with_a_config_that_disagrees_with_the_reference(ref_run, tmp_path, key, value):
+    out_dir = tmp_path / "run"
+    args = run_argv(out_dir, ref_run.data_dir, init_from="inherit", inherit_from=ref_run.ckpt,
+                    n_layer=2, **{key: value})
+    message = one_line_exit(train.main, args)
+    assert f"{key}={value}" in message and str(ref_run.ckpt) in message and f"--{key}={REF_RUN[key]}" in message
+    assert not out_dir.exists()
+
+
+# ---- the CLI checkpoint and the hand-off to train.py ----------------------------------------
+
+def test_cli_checkpoint_is_the_inherited_model_and_train_continues_it(ref_run, tmp_path):
+    out = tmp_path / "inh" / "ckpt.pt"
+    inherit.main(["--reference", str(ref_run.ckpt), "--n-layer", "2", "--parts", "attn_ln",
+                  "--embeddings", "wte", "--out", str(out)])
+    ckpt = load_ckpt(out)  # weights_only: tensors and plain types only
+    ref_ckpt = load_ckpt(ref_run.ckpt)
+    expected, manifest = inherit.inherit(ref_ckpt["model"], ref_ckpt["model_args"], 2, parts="attn_ln",
+                                         embeddings="wte")
+    assert ckpt["step"] == 0 and "optimizer" not in ckpt
+    assert ckpt["inherit_manifest"] == manifest
+    assert ckpt["model_args"] == {**ref_ckpt["model_args"], "n_layer": 2}
+    assert list(ckpt["model"]) == list(expected.state_dict())
+    for name, tensor in expected.state_dict().items():
+        assert torch.equal(ckpt["model"][name], tensor), name
+    config = ckpt["config"]
+    assert config["init_from"] == "inherit" and config["inherit_from"] == str(ref_run.ckpt)
+    assert config["inherit_parts"] == "attn_ln" and config["inherit_embeddings"] == "wte"
+    assert config["n_layer"] == 2 and config["out_dir"] == str(out.parent)
+
+    # never overwritten
+    before = digest(out)
+    message = one_line_exit(inherit.main, ["--reference", str(ref_run.ckpt), "--n-layer", "3",
+                                           "--out", str(out)])
+    assert "already exists" in message and digest(out) == before
+
+    # the hand-off changes nothing: train.py sees the inherited model's loss at step 0 ...
+    common = dict(max_iters=3, eval_interval=3)
+    step0 = train.main(run_argv(out.parent, ref_run.data_dir, init_from="resume", eval_only=True, **common))
+    assert step0 == evaluate(expected, ref_run.data_dir)
+    # ... and trains it exactly as a run that inherits by itself (init_from='inherit')
+    final = train.main(run_argv(out.parent, ref_run.data_dir, init_from="resume", **common))
+    direct_dir = tmp_path / "direct"
+    direct = train.main(run_argv(direct_dir, ref_run.data_dir, init_from="inherit", inherit_from=ref_run.ckpt,
+                                 n_layer=2, inherit_parts="attn_ln", inherit_embeddings="wte", **common))
+    assert final == direct
+    timing = ("elapsed_s", "tokens_per_s")
+    resumed = {r["step"]: {k: v for k, v in r.items() if k not in timing} for r in read_log(out.parent)}
+    inherited = {r["step"]: {k: v for k, v in r.items() if k not in timing} for r in read_log(direct_dir)}
+    assert {1, 2, 3} <= resumed.keys() and inherited.keys() == {0, 1, 2, 3}
+    assert inherited[0]["val_loss"] == step0
+    for step, record in resumed.items():
+        assert record == inherited[step], step
+    trained = load_ckpt(out)
+    assert trained["step"] == 3 and trained["inherit_manifest"] == manifest  # the manifest stays
+    assert trained["config"]["init_from"] == "inherit"  # how the run began survives the resume
+
+
+def test_cli_out_must_be_a_ckpt_pt(ref_run, tmp_path):
+    """train.py resumes OUT_DIR/ckpt.pt: another file name would be trained from somewhere else."""
+    out = tmp_path / "inh16"
+    message = one_line_exit(inherit.main, ["--reference", str(ref_run.ckpt), "--n-layer", "2",
+                                           "--out", str(out)])
+    assert "ckpt.pt" in message
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("parts,layers,embeddings", [("full", "", "wte,wpe,ln_f"), ("mlp_ln", "3,1", "wte")])
+def test_train_inherit_starts_from_inherit_inherit(ref_run, tmp_path, parts, layers, embeddings):
+    out_dir = tmp_path / "run"
+    val_loss = train.main(run_argv(out_dir, ref_run.data_dir, init_from="inherit", inherit_from=ref_run.ckpt,
+                                   n_layer=2, inherit_parts=parts, inherit_layers=layers,
+                                   inherit_embeddings=embeddings, max_iters=0, seed=5))
+    ref_ckpt = load_ckpt(ref_run.ckpt)
+    expected, manifest = inherit.inherit(ref_ckpt["model"], ref_ckpt["model_args"], 2, parts, layers,
+                                         embeddings, seed=5)
+    ckpt = load_ckpt(out_dir / "ckpt.pt")  # saved at step 0
+    assert ckpt["step"] == 0 and ckpt["inherit_manifest"] == manifest
+    for name, tensor in expected.state_dict().items():
+        assert torch.equal(ckpt["model"][name], tensor), name
+    assert read_log(out_dir)[0] == {**read_log(out_dir)[0], "step": 0, "val_loss": val_loss}
+    assert val_loss == evaluate(expected, ref_run.data_dir)
+    assert val_loss != ref_run.val_loss  # not the reference itself
+    config = read_json(out_dir / "config.json")
+    assert (config["init_from"], config["inherit_parts"], config["inherit_layers"]) == ("inherit", parts, layers)
+
+
+# ---- grow until baseline --------------------------------------------------------------------
+
+def grow_argv(ref_run, out):
+    return ["--grow-until-baseline", "--reference-run", str(ref_run.dir), "--out", str(out),
+            "--start-n", "1", "--step-n", "1"]
+
+
+def set_baseline(out, val_loss):
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "baseline.json").write_text(json.dumps({"val_loss": val_loss}))
+
+
+def table(results):
+    return [(r["n"], r["val_loss"], r["tokens"], r["params"]) for r in results["rounds"]], results["stopped_at"]
+
+
+@pytest.fixture(scope="module")
+def grown(ref_run, tmp_path_factory):
+    """An uninterrupted grow loop with n = 1, 2, 3 and a baseline no round reaches (-1)."""
+    out = tmp_path_factory.mktemp("grow") / "plain"
+    set_baseline(out, -1.0)
+    inherit.main(grow_argv(ref_run, out))
+    return out
+
+
+def test_baseline_is_the_reference_val_loss_and_is_cached(ref_run, tmp_path):
+    path = tmp_path / "baseline.json"
+    ref_config = load_ckpt(ref_run.ckpt)["config"]
+    assert inherit.measure_baseline(ref_run.dir, ref_config, path) == ref_run.val_loss
+    assert read_json(path) == {"val_loss": ref_run.val_loss}
+    path.write_text('{"val_loss": 1.5}')
+    assert inherit.measure_baseline(ref_run.dir, ref_config, path) == 1.5
+
+
+def test_grow_rounds_and_results(grown, ref_run, data_dir):
+    results = read_json(grown / "results.json")
+    assert results["K"] == K and results["T"] == T and results["stopped_at"] is None
+    assert results["baseline_val_loss"] == -1.0 and results["reference"] == str(ref_run.dir)
+    assert [r["n"] for r in results["rounds"]] == [1, 2, 3]
+    md_rows = (grown / "results.md").read_text().splitlines()[2:]
+    assert len(md_rows) == 3
+    for r, row in zip(results["rounds"], md_rows):
+        run_dir = grown / f"n{r['n']:02d}"
+        assert r["run_dir"] == str(run_dir)
+        result = read_json(run_dir / "result.json")
+        assert r["val_loss"] == result["val_loss"] and r["tokens"] == result["tokens"] == T * 128
+        assert r["baseline"] == -1.0 and r["gap"] == r["val_loss"] + 1.0
+        model_args = {**load_ckpt(ref_run.ckpt)["model_args"], "n_layer": r["n"]}
+        assert r["params"] == GPT(GPTConfig(**model_args)).num_params()
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[0] == str(r["n"]) and cells[2] == f"{r['val_loss']:.4f}" and cells[3] == "-1.0000"
+        assert cells[4] == f"{r['gap']:+.4f}" and cells[5] == f"{T * 128:,}"
+        config = read_json(run_dir / "config.json")  # each round: the reference's recipe, inherited
+        assert config["init_from"] == "inherit" and config["inherit_from"] == str(ref_run.ckpt)
+        assert config["n_layer"] == r["n"] and config["max_iters"] == T
+        for key in ("learning_rate", "min_lr", "warmup_iters", "tokens_per_step", "eval_tokens", "dataset"):
+            assert config[key] == REF_RUN[key], key
+        assert config["seed"] == train.DEFAULTS["seed"] and config["data_dir"] == str(data_dir)
+    # round 1 began as inherit.inherit's model (seed: the reference's)
+    ref_ckpt = load_ckpt(ref_run.ckpt)
+    model, _ = inherit.inherit(ref_ckpt["model"], ref_ckpt["model_args"], 1, seed=train.DEFAULTS["seed"])
+    assert read_log(grown / "n01")[0]["val_loss"] == evaluate(model, data_dir)
+
+
+def test_grow_stops_at_the_first_round_matching_the_baseline(grown, ref_run, tmp_path, capsys):
+    losses = {r["n"]: r["val_loss"] for r in read_json(grown / "results.json")["rounds"]}
+    # a baseline that round 1 misses and a later round r meets: the loop must go on, then stop at r
+    later_better = [n for n in (2, 3) if losses[n] < min(losses[m] for m in range(1, n))]
+    assert later_better, f"no round beats round 1 at this recipe, so no baseline can stop later: {losses}"
+    r = later_better[0]
+    between = (losses[r] + min(losses[m] for m in range(1, r))) / 2
+    cases = [(between, r), (losses[r], r), (1e9, 1), (-1.0, None)]  # equal counts as matched
+    for i, (baseline, stop) in enumerate(cases):
+        out = tmp_path / f"grow{i}"
+        shutil.copytree(grown, out)  # finished rounds are reused, not retrained
+        set_baseline(out, baseline)
+        capsys.readouterr()
+        inherit.main(grow_argv(ref_run, out))
+        printed = capsys.readouterr().out
+        assert "running:" not in printed and "resuming:" not in printed
+        results = read_json(out / "results.json")
+        assert results["stopped_at"] == stop
+        ran = list(range(1, (stop or K - 1) + 1))
+        assert [row["n"] for row in results["rounds"]] == ran
+        assert [row["gap"] for row in results["rounds"]] == [losses[n] - baseline for n in ran]
+        assert len((out / "results.md").read_text().splitlines()) == 2 + len(ran)
+        if stop is None:
+            assert f"needs all {K} layers" in printed
+        else:
+            assert f"n={stop} of {K} layers matches the {K}-layer reference after the same {T} steps" in printed
+
+
+def test_grow_refuses_an_unfinished_reference(data_dir, tmp_path):
+    ref_dir = tmp_path / "ref"
+    train.main(run_argv(ref_dir, data_dir, max_iters=4))
+    # as if it died at step 4 of max_iters=12 (or is still training): not the reference of T steps
+    ckpt = load_ckpt(ref_dir / "ckpt.pt")
+    ckpt["config"]["max_iters"] = T
+    torch.save(ckpt, ref_dir / "ckpt.pt")
+    (ref_dir / "result.json").unlink()
+    out = tmp_path / "grow"
+    set_baseline(out, -1.0)
+    message = one_line_exit(inherit.main, ["--grow-until-baseline", "--reference-run", str(ref_dir),
+                                           "--out", str(out)])
+    assert "unfinished" in message and str(ref_dir) in message
+    assert not (out / "n02").exists()
+
+
+PAUSER = '''
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, str(Path(sys.argv[1]).parent))
+import train
+save = train.save_checkpoint
+def pausing_save(path, model, config, step, *args, **kwargs):
+    save(path, model, config, step, *args, **kwargs)
+    if step > 0 and config["n_layer"] == 2 and Path({marker!r}).exists():
+        Path({marker!r} + ".paused").write_text(str(step))
+        os.kill(os.getpid(), signal.SIGSTOP)  # the test SIGKILLs the whole grow loop now
+train.save_checkpoint = pausing_save
+train.main(sys.argv[2:])
+'''
+
+
+def test_grow_interrupted_and_rerun_equals_an_uninterrupted_grow(grown, ref_run, tmp_path):
+    """Kill the grow loop (SIGKILL, whole process group) in round n=2 right after its step-4
+    checkpoint, then rerun the same command: round 1 is skipped, round 2 resumes exactly."""
+    marker = str(tmp_path / "pause")
+    launcher = tmp_path / "launcher.py"
+    launcher.write_text(PAUSER.format(marker=marker))
+    out = tmp_path / "grow"
+    set_baseline(out, -1.0)
+    cmd = [sys.executable, str(ROOT / "inherit.py"), *grow_argv(ref_run, out),
+           "--launcher", f"{shlex.quote(sys.executable)} {shlex.quote(str(launcher))}"]
+    Path(marker).write_text("")
+    with open(tmp_path / "first.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline, looked = time.time() + 240, 0
+        while not Path(marker + ".paused").exists():
+            assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+            assert time.time() < deadline, "the grow loop never reached round 2's step-4 checkpoint"
+            if (out / "results.json").exists():
+                json.loads((out / "results.json").read_text())  # valid whenever one looks
+                looked += 1
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert looked > 0
+    assert load_ckpt(out / "n02" / "ckpt.pt")["step"] == 4
+    assert not (out / "n02" / "result.json").exists() and not (out / "n03").exists()
+    assert [r["n"] for r in read_json(out / "results.json")["rounds"]] == [1]
+    finished = {p: (p.stat().st_mtime_ns, digest(p)) for p in (out / "n01").iterdir()}
+
+    os.unlink(marker)
+    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert re.search(r"resuming: .*--n_layer=2 .*--init_from=resume", rerun.stdout)
+    assert "--n_layer=1 " not in rerun.stdout  # round 1 was not run again
+    assert {p: (p.stat().st_mtime_ns, digest(p)) for p in (out / "n01").iterdir()} == finished
+
+    plain_rows, plain_stop = table(read_json(grown / "results.json"))
+    rows, stop = table(read_json(out / "results.json"))
+    assert stop == plain_stop is None
+    assert [row[0] for row in rows] == [row[0] for row in plain_rows] == [1, 2, 3]
+    for row, plain in zip(rows, plain_rows):
+        assert row[1] == pytest.approx(plain[1], rel=0, abs=1e-6), row[0]
+        assert row[2:] == plain[2:]
+    steps = [r["step"] for r in read_log(out / "n02")]
+    assert steps == sorted(set(steps)) == list(range(T + 1))  # the killed steps redone, not duplicated
