@@ -81,6 +81,9 @@ def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="w
         raise SystemExit(f"unknown parts '{parts}': choose from {', '.join(PRESETS)}")
     layer_map = parse_layers(layers, n_layer, ref_args["n_layer"])
     embedding_names = parse_embeddings(embeddings)
+    if ref_args["scale_attn_by_inverse_layer_idx"] and layer_map != list(range(n_layer)):
+        print("note: with scale_attn_by_inverse_layer_idx, target block i divides attention logits by i+1, "
+              "so a reference block moved to another position computes a different function", flush=True)
     torch.manual_seed(seed)  # the same init a scratch run of this shape and seed gets
     model = GPT(GPTConfig(**{**ref_args, "n_layer": n_layer}))
     manifest = {}
@@ -207,6 +210,20 @@ def measure_baseline(ref, ref_config, state_path):
     return val_loss
 
 
+def check_same_search(out, overrides):
+    """Finished rounds are reused on rerun: only if they were made from the same recipe."""
+    from prepare_openwebtext import write_json_atomically
+    path = out / "search.json"
+    if path.exists():
+        before = json.loads(path.read_text())
+        changed = sorted(k for k in set(before) | set(overrides) if before.get(k) != overrides.get(k))
+        if changed:
+            raise SystemExit(f"{out} holds a search with other settings ({', '.join(changed)} differ): "
+                             "rerun with the same arguments to resume it, or choose another --out")
+    else:
+        write_json_atomically(path, overrides)
+
+
 def results_markdown(rounds, baseline):
     head = ("| n | params (M) | val loss | baseline | gap | tokens | wall (s) |\n"
             "|---|---|---|---|---|---|---|\n")
@@ -227,14 +244,15 @@ def grow_until_baseline(args):
         raise SystemExit(f"{ref}/ckpt.pt is at step {T} of max_iters={ref_ckpt['config']['max_iters']}: "
                          f"the reference run is unfinished; finish it (train.py --init_from=resume "
                          f"--out_dir={ref}) first")
-    overrides = {**reference_overrides(ref_ckpt["config"]), "max_iters": T, "init_from": "inherit",
-                 "inherit_from": str(ref / "ckpt.pt"), "inherit_parts": args.parts,
-                 "inherit_embeddings": args.embeddings, "inherit_layers": ""}
-    baseline = measure_baseline(ref, ref_ckpt["config"], out / "baseline.json")
-    del ref_ckpt
     start = args.start_n or K // 2
     if not 1 <= start < K or args.step_n < 1:
         raise SystemExit(f"--start-n must be in 1..{K - 1} and --step-n >= 1 for a {K}-layer reference")
+    overrides = {**reference_overrides(ref_ckpt["config"]), "max_iters": T, "init_from": "inherit",
+                 "inherit_from": str(ref / "ckpt.pt"), "inherit_parts": args.parts,
+                 "inherit_embeddings": args.embeddings, "inherit_layers": ""}
+    check_same_search(out, overrides)
+    baseline = measure_baseline(ref, ref_ckpt["config"], out / "baseline.json")
+    del ref_ckpt
     print(f"baseline: {K}-layer reference after {T} steps, val loss {baseline:.4f}; growing from n={start}",
           flush=True)
     rounds, stopped_at = [], None

@@ -313,6 +313,8 @@ def prepare(cfg, d, ckpt_path):
     """Model (raw, wrapped for training, for evaluation), optimizer and where the run starts.
 
     Resuming also sets cfg's model keys to the checkpoint's. bench.py times what this builds.
+    A checkpoint without optimizer state (inherit.py's step-0 output) starts a run afresh:
+    `resumed` is False, so its first step is evaluated and its log begins there.
     """
     cfg_dict = dict(vars(cfg))
     raw_model, ckpt, manifest = build_model(cfg, ckpt_path)
@@ -323,9 +325,10 @@ def prepare(cfg, d, ckpt_path):
     model = raw_model.to(d.device)
     optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate,
                                           (cfg.beta1, cfg.beta2), d.device.split(":")[0])
-    step, elapsed_before = 0, 0.0
+    step, elapsed_before, resumed = 0, 0.0, False
     torch.manual_seed(cfg.seed + d.rank)  # dropout masks differ per rank
     if ckpt is not None:
+        resumed = "optimizer" in ckpt
         if "optimizer" in ckpt:
             optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["rng"]["torch"])
@@ -338,7 +341,9 @@ def prepare(cfg, d, ckpt_path):
     if d.world_size > 1:
         model = DDP(model, device_ids=[d.local_rank] if d.device.startswith("cuda") else None,
                     gradient_as_bucket_view=True)
-    return raw_model, model, eval_model, optimizer, step, elapsed_before, manifest, run_config
+    return SimpleNamespace(raw_model=raw_model, model=model, eval_model=eval_model, optimizer=optimizer,
+                           step=step, elapsed_before=elapsed_before, resumed=resumed, manifest=manifest,
+                           run_config=run_config)
 
 
 class RunLog:
@@ -391,8 +396,10 @@ def run(cfg_dict, d):
     if cfg.init_from != "resume" and ckpt_path.exists() and not cfg.eval_only:
         raise SystemExit(f"{ckpt_path} already exists: continue it with --init_from=resume, "
                          "or choose another out_dir (nothing was overwritten)")
-    raw_model, model, eval_model, optimizer, step, elapsed_before, manifest, run_config = prepare(
-        cfg, d, ckpt_path)
+    run_state = prepare(cfg, d, ckpt_path)
+    raw_model, model, eval_model, optimizer = (run_state.raw_model, run_state.model, run_state.eval_model,
+                                               run_state.optimizer)
+    step, manifest, run_config = run_state.step, run_state.manifest, run_state.run_config
     accum = accumulation_steps(cfg, d.world_size)
     ctx = autocast_context(d.device, cfg.dtype)
     train_data, val_data = load_tokens(cfg, "train"), load_tokens(cfg, "val")
@@ -411,7 +418,7 @@ def run(cfg_dict, d):
     if step > cfg.max_iters:  # the loop stops at step == max_iters: it would never stop
         raise ConfigError(f"max_iters={cfg.max_iters} is below step {step}, where this run starts; "
                           f"set --max_iters={step} or more")
-    resumed_step = step if cfg.init_from == "resume" else None
+    resumed_step = step if run_state.resumed else None
     log = RunLog(out_dir, d.master)
     log.start({**run_config, "git_commit": git_commit(), "num_params": raw_model.num_params(),
                "world_size": d.world_size, "device": d.device}, resumed_step)
@@ -422,7 +429,7 @@ def run(cfg_dict, d):
     step_last = step
 
     def elapsed():
-        return elapsed_before + time.time() - t_start
+        return run_state.elapsed_before + time.time() - t_start
 
     record = {}
     while True:

@@ -321,7 +321,7 @@ def test_cli_checkpoint_is_the_inherited_model_and_train_continues_it(ref_run, t
     timing = ("elapsed_s", "tokens_per_s")
     resumed = {r["step"]: {k: v for k, v in r.items() if k not in timing} for r in read_log(out.parent)}
     inherited = {r["step"]: {k: v for k, v in r.items() if k not in timing} for r in read_log(direct_dir)}
-    assert {1, 2, 3} <= resumed.keys() and inherited.keys() == {0, 1, 2, 3}
+    assert resumed.keys() == inherited.keys() == {0, 1, 2, 3}  # the step-0 evaluation is logged too
     assert inherited[0]["val_loss"] == step0
     for step, record in resumed.items():
         assert record == inherited[step], step
@@ -530,3 +530,13 @@ def test_grow_interrupted_and_rerun_equals_an_uninterrupted_grow(grown, ref_run,
         assert row[2:] == plain[2:]
     steps = [r["step"] for r in read_log(out / "n02")]
     assert steps == sorted(set(steps)) == list(range(T + 1))  # the killed steps redone, not duplicated
+
+
+def test_grow_refuses_to_mix_rounds_of_another_recipe(grown, ref_run, tmp_path):
+    """Rerunning into a grow folder reuses its rounds, so other settings must not slip in."""
+    out = tmp_path / "grow"
+    shutil.copytree(grown, out)
+    before = read_json(out / "results.json")
+    message = one_line_exit(inherit.main, grow_argv(ref_run, out) + ["--parts", "mlp_ln"])
+    assert "inherit_parts" in message and "--out" in message
+    assert read_json(out / "results.json") == before

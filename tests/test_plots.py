@@ -276,11 +276,9 @@ TINY_RUN = ["--n_head=1", "--n_embd=16", "--block_size=16", "--batch_size=4", "-
             "--max_iters=6", "--warmup_iters=1", "--eval_interval=3", "--eval_tokens=256", "--log_interval=1"]
 
 
-def test_real_train_runs_plot_and_report(tmp_path):
+def test_real_train_runs_plot_and_report(tmp_path, builtin_data_dir):
     """Two real train.py runs (2 and 1 layers) go through every plot and the report."""
-    import prepare_openwebtext
-    data_dir = os.path.join(REPO, "data")
-    prepare_openwebtext.prepare_builtin(data_dir)  # a no-op once data/builtin is prepared
+    data_dir = builtin_data_dir
     runs = {n_layer: tmp_path / f"{n_layer}L" for n_layer in (2, 1)}
     # both at once: each is mostly start-up, and the machine has two cores
     procs = [subprocess.Popen([sys.executable, "train.py", "config/tiny_cpu.py", f"--out_dir={out}",

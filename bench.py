@@ -1,0 +1,117 @@
+"""Time train.py's own training step (prepare, train_batches, train_step) and print JSON lines.
+
+    python bench.py                  # GPU: gpt2m-24L, gpt2l-36L, gpt2l-18L at block 1024, micro-batch 16
+    python bench.py --smoke          # CPU: config/tiny_cpu.py, a few steps (the tests run this)
+    python bench.py --only gpt2l-36L --batch_size=8 --compile=False   # one model, train.py overrides
+
+Each line: ms/iter, tokens/s and MFU with real memmap batches (data/<dataset>/train.bin), tokens/s
+with synthetic tokens already on the device (their ratio shows whether the loader keeps up),
+peak memory, compile time (first step minus a steady one), GPU name and torch version.
+One optimizer step is one micro-batch (no accumulation), as in the speed anchors.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from configurator import load_config
+from model import peak_flops
+from train import (CHOICES, DEFAULTS, accumulation_steps, autocast_context, load_tokens, prepare,
+                   setup_distributed, train_batches, train_step)
+
+CONFIG = Path(__file__).resolve().parent / "config"
+BENCHES = {
+    "gpt2m-24L": CONFIG / "gpt2m_baseline24.py",
+    "gpt2l-36L": CONFIG / "gpt2l_baseline36.py",
+    "gpt2l-18L": CONFIG / "gpt2l_scratch18.py",
+}
+SMOKE = {"tiny-cpu": CONFIG / "tiny_cpu.py"}
+
+
+def synchronize(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def timed_steps(step_fn, n, device):
+    """Seconds per step over n steps; the loss is read once at the end (one host sync)."""
+    synchronize(device)
+    t0 = time.perf_counter()
+    for i in range(n):
+        loss = step_fn(i)
+    loss.item()
+    synchronize(device)
+    return (time.perf_counter() - t0) / n
+
+
+def bench(name, argv, warmup, iters):
+    cfg = SimpleNamespace(**load_config(DEFAULTS, argv, CHOICES))
+    cfg.tokens_per_step = cfg.batch_size * cfg.block_size
+    d = setup_distributed(cfg.device, cfg.backend)
+    run_state = prepare(cfg, d, ckpt_path=None)
+    raw_model, model, optimizer = run_state.raw_model, run_state.model, run_state.optimizer
+    accum = accumulation_steps(cfg, d.world_size)
+    ctx = autocast_context(d.device, cfg.dtype)
+    data = load_tokens(cfg, "train")
+    shape = (cfg.batch_size, cfg.block_size)
+    fake = [(torch.randint(0, 50257, shape, device=d.device), torch.randint(0, 50257, shape, device=d.device))]
+
+    def real_step(i):
+        return train_step(model, optimizer, train_batches(data, cfg, i, accum, d), accum, ctx,
+                          cfg.learning_rate, cfg.grad_clip)
+
+    def synthetic_step(i):
+        return train_step(model, optimizer, fake, accum, ctx, cfg.learning_rate, cfg.grad_clip)
+
+    if d.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(d.device)
+    first = timed_steps(real_step, 1, d.device)  # includes torch.compile
+    timed_steps(real_step, warmup, d.device)
+    synthetic = timed_steps(synthetic_step, iters, d.device)
+    real = timed_steps(real_step, iters, d.device)
+    tokens_per_s = cfg.tokens_per_step / real
+    device_name = torch.cuda.get_device_name(d.device) if d.device.startswith("cuda") else "cpu"
+    peak = peak_flops(device_name, cfg.peak_tflops)
+    return {
+        "bench": name, "device": device_name, "torch": torch.__version__, "n_layer": cfg.n_layer,
+        "n_embd": cfg.n_embd, "batch_size": cfg.batch_size, "block_size": cfg.block_size,
+        "compile": cfg.compile, "ms_per_iter": round(real * 1e3, 2), "tokens_per_s": round(tokens_per_s),
+        "mfu": round(tokens_per_s * raw_model.flops_per_token() / peak, 4) if peak else None,
+        "tokens_per_s_synthetic": round(cfg.tokens_per_step / synthetic),
+        "real_over_synthetic": round(synthetic / real, 4),
+        "peak_mem_gb": round(torch.cuda.max_memory_allocated(d.device) / 1e9, 2)
+        if d.device.startswith("cuda") else None,
+        "compile_s": round(max(0.0, first - real), 2),
+    }
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true", help="tiny CPU version")
+    p.add_argument("--only", choices=tuple(BENCHES) + tuple(SMOKE), help="one model only")
+    p.add_argument("--warmup", type=int, default=0, help="steps after the first (default 10; 1 with --smoke)")
+    p.add_argument("--iters", type=int, default=0, help="timed steps (default 20; 2 with --smoke)")
+    args, overrides = p.parse_known_args(argv)
+    benches = SMOKE if args.smoke else BENCHES
+    if args.only:
+        benches = {args.only: {**BENCHES, **SMOKE}[args.only]}
+    warmup = args.warmup or (1 if args.smoke else 10)
+    iters = args.iters or (2 if args.smoke else 20)
+    common = ["--init_from=scratch", "--dataset=builtin"] + ([] if args.smoke else ["--batch_size=16"])
+    results = []
+    for name, config in benches.items():
+        result = bench(name, [str(config)] + common + overrides, warmup, iters)
+        print(json.dumps(result), flush=True)
+        results.append(result)
+        torch._dynamo.reset()  # drop the compiled graphs (and the model they hold) before the next
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return results
+
+
+if __name__ == "__main__":
+    main()
