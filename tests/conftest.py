@@ -17,3 +17,24 @@ def builtin_data_dir(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("data")
     prepare_openwebtext.prepare_builtin(data_dir, num_proc=1)
     return data_dir
+
+
+@pytest.fixture
+def single_process(monkeypatch):
+    """In-process runs must be single-process runs whatever the environment says (e.g. under torchrun)."""
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One thread here and in every process a test starts: tiny models gain little from two, and when
+    another process holds a core, two OpenMP threads wait on each other and runs get several times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", "1")
+        yield
+    torch.set_num_threads(threads)

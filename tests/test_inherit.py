@@ -51,21 +51,7 @@ OUTSIDE_BLOCKS = {  # lm_head is tied to wte
 }
 
 
-@pytest.fixture(autouse=True)
-def not_under_torchrun(monkeypatch):
-    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(key, raising=False)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread here and in every train.py this module starts: tiny models lose when cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", "1")
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_process", "one_thread")
 
 
 # ---- helpers --------------------------------------------------------------------------------

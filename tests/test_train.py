@@ -33,21 +33,7 @@ SYNTH_RUN = dict(
 )
 
 
-@pytest.fixture(autouse=True)
-def not_under_torchrun(monkeypatch):
-    """In-process runs must be single-process runs whatever the environment says."""
-    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(key, raising=False)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: these tiny models gain little from two, and when another process holds
-    a core, two OpenMP threads wait on each other and every run is several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_process", "one_thread")
 
 
 @pytest.fixture(scope="module")
