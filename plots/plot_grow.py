@@ -49,7 +49,7 @@ def plot_grow(grow_dir, out_path):
         ax.plot([stop["n"]], [stop["val_loss"]], marker="*", ms=20, color="gold",
                 markeredgecolor="black", ls="none", label=f"stopped at n={stop['n']}")
     ax.set_xticks(ns, [f"{n}\n{format_count(r['params'])}" for n, r in zip(ns, rounds)])
-    ax.set_xlabel("inherited layers n  (non-embedding params below)")
+    ax.set_xlabel("inherited layers n  (parameters below, position embedding excluded)")
     ax.set_ylabel("final validation loss")
     # headroom above the highest point for its value label
     ax.set_ylim(*padded_range(min(losses + [baseline]), max(losses + [baseline + tol]), above=0.16))
