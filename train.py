@@ -148,6 +148,12 @@ def to_device(x, device):
     return x.to(device)
 
 
+def windows(data, starts, block_size, device):
+    """Inputs and next-token targets for the windows of block_size+1 tokens at `starts`."""
+    window = torch.from_numpy(np.stack([data[o:o + block_size + 1] for o in starts]).astype(np.int64))
+    return to_device(window[:, :-1], device), to_device(window[:, 1:], device)
+
+
 def train_batches(data, cfg, step, accum, d):
     """The micro-batches this rank trains on at `step`.
 
@@ -159,9 +165,7 @@ def train_batches(data, cfg, step, accum, d):
     offsets = rng.integers(0, len(data) - cfg.block_size - 1, size=accum * d.world_size * cfg.batch_size)
     mine = offsets.reshape(d.world_size, accum, cfg.batch_size)[d.rank]
     for micro in mine:
-        window = np.stack([data[o:o + cfg.block_size + 1] for o in micro]).astype(np.int64)
-        window = torch.from_numpy(window)
-        yield to_device(window[:, :-1], d.device), to_device(window[:, 1:], d.device)
+        yield windows(data, micro, cfg.block_size, d.device)
 
 
 def val_windows(data, cfg):
@@ -177,9 +181,7 @@ def evaluate(model, data, cfg, d, ctx):
     starts = val_windows(data, cfg)[d.rank::d.world_size]
     total = torch.zeros(2, dtype=torch.float64, device=d.device)  # loss sum, token count
     for i in range(0, len(starts), cfg.batch_size):
-        window = np.stack([data[o:o + cfg.block_size + 1] for o in starts[i:i + cfg.batch_size]])
-        window = torch.from_numpy(window.astype(np.int64))
-        x, y = to_device(window[:, :-1], d.device), to_device(window[:, 1:], d.device)
+        x, y = windows(data, starts[i:i + cfg.batch_size], cfg.block_size, d.device)
         with ctx:
             _, loss = model(x, y)
         total += torch.stack([loss.double() * y.numel(), torch.tensor(y.numel(), device=d.device)])
