@@ -11,6 +11,7 @@ deterministic evaluator. Interrupted, rerun the same command: finished runs are 
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import sys
@@ -74,31 +75,46 @@ def headline_runs(base, seeds, out):
 
 
 def ablation_runs(base, seed, out):
+    """The four presets at n = 2K/3 and, to compare them with, the same depth from scratch."""
     K = base["n_layer"]
     n = round(2 * K / 3)
     ref = out / f"seed{seed}" / "reference"
-    return n, [run(base, out / f"seed{seed}" / f"ablate_{p}_n{n}", init_from="inherit", n_layer=n, seed=seed,
+    presets = [run(base, out / f"seed{seed}" / f"ablate_{p}_n{n}", init_from="inherit", n_layer=n, seed=seed,
                    inherit_from=str(ref / "ckpt.pt"), inherit_parts=p) for p in PRESETS]
+    return n, presets, run(base, out / f"seed{seed}" / f"scratch{n}_T", n_layer=n, seed=seed)
 
 
-def final_loss(run_dir):
-    return json.loads((Path(run_dir) / "result.json").read_text())["val_loss"]
+def result(run_dir):
+    return json.loads((Path(run_dir) / "result.json").read_text())
 
 
-def write_results(results_dir, base, seeds, n, stops, groups, n_abl, ablations, wall_s, command):
+def cpu_name():
+    """The processor's model name where Linux says it, else what platform knows."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next(ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def write_results(results_dir, base, seeds, n, stops, groups, n_abl, ablations, scratch_abl, wall_s, command):
     """results/study.md (tables, setup) and results/*.png, plus the numbers as results.json."""
     results_dir.mkdir(parents=True, exist_ok=True)
     s0 = seeds[0]
     plot_runs([str(groups[g][0]) for g in groups], results_dir / "curves.png",
               title=f"seed {s0}: Inheritune {n}L vs scratch {n}L (T, 2T) vs {base['n_layer']}L reference")
     plot_grow(str(Path(groups["reference"][0]).parent / "grow"), results_dir / "grow.png")
-    plot_ablation([str(d) for d in ablations] + [str(groups["scratch_T"][0])], results_dir / "ablation.png",
+    plot_ablation([str(d) for d in ablations + [scratch_abl]], results_dir / "ablation.png",
                   baseline_run=str(groups["reference"][0]), title=f"parts inherited, {n_abl} of {base['n_layer']} blocks")
-    numbers = {g: [final_loss(d) for d in dirs] for g, dirs in groups.items()}
-    numbers["ablation"] = {p: final_loss(d) for p, d in zip(PRESETS, ablations)}
+    numbers = {g: [result(d)["val_loss"] for d in dirs] for g, dirs in groups.items()}
+    numbers["ablation"] = {p: result(d)["val_loss"] for p, d in zip(PRESETS, ablations)}
+    numbers["ablation"]["scratch"] = result(scratch_abl)["val_loss"]
+    every_run = set(map(str, [d for dirs in groups.values() for d in dirs] + ablations + [scratch_abl]))
+    train_s = sum(result(d)["elapsed_s"] for d in every_run)
     write_json_atomically(results_dir / "results.json", {
         "command": command, "seeds": list(seeds), "K": base["n_layer"], "T": base["max_iters"], "n": n,
-        "grow_stopped_at": {str(k): v for k, v in stops.items()}, "final_val_loss": numbers, "wall_s": wall_s})
+        "grow_stopped_at": {str(k): v for k, v in stops.items()}, "final_val_loss": numbers,
+        "train_s": train_s, "wall_s": wall_s})
     all_headline = [str(d) for dirs in groups.values() for d in dirs]
     md = [
         "# Inheritune at small scale: the paper's GPT-2 comparisons on the built-in corpus\n",
@@ -106,14 +122,15 @@ def write_results(results_dir, base, seeds, n, stops, groups, n_abl, ablations, 
         f"Seeds: {', '.join(map(str, seeds))}; K = {base['n_layer']} layers, T = {base['max_iters']} steps of "
         f"{base['tokens_per_step']:,} tokens; d = {base['n_embd']}, {base['n_head']} heads, block {base['block_size']}; "
         f"validation: the first {base['eval_tokens']:,} tokens of data/builtin/val.bin, deterministic.  ",
-        f"Hardware: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}; wall time {wall_s / 60:.1f} min (this invocation).\n",
+        f"Hardware: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, CPU only. Time: "
+        f"{train_s / 60:.1f} min training and evaluating the {len(every_run)} models (their elapsed_s); "
+        f"{wall_s / 60:.1f} min this invocation (finished runs are reused).\n",
         f"## Headline (mean ± std over {len(seeds)} seed(s))\n",
         f"Grow until baseline stopped at n = {', '.join(f'{v} (seed {k})' for k, v in stops.items())}; "
         f"the comparison uses n = {n}.\n",
         report_table(all_headline, aggregate=True), "",
         f"## Ablation: which parts of each block are inherited ({n_abl} of {base['n_layer']} blocks, seed {s0})\n",
-        report_table([str(d) for d in ablations]), "",
+        report_table([str(d) for d in ablations + [scratch_abl]]), "",
         "![loss curves](curves.png)\n", "![grow until baseline](grow.png)\n", "![ablation](ablation.png)\n",
     ]
     (results_dir / "study.md").write_text("\n".join(md) + "\n")
@@ -133,8 +150,9 @@ def main(argv=None):
     prepare_builtin()
     base, seeds = study_settings(args.quick)
     n, stops, groups = headline_runs(base, seeds, out)
-    n_abl, ablations = ablation_runs(base, seeds[0], out)
-    write_results(results_dir, base, seeds, n, stops, groups, n_abl, ablations, time.time() - t0, command)
+    n_abl, ablations, scratch_abl = ablation_runs(base, seeds[0], out)
+    write_results(results_dir, base, seeds, n, stops, groups, n_abl, ablations, scratch_abl,
+                  time.time() - t0, command)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,10 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_d
     md = (results / "study.md").read_text()
     for loss in expected.values():
         assert f"{loss:.4f}" in md
-    for preset, loss in numbers["final_val_loss"]["ablation"].items():
-        assert re.search(rf"Inheritune \({preset}\).*{loss:.4f}", md), preset
+    ablation = numbers["final_val_loss"]["ablation"]
+    assert ablation["scratch"] == _final(seed_dir / "scratch3_T")  # the presets' depth, 2K/3 = 3
+    for preset in ("attn_ln", "mlp_ln", "attn_mlp_noln", "full"):
+        assert re.search(rf"Inheritune \({preset}\).*{ablation[preset]:.4f}", md), preset
     for fig in ("curves.png", "grow.png", "ablation.png"):
         data = (results / fig).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
