@@ -19,9 +19,20 @@ from plots.runs import (ensure_parent, format_count, group_by, init_name, load_r
 COLUMNS = ("model", "layers", "init", "steps", "tokens", "final val loss", "params")
 
 
+# config keys that differ between seeds of one setting, or say nothing about what was trained
+PER_SEED = {"seed", "out_dir", "inherit_from", "git_commit", "device", "world_size", "num_params",
+            "data_dir", "log_interval", "compile", "backend", "peak_tflops", "eval_only"}
+
+
 def describe(run):
-    """The columns that name what was trained: runs equal in these are seeds of one setting."""
+    """The columns that name what was trained."""
     return (model_name(run), str(run.n_layer), init_name(run), str(run.max_iters))
+
+
+def setting(run):
+    """Runs equal in this are seeds of one setting: the shown columns and every hidden hyperparameter."""
+    hidden = tuple(sorted((k, repr(v)) for k, v in run.config.items() if k not in PER_SEED))
+    return describe(run), hidden
 
 
 def _markdown(header, rows):
@@ -63,8 +74,9 @@ def _run_rows(runs):
 
 
 def _aggregate_rows(runs):
-    return [key + (_tokens_cell(members), _loss_cell(members), _params_cell(members), str(len(members)))
-            for key, members in group_by(runs, describe).items()]
+    return [describe(members[0]) + (_tokens_cell(members), _loss_cell(members), _params_cell(members),
+                                    str(len(members)))
+            for members in group_by(runs, setting).values()]
 
 
 def report_table(run_dirs, aggregate=False):
