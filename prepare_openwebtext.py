@@ -305,6 +305,8 @@ def parse_args(argv=None):
             args.name or args.val_fraction is not None or args.subset_fraction != 1.0):
         parser.error("--name, --val-fraction and --subset-fraction apply to --dataset openwebtext "
                      "and --text-files; the built-in corpus has a fixed split")
+    if args.num_proc < 1:
+        parser.error(f"--num-proc must be at least 1, got {args.num_proc}")
     return args
 
 

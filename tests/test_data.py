@@ -2,20 +2,16 @@
 import hashlib
 import json
 import shutil
-import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import prepare_openwebtext as prep  # noqa: E402
-import tokenizer  # noqa: E402
-from tokenizer import EOT, gpt2_encoding  # noqa: E402
+import prepare_openwebtext as prep
+import tokenizer
+from tokenizer import EOT, gpt2_encoding
 
 DOCS = [
     "Hello world",
@@ -218,3 +214,9 @@ def test_unknown_dataset_is_rejected(capsys):
     with pytest.raises(SystemExit):
         prep.parse_args(["--dataset", "wikitext"])
     assert "invalid choice: 'wikitext'" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_num_proc_below_one_is_refused_in_one_line(capsys):
+    with pytest.raises(SystemExit):
+        prep.parse_args(["--num-proc", "0"])
+    assert "--num-proc must be at least 1" in capsys.readouterr().err
