@@ -19,7 +19,10 @@ from pathlib import Path
 
 import torch
 
+import train
+from configurator import load_config
 from model import GPT, GPTConfig
+from prepare_openwebtext import prepare_builtin, write_json_atomically
 
 # per-block parts of the paper's ablation, as module-name prefixes inside transformer.h.{i}
 PRESETS = {
@@ -99,10 +102,9 @@ def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="w
 def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="wte,wpe,ln_f",
                             seed=1337, check=None):
     """`inherit` from a checkpoint file; `check(model_args, path)` may veto a mismatching config."""
-    from train import load_checkpoint
     if not str(path):  # train.py's default inherit_from='' would be reported as "checkpoint . not found"
         raise SystemExit("init_from='inherit' needs inherit_from=REF_DIR/ckpt.pt, the reference run's checkpoint")
-    ckpt = load_checkpoint(path)
+    ckpt = train.load_checkpoint(path)
     if check is not None:
         check(ckpt["model_args"], path)
     model, manifest = inherit(ckpt["model"], ckpt["model_args"], n_layer, parts, layers, embeddings, seed)
@@ -125,21 +127,20 @@ def manifest_summary(manifest):
 
 def write_inherited_checkpoint(args):
     """The --reference/--n-layer CLI: a step-0 checkpoint that train.py resumes from."""
-    from train import load_checkpoint, save_checkpoint
     out = Path(args.out)
     if out.name != "ckpt.pt":  # train.py resumes out_dir/ckpt.pt: another name would be ignored
         raise SystemExit(f"--out {out} must be a run dir's ckpt.pt, e.g. {out / 'ckpt.pt'}: "
                          "train.py resumes only out_dir/ckpt.pt")
     if out.exists():
         raise SystemExit(f"{out} already exists: choose another --out (nothing was overwritten)")
-    ckpt = load_checkpoint(args.reference)
+    ckpt = train.load_checkpoint(args.reference)
     model, manifest = inherit(ckpt["model"], ckpt["model_args"], args.n_layer, args.parts,
                               args.layers, args.embeddings, args.seed)
     config = {**ckpt["config"], "n_layer": args.n_layer, "init_from": "inherit",
               "inherit_from": str(args.reference), "inherit_parts": args.parts,
               "inherit_layers": args.layers, "inherit_embeddings": args.embeddings,
               "seed": args.seed, "out_dir": str(out.parent)}
-    save_checkpoint(out, model, config, step=0, manifest=manifest)
+    train.save_checkpoint(out, model, config, step=0, manifest=manifest)
     print(manifest_summary(manifest))
     print(f"wrote {out}; train it with: python train.py CONFIG --init_from=resume --out_dir={out.parent}")
 
@@ -175,8 +176,7 @@ def run_training(args, overrides, out_dir):
 
 def reference_overrides(ref_config):
     """The reference's own training config as train.py arguments (all but where it lives)."""
-    from train import DEFAULTS
-    return {k: ref_config[k] for k in DEFAULTS if k in ref_config and k not in ("out_dir", "init_from")}
+    return {k: ref_config[k] for k in train.DEFAULTS if k in ref_config and k not in ("out_dir", "init_from")}
 
 
 def ensure_reference(args):
@@ -186,14 +186,11 @@ def ensure_reference(args):
         if not (ref / "ckpt.pt").is_file():
             raise SystemExit(f"{ref}/ckpt.pt not found: --reference-run must be a finished train.py out_dir")
         return ref
-    from prepare_openwebtext import prepare_builtin
     prepare_builtin()
     ref = Path(args.out) / "reference"
     cfg_file = HERE / "config" / "builtin_reference.py"
     print(f"training the built-in reference ({cfg_file.name}) in {ref}", flush=True)
-    from configurator import load_config
-    from train import DEFAULTS
-    ref_cfg = load_config(DEFAULTS, [str(cfg_file)])
+    ref_cfg = load_config(train.DEFAULTS, [str(cfg_file)])
     run_training(args, reference_overrides(ref_cfg), str(ref))
     return ref
 
@@ -202,17 +199,14 @@ def measure_baseline(ref, ref_config, state_path):
     """The reference's val loss by the same deterministic evaluator the rounds use (cached)."""
     if state_path.exists():
         return json.loads(state_path.read_text())["val_loss"]
-    from prepare_openwebtext import write_json_atomically
-    from train import main as train_main
     settings = {**reference_overrides(ref_config), "out_dir": ref, "init_from": "resume", "eval_only": True}
-    val_loss = train_main([f"--{k}={v}" for k, v in settings.items()])
+    val_loss = train.main([f"--{k}={v}" for k, v in settings.items()])
     write_json_atomically(state_path, {"val_loss": val_loss})
     return val_loss
 
 
 def check_same_search(out, overrides):
     """Finished rounds are reused on rerun: only if they were made from the same recipe."""
-    from prepare_openwebtext import write_json_atomically
     path = out / "search.json"
     if path.exists():
         before = json.loads(path.read_text())
@@ -233,12 +227,10 @@ def results_markdown(rounds, baseline):
 
 
 def grow_until_baseline(args):
-    from prepare_openwebtext import write_json_atomically
-    from train import load_checkpoint
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ref = ensure_reference(args)
-    ref_ckpt = load_checkpoint(ref / "ckpt.pt")
+    ref_ckpt = train.load_checkpoint(ref / "ckpt.pt")
     K, T = ref_ckpt["model_args"]["n_layer"], ref_ckpt["step"]
     if T < ref_ckpt["config"].get("max_iters", T):  # died or still training: not the reference of T steps
         raise SystemExit(f"{ref}/ckpt.pt is at step {T} of max_iters={ref_ckpt['config']['max_iters']}: "

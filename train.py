@@ -301,7 +301,7 @@ def build_model(cfg, ckpt_path):
         model.load_state_dict(ckpt["model"])
         return model, ckpt, ckpt.get("inherit_manifest")
     if cfg.init_from == "inherit":
-        from inherit import inherit_from_checkpoint
+        from inherit import inherit_from_checkpoint  # here: inherit.py imports train.py
         model, manifest = inherit_from_checkpoint(
             cfg.inherit_from, cfg.n_layer, parts=cfg.inherit_parts, layers=cfg.inherit_layers,
             embeddings=cfg.inherit_embeddings, seed=cfg.seed,
