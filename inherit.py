@@ -201,6 +201,9 @@ def measure_baseline(ref, ref_config, state_path):
         return json.loads(state_path.read_text())["val_loss"]
     settings = {**reference_overrides(ref_config), "out_dir": ref, "init_from": "resume", "eval_only": True}
     val_loss = train.main([f"--{k}={v}" for k, v in settings.items()])
+    torch._dynamo.reset()  # this process lives on through the rounds: free what the evaluation held
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     write_json_atomically(state_path, {"val_loss": val_loss})
     return val_loss
 

@@ -140,7 +140,7 @@ class GPT(nn.Module):
 
 
 # dense bf16 peak TFLOP/s by GPU name; the first matching key wins
-PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0}
+PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "A100": 312.0}
 
 
 def peak_flops(device_name, override_tflops=0.0):

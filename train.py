@@ -84,6 +84,10 @@ CHOICES = dict(
 MODEL_KEYS = tuple(f.name for f in fields(GPTConfig))
 POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size", "eval_interval",
             "log_interval")
+# a resumed run keeps these training settings; the ones after them may be changed on purpose
+RESUME_FIXED = ("seed", "dataset", "tokens_per_step", "learning_rate", "min_lr", "warmup_iters",
+                "lr_decay_iters", "weight_decay", "beta1", "beta2", "grad_clip")
+RESUME_ADOPTED = ("max_iters", "eval_interval", "eval_tokens", "log_interval", "batch_size", "dtype")
 ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings")
 
 
@@ -232,7 +236,8 @@ def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip):
 
 def mean_across_ranks(x, d):
     if d.world_size > 1:
-        dist.all_reduce(x, op=dist.ReduceOp.AVG)
+        dist.all_reduce(x)  # SUM then divide: gloo lacks ReduceOp.AVG before torch 2.8
+        x /= d.world_size
     return x
 
 
@@ -257,8 +262,9 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
         "config": config,
         "step": step,
         "elapsed_s": elapsed,
+        # this process's GPU only: a resume may see fewer GPUs than the run that saved
         "rng": {"torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+                **({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_initialized() else {})},
     }
     if optimizer is not None:
         ckpt["optimizer"] = optimizer.state_dict()
@@ -283,6 +289,20 @@ def load_checkpoint(path, map_location="cpu"):
     if not isinstance(ckpt, dict) or not {"model", "model_args", "step"} <= ckpt.keys():
         raise SystemExit(f"checkpoint {path} lacks model/model_args/step: not a checkpoint of this project")
     return ckpt
+
+
+def adopt_run_settings(cfg, saved, source):
+    """Resuming continues the run: settings left at their defaults take the saved run's values,
+    and a training setting set to something else is refused rather than silently mixed in."""
+    for key in RESUME_FIXED + RESUME_ADOPTED:
+        value = getattr(cfg, key)
+        if key not in saved or value == saved[key]:
+            continue
+        if value == DEFAULTS[key]:
+            setattr(cfg, key, saved[key])
+        elif key in RESUME_FIXED:
+            raise ConfigError(f"{key}={value!r} but the run in {source} was trained with {key}="
+                              f"{saved[key]!r}; a resumed run keeps it: drop --{key} or start a new out_dir")
 
 
 def check_model_args(cfg, model_args, source):
@@ -314,13 +334,16 @@ def build_model(cfg, ckpt_path):
 def prepare(cfg, d, ckpt_path):
     """Model (raw, wrapped for training, for evaluation), optimizer and where the run starts.
 
-    Resuming also sets cfg's model keys to the checkpoint's. bench.py times what this builds.
+    Resuming also sets cfg's model keys (and unset training settings) to the checkpoint's.
+    bench.py times what this builds.
     A checkpoint without optimizer state (inherit.py's step-0 output) starts a run afresh:
     `resumed` is False, so its first step is evaluated and its log begins there.
     """
     cfg_dict = dict(vars(cfg))
     raw_model, ckpt, manifest = build_model(cfg, ckpt_path)
     vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})
+    if ckpt is not None and "optimizer" in ckpt:
+        adopt_run_settings(cfg, ckpt["config"], ckpt_path)
     # how the run began survives resumes: config.json and checkpoints keep init_from/inherit_*
     origin = ckpt["config"] if ckpt else cfg_dict
     run_config = {**vars(cfg), **{k: origin.get(k, cfg_dict[k]) for k in ORIGIN_KEYS}}
@@ -334,8 +357,8 @@ def prepare(cfg, d, ckpt_path):
         if "optimizer" in ckpt:
             optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["rng"]["torch"])
-        if ckpt["rng"]["cuda"] and d.device.startswith("cuda"):
-            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        if "cuda" in ckpt["rng"] and d.device.startswith("cuda"):
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], d.device)
         step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
     if cfg.compile:
         model = torch.compile(model)
@@ -346,6 +369,14 @@ def prepare(cfg, d, ckpt_path):
     return SimpleNamespace(raw_model=raw_model, model=model, eval_model=eval_model, optimizer=optimizer,
                            step=step, elapsed_before=elapsed_before, resumed=resumed, manifest=manifest,
                            run_config=run_config)
+
+
+def _logged_step(line):
+    """The step of a log.jsonl line; a blank or half-written one (a crash mid-write) counts as none."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 class RunLog:
@@ -365,7 +396,7 @@ class RunLog:
             self.path.write_text("")
         else:  # drop lines logged after the checkpoint we resume from: they will be redone
             lines = self.path.read_text().splitlines() if self.path.exists() else []
-            kept = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= resumed_step]
+            kept = [ln for ln in lines if _logged_step(ln) <= resumed_step]
             self.path.write_text("".join(ln + "\n" for ln in kept))
 
     def write(self, **record):
@@ -387,7 +418,7 @@ def main(argv=None):
     try:
         return run(cfg_dict, d)
     finally:
-        if d.world_size > 1:
+        if dist.is_initialized():
             dist.destroy_process_group()
 
 
@@ -405,6 +436,9 @@ def run(cfg_dict, d):
     accum = accumulation_steps(cfg, d.world_size)
     ctx = autocast_context(d.device, cfg.dtype)
     train_data, val_data = load_tokens(cfg, "train"), load_tokens(cfg, "val")
+    if len(val_windows(val_data, cfg)) == 0:
+        raise ConfigError(f"eval_tokens={cfg.eval_tokens} holds no validation window of block_size="
+                          f"{cfg.block_size} tokens; use 0 (all of val.bin) or at least {cfg.block_size + 1}")
 
     if d.master:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -163,7 +163,7 @@ def test_num_params_and_flops_per_token(bias):
 
 @pytest.mark.parametrize("name, tflops", [
     ("NVIDIA H100 80GB HBM3", 989.0),
-    ("NVIDIA H100 PCIe", 989.0),
+    ("NVIDIA H100 PCIe", 756.0), ("NVIDIA H100 NVL", 835.0),
     ("NVIDIA H200", 989.0),
     ("NVIDIA A100-SXM4-80GB", 312.0),
     ("NVIDIA GeForce RTX 4090", None),

@@ -398,3 +398,35 @@ def test_mfu_with_peak_override(synth_data_dir, tmp_path):
     record = read_log(tmp_path / "run")[-1]
     flops = GPT(GPTConfig(vocab_size=SYNTH_VOCAB, **TINY_MODEL, bias=False)).flops_per_token()
     assert record["mfu"] == pytest.approx(record["tokens_per_s"] * flops / 1e12, rel=1e-6)
+
+
+def test_resume_keeps_the_runs_training_settings(synth_data_dir, tmp_path):
+    """Resuming with only out_dir continues exactly; a changed training setting is refused."""
+    full = tmp_path / "full"
+    train.main(argv(full, synth_data_dir, seed=5, max_iters=4))
+    part = tmp_path / "part"
+    train.main(argv(part, synth_data_dir, seed=5, max_iters=2))
+    resumed = train.main([f"--out_dir={part}", "--init_from=resume", f"--data_dir={synth_data_dir}",
+                          "--max_iters=4", "--device=cpu"])
+    assert resumed == json.loads((full / "result.json").read_text())["val_loss"]
+    with pytest.raises(SystemExit) as e:
+        train.main([f"--out_dir={part}", "--init_from=resume", f"--data_dir={synth_data_dir}", "--seed=7",
+                    "--max_iters=6", "--device=cpu"])
+    assert "seed=7" in str(e.value) and "seed=5" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_too_few_eval_tokens_for_one_window_is_refused(synth_data_dir, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        train.main(argv(tmp_path / "run", synth_data_dir, eval_tokens=8))
+    assert "eval_tokens=8" in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "run" / "ckpt.pt").exists()
+
+
+def test_resume_ignores_a_half_written_last_log_line(synth_data_dir, tmp_path):
+    out = tmp_path / "run"
+    train.main(argv(out, synth_data_dir, max_iters=2))
+    with open(out / "log.jsonl", "a") as f:
+        f.write('{"step": 3, "tok')  # the process died mid-write
+    train.main(argv(out, synth_data_dir, init_from="resume", max_iters=4))
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 4
