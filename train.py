@@ -282,7 +282,8 @@ def load_checkpoint(path, map_location="cpu"):
     if not path.is_file():
         raise SystemExit(f"checkpoint {path} not found; check the path (a run keeps it as out_dir/ckpt.pt)")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        # mmap: ranks share the file's pages instead of each reading a full copy into RAM
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
     except Exception as e:  # torch raises many types for truncated or foreign files
         raise SystemExit(f"checkpoint {path} cannot be read ({type(e).__name__}): it is corrupt or "
                          "not a checkpoint of this project; restore it or point to another") from None
