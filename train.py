@@ -72,6 +72,8 @@ DEFAULTS = dict(
     device="auto",  # 'auto' | 'cpu' | 'cuda' | 'cuda:N'
     dtype="auto",  # 'auto' (bfloat16 where supported, else float32) | 'bfloat16' | 'float32'
     compile=False,
+    compile_mode="default",  # torch.compile mode: 'default' | 'reduce-overhead' (CUDA graphs) | 'max-autotune' | ...
+    attention="auto",  # SDPA kernel on CUDA: 'auto' (PyTorch's pick: cuDNN on H100/H200, torch 2.11) | 'flash' | ...
     backend="auto",  # DDP backend: 'auto' (nccl on CUDA, gloo on CPU) | 'nccl' | 'gloo'
     peak_tflops=0.0,  # MFU denominator override; 0 = look up the GPU name
 )
@@ -80,6 +82,8 @@ CHOICES = dict(
     inherit_parts=("full", "attn_ln", "mlp_ln", "attn_mlp_noln"),
     dtype=("auto", "bfloat16", "float32"),
     backend=("auto", "nccl", "gloo"),
+    attention=("auto", "flash", "cudnn", "efficient", "math"),
+    compile_mode=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
 )
 MODEL_KEYS = tuple(f.name for f in fields(GPTConfig))
 POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size", "eval_interval",
@@ -127,6 +131,20 @@ def autocast_context(device, dtype):
     if dtype == "float32":
         return nullcontext()
     return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
+
+
+# SDPA kernel families and the switch that enables each
+SDPA_SWITCHES = dict(flash="enable_flash_sdp", cudnn="enable_cudnn_sdp", efficient="enable_mem_efficient_sdp",
+                     math="enable_math_sdp")
+
+
+def select_attention(name, device):
+    """Allow only the named SDPA kernel on CUDA, so a kernel that cannot run fails loudly instead of
+    falling back to a slow one. 'auto', and any CPU run, keep PyTorch's choice."""
+    if name == "auto" or not device.startswith("cuda"):
+        return
+    for backend, switch in SDPA_SWITCHES.items():
+        getattr(torch.backends.cuda, switch)(backend == name)
 
 
 def accumulation_steps(cfg, world_size):
@@ -349,6 +367,7 @@ def prepare(cfg, d, ckpt_path):
     origin = ckpt["config"] if ckpt else cfg_dict
     run_config = {**vars(cfg), **{k: origin.get(k, cfg_dict[k]) for k in ORIGIN_KEYS}}
     model = raw_model.to(d.device)
+    select_attention(cfg.attention, d.device)
     optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate,
                                           (cfg.beta1, cfg.beta2), d.device.split(":")[0])
     step, elapsed_before, resumed = 0, 0.0, False
@@ -362,7 +381,7 @@ def prepare(cfg, d, ckpt_path):
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], d.device)
         step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
     if cfg.compile:
-        model = torch.compile(model)
+        model = torch.compile(model, mode=cfg.compile_mode)
     eval_model = model
     if d.world_size > 1:
         model = DDP(model, device_ids=[d.local_rank] if d.device.startswith("cuda") else None,

@@ -430,3 +430,26 @@ def test_resume_ignores_a_half_written_last_log_line(synth_data_dir, tmp_path):
     train.main(argv(out, synth_data_dir, init_from="resume", max_iters=4))
     steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 4
+
+
+@pytest.fixture
+def restore_sdpa_switches():
+    saved = {s: getattr(torch.backends.cuda, s.replace("enable_", "") + "_enabled")()
+             for s in train.SDPA_SWITCHES.values()}
+    yield
+    for switch, on in saved.items():
+        getattr(torch.backends.cuda, switch)(on)
+
+
+def test_attention_setting_allows_only_the_named_sdpa_kernel_on_cuda(restore_sdpa_switches):
+    train.select_attention("cudnn", "cuda:0")
+    assert torch.backends.cuda.cudnn_sdp_enabled()
+    assert not (torch.backends.cuda.flash_sdp_enabled() or torch.backends.cuda.mem_efficient_sdp_enabled()
+                or torch.backends.cuda.math_sdp_enabled())
+    train.select_attention("flash", "cpu")  # CPU runs keep PyTorch's choice
+    assert torch.backends.cuda.cudnn_sdp_enabled() and not torch.backends.cuda.flash_sdp_enabled()
+
+
+@pytest.mark.parametrize("key,value", [("attention", "fa3"), ("compile_mode", "fast")])
+def test_kernel_and_compile_choices_are_checked(synth_data_dir, tmp_path, key, value):
+    assert f"{key}='{value}' is not one of" in one_line_exit(argv(tmp_path / "run", synth_data_dir, **{key: value}))
