@@ -153,7 +153,13 @@ def accumulation_steps(cfg, world_size):
         raise ConfigError(
             f"tokens_per_step={cfg.tokens_per_step} is not a positive multiple of batch_size*block_size*"
             f"world_size={per_micro}; change tokens_per_step or batch_size")
-    return cfg.tokens_per_step // per_micro
+    accum = cfg.tokens_per_step // per_micro
+    if accum > 1 and cfg.compile and cfg.compile_mode == "reduce-overhead":
+        raise ConfigError(
+            f"compile_mode='reduce-overhead' (CUDA graphs) cannot accumulate gradients over {accum} micro-batches "
+            "(each replay overwrites the last one's outputs); use compile_mode='default' or raise batch_size "
+            f"to tokens_per_step/(block_size*world_size)={cfg.tokens_per_step // (cfg.block_size * world_size)}")
+    return accum
 
 
 def load_tokens(cfg, split):

@@ -453,3 +453,14 @@ def test_attention_setting_allows_only_the_named_sdpa_kernel_on_cuda(restore_sdp
 @pytest.mark.parametrize("key,value", [("attention", "fa3"), ("compile_mode", "fast")])
 def test_kernel_and_compile_choices_are_checked(synth_data_dir, tmp_path, key, value):
     assert f"{key}='{value}' is not one of" in one_line_exit(argv(tmp_path / "run", synth_data_dir, **{key: value}))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own imports on torch 2.13
+def test_cuda_graphs_with_accumulation_are_refused(synth_data_dir, tmp_path):
+    # on an H200, torch 2.11 raised "accessing tensor output of CUDAGraphs that has been overwritten"
+    # at the second micro-batch; the run must stop before compiling instead
+    out_dir = tmp_path / "run"
+    message = one_line_exit(argv(out_dir, synth_data_dir, tokens_per_step=256, compile=True,
+                                 compile_mode="reduce-overhead"))
+    assert "cannot accumulate gradients over 2 micro-batches" in message and "batch_size" in message
+    assert "=8" in message and not out_dir.exists()
