@@ -62,7 +62,7 @@ def load_builtin():
     return datasets.Dataset.from_dict({"text": builtin_documents()})
 
 
-def load_openwebtext(num_proc):
+def load_openwebtext(num_proc, allow_partial=False):
     import datasets
     try:
         dataset = datasets.load_dataset(OPENWEBTEXT_HUB_ID, revision=OPENWEBTEXT_REVISION,
@@ -72,8 +72,11 @@ def load_openwebtext(num_proc):
                          "(`python prepare_openwebtext.py`)") from None
     if len(dataset) != OPENWEBTEXT_DOCUMENTS:
         # the hub's parquet conversion of very large datasets can stop early ("partial-train")
-        print(f"warning: loaded {len(dataset):,} OpenWebText documents, the full corpus has "
-              f"{OPENWEBTEXT_DOCUMENTS:,}: the hub's parquet conversion may be partial")
+        found = f"loaded {len(dataset):,} of OpenWebText's {OPENWEBTEXT_DOCUMENTS:,} documents"
+        if not allow_partial:
+            raise SystemExit(f"error: {found} (the hub's parquet conversion may be partial): pass "
+                             "--allow-partial to prepare them anyway, or give the full corpus with --text-files")
+        print(f"warning: {found}; preparing them (--allow-partial)")
     return dataset
 
 
@@ -251,11 +254,15 @@ def prepare_builtin(data_dir="data", num_proc=DEFAULT_NUM_PROC):
 
 
 def prepare_openwebtext(data_dir="data", name="openwebtext", val_fraction=OPENWEBTEXT_VAL_FRACTION,
-                        subset_fraction=1.0, num_proc=DEFAULT_NUM_PROC):
-    """Download OpenWebText from the HF hub and prepare it into data_dir/name."""
+                        subset_fraction=1.0, num_proc=DEFAULT_NUM_PROC, allow_partial=False):
+    """Download OpenWebText from the HF hub and prepare it into data_dir/name.
+
+    A download with fewer documents than the corpus is refused unless allow_partial is set.
+    """
     settings = split_settings(val_fraction, subset_fraction)
     source = {"hub_id": OPENWEBTEXT_HUB_ID, "revision": OPENWEBTEXT_REVISION}
-    return prepare_from(load_openwebtext(num_proc), pathlib.Path(data_dir) / name, source, settings, num_proc)
+    return prepare_from(load_openwebtext(num_proc, allow_partial), pathlib.Path(data_dir) / name, source,
+                        settings, num_proc)
 
 
 def prepare_text_files(paths, data_dir="data", name="custom", val_fraction=TEXT_FILES_VAL_FRACTION,
@@ -300,7 +307,11 @@ def parse_args(argv=None):
                         help="keep this seeded random fraction of the training documents (paper's low-data: 0.001)")
     parser.add_argument("--num-proc", type=int, default=DEFAULT_NUM_PROC,
                         help="processes for download and tokenization (default: %(default)s)")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="openwebtext: prepare a download with fewer documents than the full corpus")
     args = parser.parse_args(argv)
+    if args.allow_partial and (args.dataset != "openwebtext" or args.text_files):
+        parser.error("--allow-partial applies to --dataset openwebtext only")
     if args.dataset == "builtin" and not args.text_files and (
             args.name or args.val_fraction is not None or args.subset_fraction != 1.0):
         parser.error("--name, --val-fraction and --subset-fraction apply to --dataset openwebtext "
@@ -321,7 +332,7 @@ def main(argv=None):
     if args.text_files:
         prepare_text_files(args.text_files, **options)
     elif args.dataset == "openwebtext":
-        prepare_openwebtext(**options)
+        prepare_openwebtext(**options, allow_partial=args.allow_partial)
     else:
         prepare_builtin(args.data_dir, num_proc=args.num_proc)
 

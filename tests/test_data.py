@@ -156,9 +156,12 @@ def test_openwebtext_path_with_a_stand_in_hub(tmp_path, monkeypatch, capsys):
         return datasets.Dataset.from_dict({"text": texts})
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    out = prep.prepare_openwebtext(data_dir=tmp_path, val_fraction=0.1, num_proc=1)
-    assert calls == [("Skylion007/openwebtext", {"revision": "refs/convert/parquet", "split": "train", "num_proc": 1})]
-    assert "may be partial" in capsys.readouterr().out  # 20 documents, not 8,013,769
+    with pytest.raises(SystemExit, match="loaded 20 of OpenWebText's 8,013,769 documents.*--allow-partial"):
+        prep.prepare_openwebtext(data_dir=tmp_path, val_fraction=0.1, num_proc=1)
+    assert not (tmp_path / "openwebtext").exists()
+    out = prep.prepare_openwebtext(data_dir=tmp_path, val_fraction=0.1, num_proc=1, allow_partial=True)
+    assert calls[-1] == ("Skylion007/openwebtext", {"revision": "refs/convert/parquet", "split": "train", "num_proc": 1})
+    assert "loaded 20 of OpenWebText's 8,013,769 documents; preparing them" in capsys.readouterr().out
     meta = json.loads((out / "meta.json").read_text())
     assert out == tmp_path / "openwebtext"
     assert meta["source"] == {"hub_id": "Skylion007/openwebtext", "revision": "refs/convert/parquet"}
@@ -220,3 +223,10 @@ def test_num_proc_below_one_is_refused_in_one_line(capsys):
     with pytest.raises(SystemExit):
         prep.parse_args(["--num-proc", "0"])
     assert "--num-proc must be at least 1" in capsys.readouterr().err
+
+
+def test_allow_partial_applies_to_openwebtext_only(capsys):
+    assert prep.parse_args(["--dataset", "openwebtext", "--allow-partial"]).allow_partial
+    with pytest.raises(SystemExit):
+        prep.parse_args(["--allow-partial"])
+    assert "--allow-partial applies to --dataset openwebtext only" in capsys.readouterr().err
