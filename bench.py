@@ -21,8 +21,8 @@ import torch
 
 from configurator import load_config
 from model import peak_flops
-from train import (CHOICES, DEFAULTS, accumulation_steps, autocast_context, load_tokens, prepare,
-                   setup_distributed, train_batches, train_step)
+from train import (CHOICES, DEFAULTS, accumulation_steps, autocast_context, dropout_seed, load_tokens,
+                   prepare, setup_distributed, train_batches, train_step)
 
 CONFIG = Path(__file__).resolve().parent / "config"
 BENCHES = {
@@ -103,10 +103,11 @@ def bench(name, argv, warmup, iters, accum=1, profile=False):
 
     def real_step(i):
         return train_step(model, optimizer, train_batches(data, cfg, i, accum, d), accum, ctx,
-                          cfg.learning_rate, cfg.grad_clip)
+                          cfg.learning_rate, cfg.grad_clip, dropout_seed(cfg, i, d.rank))
 
     def synthetic_step(i):
-        return train_step(model, optimizer, fake, accum, ctx, cfg.learning_rate, cfg.grad_clip)
+        return train_step(model, optimizer, fake, accum, ctx, cfg.learning_rate, cfg.grad_clip,
+                          dropout_seed(cfg, i, d.rank))
 
     if d.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats(d.device)

@@ -246,8 +246,15 @@ def forward_backward(model, batches, accum, ctx):
     return total
 
 
-def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip):
+def dropout_seed(cfg, step, rank):
+    """Like the batches, dropout masks are a pure function of (seed, step, rank): a resumed run
+    draws the masks an uninterrupted one would, on any number of GPUs, with no RNG state saved."""
+    return int(np.random.SeedSequence([cfg.seed, step, rank]).generate_state(1)[0])
+
+
+def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip, seed):
     """One optimizer step on the global batch; returns the mean loss as a tensor (no host sync)."""
+    torch.manual_seed(seed)
     for group in optimizer.param_groups:
         group["lr"] = lr
     loss = forward_backward(model, batches, accum, ctx)
@@ -286,9 +293,6 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
         "config": config,
         "step": step,
         "elapsed_s": elapsed,
-        # this process's GPU only: a resume may see fewer GPUs than the run that saved
-        "rng": {"torch": torch.get_rng_state(),
-                **({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_initialized() else {})},
     }
     if optimizer is not None:
         ckpt["optimizer"] = optimizer.state_dict()
@@ -377,14 +381,10 @@ def prepare(cfg, d, ckpt_path):
     optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate,
                                           (cfg.beta1, cfg.beta2), d.device.split(":")[0])
     step, elapsed_before, resumed = 0, 0.0, False
-    torch.manual_seed(cfg.seed + d.rank)  # dropout masks differ per rank
     if ckpt is not None:
         resumed = "optimizer" in ckpt
         if "optimizer" in ckpt:
             optimizer.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        if "cuda" in ckpt["rng"] and d.device.startswith("cuda"):
-            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], d.device)
         step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
     if cfg.compile:
         model = torch.compile(model, mode=cfg.compile_mode)
@@ -509,7 +509,7 @@ def run(cfg_dict, d):
 
         lr = lr_at(step, cfg)
         loss = train_step(model, optimizer, train_batches(train_data, cfg, step, accum, d), accum, ctx,
-                          lr, cfg.grad_clip)
+                          lr, cfg.grad_clip, dropout_seed(cfg, step, d.rank))
         step += 1
 
         if step % cfg.log_interval == 0:
