@@ -101,13 +101,12 @@ def bench(name, argv, warmup, iters, accum=1, profile=False):
     fake = [(torch.randint(0, 50257, shape, device=d.device),
              torch.randint(0, 50257, shape, device=d.device))] * accum
 
-    def real_step(i):
-        return train_step(model, optimizer, train_batches(data, cfg, i, accum, d), accum, ctx,
-                          cfg.learning_rate, cfg.grad_clip, dropout_seed(cfg, i, d.rank))
+    def step_on(batches_at):
+        return lambda i: train_step(model, optimizer, batches_at(i), accum, ctx, cfg.learning_rate,
+                                    cfg.grad_clip, dropout_seed(cfg, i, d.rank))
 
-    def synthetic_step(i):
-        return train_step(model, optimizer, fake, accum, ctx, cfg.learning_rate, cfg.grad_clip,
-                          dropout_seed(cfg, i, d.rank))
+    real_step = step_on(lambda i: train_batches(data, cfg, i, accum, d))
+    synthetic_step = step_on(lambda i: fake)
 
     if d.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats(d.device)

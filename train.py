@@ -73,7 +73,7 @@ DEFAULTS = dict(
     dtype="auto",  # 'auto' (bfloat16 where supported, else float32) | 'bfloat16' | 'float32'
     compile=False,
     compile_mode="default",  # torch.compile mode: 'default' | 'reduce-overhead' (CUDA graphs) | 'max-autotune' | ...
-    attention="auto",  # SDPA kernel on CUDA: 'auto' (PyTorch's pick: cuDNN on H100/H200, torch 2.11) | 'flash' | ...
+    attention="auto",  # SDPA kernel on CUDA: 'auto' (PyTorch's pick: cuDNN on an H200, torch 2.11) | 'flash' | ...
     backend="auto",  # DDP backend: 'auto' (nccl on CUDA, gloo on CPU) | 'nccl' | 'gloo'
     peak_tflops=0.0,  # MFU denominator override; 0 = look up the GPU name
 )
@@ -147,6 +147,10 @@ def select_attention(name, device):
         getattr(torch.backends.cuda, switch)(backend == name)
 
 
+# torch.compile modes that replay CUDA graphs
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+
+
 def accumulation_steps(cfg, world_size):
     per_micro = cfg.batch_size * cfg.block_size * world_size
     if cfg.tokens_per_step <= 0 or cfg.tokens_per_step % per_micro:
@@ -154,9 +158,9 @@ def accumulation_steps(cfg, world_size):
             f"tokens_per_step={cfg.tokens_per_step} is not a positive multiple of batch_size*block_size*"
             f"world_size={per_micro}; change tokens_per_step or batch_size")
     accum = cfg.tokens_per_step // per_micro
-    if accum > 1 and cfg.compile and cfg.compile_mode == "reduce-overhead":
+    if accum > 1 and cfg.compile and cfg.compile_mode in CUDA_GRAPH_MODES:
         raise ConfigError(
-            f"compile_mode='reduce-overhead' (CUDA graphs) cannot accumulate gradients over {accum} micro-batches "
+            f"compile_mode='{cfg.compile_mode}' (CUDA graphs) cannot accumulate gradients over {accum} micro-batches "
             "(each replay overwrites the last one's outputs); use compile_mode='default' or raise batch_size "
             f"to tokens_per_step/(block_size*world_size)={cfg.tokens_per_step // (cfg.block_size * world_size)}")
     return accum

@@ -456,12 +456,12 @@ def test_kernel_and_compile_choices_are_checked(synth_data_dir, tmp_path, key, v
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own imports on torch 2.13
-def test_cuda_graphs_with_accumulation_are_refused(synth_data_dir, tmp_path):
+@pytest.mark.parametrize("mode", train.CUDA_GRAPH_MODES)
+def test_cuda_graphs_with_accumulation_are_refused(synth_data_dir, tmp_path, mode):
     # on an H200, torch 2.11 raised "accessing tensor output of CUDAGraphs that has been overwritten"
     # at the second micro-batch; the run must stop before compiling instead
     out_dir = tmp_path / "run"
-    message = one_line_exit(argv(out_dir, synth_data_dir, tokens_per_step=256, compile=True,
-                                 compile_mode="reduce-overhead"))
+    message = one_line_exit(argv(out_dir, synth_data_dir, tokens_per_step=256, compile=True, compile_mode=mode))
     assert "cannot accumulate gradients over 2 micro-batches" in message and "batch_size" in message
     assert "=8" in message and not out_dir.exists()
 
