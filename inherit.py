@@ -19,8 +19,7 @@ from pathlib import Path
 
 import torch
 
-import train
-from configurator import load_config
+from checkpoint import load_checkpoint, save_checkpoint
 from model import GPT, GPTConfig
 from prepare_openwebtext import prepare_builtin, write_json_atomically
 
@@ -104,7 +103,7 @@ def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="
     """`inherit` from a checkpoint file; `check(model_args, path)` may veto a mismatching config."""
     if not str(path):  # train.py's default inherit_from='' would be reported as "checkpoint . not found"
         raise SystemExit("init_from='inherit' needs inherit_from=REF_DIR/ckpt.pt, the reference run's checkpoint")
-    ckpt = train.load_checkpoint(path)
+    ckpt = load_checkpoint(path)
     if check is not None:
         check(ckpt["model_args"], path)
     model, manifest = inherit(ckpt["model"], ckpt["model_args"], n_layer, parts, layers, embeddings, seed)
@@ -133,14 +132,14 @@ def write_inherited_checkpoint(args):
                          "train.py resumes only out_dir/ckpt.pt")
     if out.exists():
         raise SystemExit(f"{out} already exists: choose another --out (nothing was overwritten)")
-    ckpt = train.load_checkpoint(args.reference)
+    ckpt = load_checkpoint(args.reference)
     model, manifest = inherit(ckpt["model"], ckpt["model_args"], args.n_layer, args.parts,
                               args.layers, args.embeddings, args.seed)
     config = {**ckpt["config"], "n_layer": args.n_layer, "init_from": "inherit",
               "inherit_from": str(args.reference), "inherit_parts": args.parts,
               "inherit_layers": args.layers, "inherit_embeddings": args.embeddings,
               "seed": args.seed, "out_dir": str(out.parent)}
-    train.save_checkpoint(out, model, config, step=0, manifest=manifest)
+    save_checkpoint(out, model, config, step=0, manifest=manifest)
     print(manifest_summary(manifest))
     print(f"wrote {out}; train it with: python train.py CONFIG --init_from=resume --out_dir={out.parent}")
 
@@ -148,7 +147,7 @@ def write_inherited_checkpoint(args):
 # ---- grow until baseline -------------------------------------------------------------------
 
 
-def train_command(args, overrides):
+def train_command(args, overrides, config_files=()):
     """How a round's train.py is launched: plain python, torchrun, or the user's launcher."""
     if args.launcher:
         prefix = shlex.split(args.launcher)
@@ -157,26 +156,30 @@ def train_command(args, overrides):
                   f"--nproc_per_node={args.nproc_per_node}"]
     else:
         prefix = [sys.executable]
-    return prefix + [str(HERE / "train.py")] + [f"--{k}={v}" for k, v in overrides.items()]
+    return (prefix + [str(HERE / "train.py")] + [str(f) for f in config_files]
+            + [f"--{k}={v}" for k, v in overrides.items()])
 
 
-def run_training(args, overrides, out_dir):
+def launch(args, overrides, config_files=()):
+    cmd = train_command(args, overrides, config_files)
+    print(("resuming: " if overrides.get("init_from") == "resume" else "running: ") + shlex.join(cmd), flush=True)
+    return subprocess.run(cmd).returncode == 0
+
+
+def run_training(args, overrides, out_dir, config_files=()):
     """Train (or resume) a run in out_dir to completion; returns its result.json."""
     result_path = Path(out_dir) / "result.json"
     if not result_path.exists():
-        resume = (Path(out_dir) / "ckpt.pt").exists()
-        if resume:
+        if (Path(out_dir) / "ckpt.pt").exists():
             overrides = {**overrides, "init_from": "resume"}
-        cmd = train_command(args, {**overrides, "out_dir": out_dir})
-        print(("resuming: " if resume else "running: ") + shlex.join(cmd), flush=True)
-        if subprocess.run(cmd).returncode != 0:
+        if not launch(args, {**overrides, "out_dir": out_dir}, config_files):
             raise SystemExit(f"training in {out_dir} failed (see above); rerun the same command to resume it")
     return json.loads(result_path.read_text())
 
 
 def reference_overrides(ref_config):
-    """The reference's own training config as train.py arguments (all but where it lives)."""
-    return {k: ref_config[k] for k in train.DEFAULTS if k in ref_config and k not in ("out_dir", "init_from")}
+    """The reference's own training config as train.py arguments (all but where it lives and began)."""
+    return {k: v for k, v in ref_config.items() if k not in ("out_dir", "init_from")}
 
 
 def ensure_reference(args):
@@ -190,22 +193,19 @@ def ensure_reference(args):
     ref = Path(args.out) / "reference"
     cfg_file = HERE / "config" / "builtin_reference.py"
     print(f"training the built-in reference ({cfg_file.name}) in {ref}", flush=True)
-    ref_cfg = load_config(train.DEFAULTS, [str(cfg_file)])
-    run_training(args, reference_overrides(ref_cfg), str(ref))
+    run_training(args, {}, str(ref), config_files=[cfg_file])
     return ref
 
 
-def measure_baseline(ref, ref_config, state_path):
-    """The reference's val loss by the same deterministic evaluator the rounds use (cached)."""
-    if state_path.exists():
-        return json.loads(state_path.read_text())["val_loss"]
-    settings = {**reference_overrides(ref_config), "out_dir": ref, "init_from": "resume", "eval_only": True}
-    val_loss = train.main([f"--{k}={v}" for k, v in settings.items()])
-    torch._dynamo.reset()  # this process lives on through the rounds: free what the evaluation held
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    write_json_atomically(state_path, {"val_loss": val_loss})
-    return val_loss
+def measure_baseline(args, ref, ref_config, state_path):
+    """The reference's val loss, measured like the rounds: the same evaluator, launcher and world size."""
+    if not state_path.exists():
+        settings = {**reference_overrides(ref_config), "out_dir": ref, "init_from": "resume", "eval_only": True}
+        if not launch(args, settings):
+            raise SystemExit(f"evaluating the reference in {ref} failed (see above); rerun the same command")
+        evaluation = json.loads((Path(ref) / "eval.json").read_text())
+        write_json_atomically(state_path, evaluation)
+    return json.loads(state_path.read_text())["val_loss"]
 
 
 def check_same_search(out, overrides):
@@ -233,7 +233,7 @@ def grow_until_baseline(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ref = ensure_reference(args)
-    ref_ckpt = train.load_checkpoint(ref / "ckpt.pt")
+    ref_ckpt = load_checkpoint(ref / "ckpt.pt")
     K, T = ref_ckpt["model_args"]["n_layer"], ref_ckpt["step"]
     if T < ref_ckpt["config"].get("max_iters", T):  # died or still training: not the reference of T steps
         raise SystemExit(f"{ref}/ckpt.pt is at step {T} of max_iters={ref_ckpt['config']['max_iters']}: "
@@ -246,7 +246,7 @@ def grow_until_baseline(args):
                  "inherit_from": str(ref / "ckpt.pt"), "inherit_parts": args.parts,
                  "inherit_embeddings": args.embeddings, "inherit_layers": ""}
     check_same_search(out, overrides)
-    baseline = measure_baseline(ref, ref_ckpt["config"], out / "baseline.json")
+    baseline = measure_baseline(args, ref, ref_ckpt["config"], out / "baseline.json")
     del ref_ckpt
     print(f"baseline: {K}-layer reference after {T} steps, val loss {baseline:.4f}; growing from n={start}",
           flush=True)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,7 +26,9 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from checkpoint import MODEL_KEYS, load_checkpoint, save_checkpoint
 from configurator import ConfigError, load_config
+from inherit import inherit_from_checkpoint
 from model import GPT, GPTConfig, peak_flops
 from prepare_openwebtext import load_split, write_json_atomically
 
@@ -85,7 +87,6 @@ CHOICES = dict(
     attention=("auto", "flash", "cudnn", "efficient", "math"),
     compile_mode=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
 )
-MODEL_KEYS = tuple(f.name for f in fields(GPTConfig))
 POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size", "eval_interval",
             "log_interval")
 # a resumed run keeps these training settings; the ones after them may be changed on purpose
@@ -257,16 +258,18 @@ def dropout_seed(cfg, step, rank):
 
 
 def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip, seed):
-    """One optimizer step on the global batch; returns the mean loss as a tensor (no host sync)."""
+    """One optimizer step on the global batch.
+
+    Returns the mean loss and the gradient norm before clipping, as tensors (no host sync).
+    """
     torch.manual_seed(seed)
     for group in optimizer.param_groups:
         group["lr"] = lr
     loss = forward_backward(model, batches, accum, ctx)
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else math.inf)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return loss
+    return loss, grad_norm
 
 
 def mean_across_ranks(x, d):
@@ -283,45 +286,6 @@ def git_commit():
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, manifest=None):
-    """Write atomically: a crash mid-save never replaces the last good checkpoint.
-
-    A checkpoint without optimizer state (e.g. a fresh Inheritune initialisation) starts
-    the optimizer afresh when resumed.
-    """
-    ckpt = {
-        "model": model.state_dict(),
-        "model_args": {k: getattr(model.config, k) for k in MODEL_KEYS},
-        "config": config,
-        "step": step,
-        "elapsed_s": elapsed,
-    }
-    if optimizer is not None:
-        ckpt["optimizer"] = optimizer.state_dict()
-    if manifest is not None:
-        ckpt["inherit_manifest"] = manifest
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(f"{path}.tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path, map_location="cpu"):
-    """Load a checkpoint of this project, ending with one clear line if it cannot be used."""
-    path = Path(path)
-    if not path.is_file():
-        raise SystemExit(f"checkpoint {path} not found; check the path (a run keeps it as out_dir/ckpt.pt)")
-    try:
-        # mmap: ranks share the file's pages instead of each reading a full copy into RAM
-        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
-    except Exception as e:  # torch raises many types for truncated or foreign files
-        raise SystemExit(f"checkpoint {path} cannot be read ({type(e).__name__}): it is corrupt or "
-                         "not a checkpoint of this project; restore it or point to another") from None
-    if not isinstance(ckpt, dict) or not {"model", "model_args", "step"} <= ckpt.keys():
-        raise SystemExit(f"checkpoint {path} lacks model/model_args/step: not a checkpoint of this project")
-    return ckpt
 
 
 def adopt_run_settings(cfg, saved, source):
@@ -354,7 +318,6 @@ def build_model(cfg, ckpt_path):
         model.load_state_dict(ckpt["model"])
         return model, ckpt, ckpt.get("inherit_manifest")
     if cfg.init_from == "inherit":
-        from inherit import inherit_from_checkpoint  # here: inherit.py imports train.py
         model, manifest = inherit_from_checkpoint(
             cfg.inherit_from, cfg.n_layer, parts=cfg.inherit_parts, layers=cfg.inherit_layers,
             embeddings=cfg.inherit_embeddings, seed=cfg.seed,
@@ -478,7 +441,10 @@ def run(cfg_dict, d):
     if cfg.eval_only:
         val_loss = evaluate(eval_model, val_data, cfg, d, ctx)
         if d.master:
-            print(json.dumps({"step": step, "val_loss": val_loss}), flush=True)
+            evaluation = {"step": step, "val_loss": val_loss, "eval_tokens": cfg.eval_tokens,
+                          "world_size": d.world_size}
+            write_json_atomically(out_dir / "eval.json", evaluation)
+            print(json.dumps(evaluation), flush=True)
         return val_loss
 
     if step > cfg.max_iters:  # the loop stops at step == max_iters: it would never stop
@@ -512,15 +478,16 @@ def run(cfg_dict, d):
         record = {}
 
         lr = lr_at(step, cfg)
-        loss = train_step(model, optimizer, train_batches(train_data, cfg, step, accum, d), accum, ctx,
-                          lr, cfg.grad_clip, dropout_seed(cfg, step, d.rank))
+        loss, grad_norm = train_step(model, optimizer, train_batches(train_data, cfg, step, accum, d), accum,
+                                     ctx, lr, cfg.grad_clip, dropout_seed(cfg, step, d.rank))
         step += 1
 
         if step % cfg.log_interval == 0:
             train_loss = mean_across_ranks(loss, d).item()  # the only host sync in the loop
             tokens_per_s = (step - step_last) * cfg.tokens_per_step / (time.time() - t_last)
             mfu = tokens_per_s / d.world_size * flops_per_token / peak if peak else None
-            record = dict(lr=lr, train_loss=train_loss, tokens_per_s=tokens_per_s, mfu=mfu)
+            record = dict(lr=lr, train_loss=train_loss, grad_norm=grad_norm.item(), tokens_per_s=tokens_per_s,
+                          mfu=mfu)
             t_last, step_last = time.time(), step
 
     if d.master:

@@ -371,12 +371,14 @@ def grown(ref_run, tmp_path_factory):
 
 
 def test_baseline_is_the_reference_val_loss_and_is_cached(ref_run, tmp_path):
+    """Measured by train.py through the rounds' launcher (a process of its own), then cached."""
     path = tmp_path / "baseline.json"
     ref_config = load_ckpt(ref_run.ckpt)["config"]
-    assert inherit.measure_baseline(ref_run.dir, ref_config, path) == ref_run.val_loss
-    assert read_json(path) == {"val_loss": ref_run.val_loss}
+    launcher = inherit.parse_args(["--grow-until-baseline"])
+    assert inherit.measure_baseline(launcher, ref_run.dir, ref_config, path) == ref_run.val_loss
+    assert read_json(path)["val_loss"] == ref_run.val_loss and read_json(path)["world_size"] == 1
     path.write_text('{"val_loss": 1.5}')
-    assert inherit.measure_baseline(ref_run.dir, ref_config, path) == 1.5
+    assert inherit.measure_baseline(launcher, ref_run.dir, ref_config, path) == 1.5
 
 
 def test_grow_rounds_and_results(grown, ref_run, data_dir):

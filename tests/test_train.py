@@ -205,7 +205,10 @@ def test_eval_is_deterministic(short_run):
     first, second = train.main(args), train.main(args)
     assert first == second
     assert first == pytest.approx(short_run.val_loss, rel=1e-6)  # the run's own final evaluation
-    assert {p.name: digest(p) for p in short_run.out_dir.iterdir()} == files  # eval_only writes nothing
+    # eval_only leaves the run's files as they were and records its measurement in eval.json
+    after = {p.name: digest(p) for p in short_run.out_dir.iterdir()}
+    assert {k: v for k, v in after.items() if k != "eval.json"} == {k: v for k, v in files.items() if k != "eval.json"}
+    assert json.loads((short_run.out_dir / "eval.json").read_text())["val_loss"] == first
 
 
 def test_eval_weights_windows_by_tokens_not_by_batch(short_run):
@@ -373,11 +376,11 @@ def test_log_config_and_result_fields(short_run):
     assert [r["step"] for r in log] == [0, 1, 2, 3, 4]
     assert set(log[0]) == {"step", "tokens", "val_loss", "elapsed_s"}
     for r in log[1:]:
-        expected = {"step", "tokens", "lr", "train_loss", "tokens_per_s", "mfu", "elapsed_s"}
+        expected = {"step", "tokens", "lr", "train_loss", "grad_norm", "tokens_per_s", "mfu", "elapsed_s"}
         assert set(r) == expected | ({"val_loss"} if r["step"] % 2 == 0 else set())
         assert r["tokens"] == r["step"] * 128
         assert r["mfu"] is None  # no peak FLOP/s known for a CPU
-        assert r["tokens_per_s"] > 0 and math.isfinite(r["train_loss"])
+        assert r["tokens_per_s"] > 0 and math.isfinite(r["train_loss"]) and r["grad_norm"] > 0
         assert r["lr"] == pytest.approx(train.lr_at(r["step"] - 1, SimpleNamespace(**config)))
     assert all(a["elapsed_s"] <= b["elapsed_s"] for a, b in zip(log, log[1:]))
 
