@@ -4,7 +4,8 @@
     python bench.py --smoke          # CPU: config/tiny_cpu.py, a few steps (the tests run this)
     python bench.py --only gpt2l-36L --batch_size=8 --compile=False   # one model, train.py overrides
 
-Each line: ms/iter, tokens/s and MFU with real memmap batches (data/<dataset>/train.bin), tokens/s
+Each line: ms/iter, tokens/s and MFU (nanoGPT's 6N + 12·L·d·T FLOPs per token, and llm.c's 6N + 6·L·d·T as
+mfu_llmc) with real memmap batches (data/<dataset>/train.bin), tokens/s
 with synthetic tokens already on the device (their ratio shows whether the loader keeps up),
 peak memory, compile time (first step minus a steady one), GPU name and torch version.
 One optimizer step is one micro-batch (no accumulation) unless --accum says otherwise.
@@ -118,10 +119,12 @@ def bench(name, argv, warmup, iters, accum=1, profile=False):
     device_name = torch.cuda.get_device_name(d.device) if d.device.startswith("cuda") else "cpu"
     peak = peak_flops(device_name, cfg.peak_tflops)
     result = {
-        "bench": name, "device": device_name, "torch": torch.__version__, "n_layer": cfg.n_layer,
+        "bench": name, "date": time.strftime("%Y-%m-%d"), "device": device_name, "torch": torch.__version__,
+        "n_layer": cfg.n_layer,
         "n_embd": cfg.n_embd, "batch_size": cfg.batch_size, "block_size": cfg.block_size, "accum": accum,
         "compile": cfg.compile, "ms_per_iter": round(real * 1e3, 2), "tokens_per_s": round(tokens_per_s),
         "mfu": round(tokens_per_s * raw_model.flops_per_token() / peak, 4) if peak else None,
+        "mfu_llmc": round(tokens_per_s * raw_model.flops_per_token(attention_factor=6) / peak, 4) if peak else None,
         "tokens_per_s_synthetic": round(cfg.tokens_per_step / synthetic),
         "real_over_synthetic": round(synthetic / real, 4),
         "peak_mem_gb": round(torch.cuda.max_memory_allocated(d.device) / 1e9, 2)

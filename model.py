@@ -123,10 +123,14 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
 
-    def flops_per_token(self):
-        """6N for the matmuls of forward+backward plus 12*L*d*T for attention (PaLM appendix B)."""
+    def flops_per_token(self, attention_factor=12):
+        """6N for the matmuls of forward+backward plus attention_factor*L*d*T for attention.
+
+        12 counts the full T x T score and value matmuls (PaLM appendix B, nanoGPT); llm.c counts
+        6, the causal half that is actually computed.
+        """
         c = self.config
-        return 6 * self.num_params() + 12 * c.n_layer * c.n_embd * c.block_size
+        return 6 * self.num_params() + attention_factor * c.n_layer * c.n_embd * c.block_size
 
     def configure_optimizer(self, weight_decay, learning_rate, betas, device_type):
         """AdamW with weight decay on 2-D tensors only (matmuls, embeddings), fused on CUDA."""

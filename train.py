@@ -257,6 +257,27 @@ def dropout_seed(cfg, step, rank):
     return int(np.random.SeedSequence([cfg.seed, step, rank]).generate_state(1)[0])
 
 
+def clip_and_step(optimizer, grad_clip):
+    """Clip the gradients to norm grad_clip (0: no clipping) and take the optimizer step.
+
+    Returns the gradient norm before clipping (a tensor). The clip factor is
+    min(1, grad_clip / (norm + 1e-6)), as in torch.nn.utils.clip_grad_norm_. A fused AdamW
+    applies it inside its own kernel (its `grad_scale` divides the gradients), which saves
+    a read and a write of every gradient.
+    """
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    norm = torch.nn.utils.get_total_norm(grads)
+    if grad_clip > 0:
+        factor = torch.clamp(grad_clip / (norm + 1e-6), max=1.0)
+        if optimizer.defaults.get("fused"):
+            optimizer.grad_scale = 1.0 / factor
+        else:
+            for g in grads:
+                g.mul_(factor.to(g.device))
+    optimizer.step()
+    return norm
+
+
 def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip, seed):
     """One optimizer step on the global batch.
 
@@ -266,8 +287,7 @@ def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip, seed):
     for group in optimizer.param_groups:
         group["lr"] = lr
     loss = forward_backward(model, batches, accum, ctx)
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else math.inf)
-    optimizer.step()
+    grad_norm = clip_and_step(optimizer, grad_clip)
     optimizer.zero_grad(set_to_none=True)
     return loss, grad_norm
 

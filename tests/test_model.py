@@ -159,6 +159,7 @@ def test_num_params_and_flops_per_token(bias):
     assert model.num_params() == n  # the position embedding is not counted
     assert model.num_params(non_embedding=False) == n + T * d
     assert model.flops_per_token() == 6 * n + 12 * L * d * T
+    assert model.flops_per_token(attention_factor=6) == 6 * n + 6 * L * d * T  # llm.c
 
 
 @pytest.mark.parametrize("name, tflops", [
@@ -195,3 +196,32 @@ def test_weight_decay_only_on_2d_tensors():
     ids = [id(p) for g in opt.param_groups for p in g["params"]]
     assert sorted(ids) == sorted(names) and len(set(ids)) == len(ids)
     assert opt.param_groups[0]["lr"] == 1e-3 and opt.param_groups[0]["betas"] == (0.9, 0.95)
+
+
+def test_bf16_autocast_runs_every_matmul_in_bf16():
+    """No fp32 matmul is left in the bf16 training step (forward and backward), so TF32 flags
+    would change nothing: every mm/addmm/bmm and attention call sees bf16 operands."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    matmuls = ("mm", "addmm", "bmm", "baddbmm", "_scaled_dot_product")
+    seen = []
+
+    class RecordMatmuls(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func.overloadpacket.__name__
+            if name.startswith(matmuls):
+                operands = [a for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()][:3]
+                seen.append((name, {a.dtype for a in operands}))  # attention's fp32 logsumexp is no operand
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, vocab_size=64, n_layer=2, n_head=2, n_embd=16, bias=True,
+                          scale_attn_by_inverse_layer_idx=True))
+    idx = torch.randint(0, 64, (2, 16))
+    with RecordMatmuls():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            _, loss = model(idx, idx)
+        loss.backward()
+    names = {name for name, _ in seen}
+    assert {"mm", "addmm"} <= names and any(n.startswith("_scaled_dot_product") for n in names)
+    assert all(dtypes == {torch.bfloat16} for _, dtypes in seen), [s for s in seen if s[1] != {torch.bfloat16}]
