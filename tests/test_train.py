@@ -163,7 +163,8 @@ def test_lr_schedule():
 # ---- data-parallel equals single process ----------------------------------------------------
 
 def test_ddp_two_ranks_match_single_process(synth_data_dir, tmp_path):
-    common = dict(tokens_per_step=2 * 4 * 32, max_iters=3, eval_interval=3, learning_rate=1e-3)
+    # 2 micro-batches per rank, so DDP's skipped syncs (all but the last micro-step) are exercised
+    common = dict(tokens_per_step=4 * 4 * 32, max_iters=3, eval_interval=3, learning_rate=1e-3)
     ddp_dir, single_dir = tmp_path / "ddp", tmp_path / "single"
     env = {k: v for k, v in os.environ.items()
            if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
@@ -173,7 +174,8 @@ def test_ddp_two_ranks_match_single_process(synth_data_dir, tmp_path):
          str(ROOT / "train.py"), *argv(ddp_dir, synth_data_dir, **common), "--backend=gloo"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    single_val = run(single_dir, synth_data_dir, **common)  # accumulation 2 instead of 2 ranks
+    assert "accumulation 2 x world 2" in proc.stdout
+    single_val = run(single_dir, synth_data_dir, **common)  # accumulation 4 instead of 2 ranks x 2
 
     assert read_json(ddp_dir / "config.json")["world_size"] == 2
     assert read_json(single_dir / "config.json")["world_size"] == 1
