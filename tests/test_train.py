@@ -160,6 +160,22 @@ def test_lr_schedule():
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
 
 
+def test_lr_schedule_decays_over_lr_decay_iters_not_max_iters():
+    # the cosine runs over steps 10..70 (60 steps), then lr stays at min_lr until max_iters=100
+    cfg = SimpleNamespace(learning_rate=1e-3, min_lr=1e-4, warmup_iters=10, lr_decay_iters=70, max_iters=100)
+    expected = {
+        9: 1e-3 * 10 / 11,  # last warmup step
+        10: 1e-3,  # warmup end: cosine progress 0
+        25: 8.681980515339464e-4,  # progress 1/4: 1e-4 + 9e-4 * (1 + cos(pi/4)) / 2
+        40: 5.5e-4,  # midpoint: half way between 1e-3 and 1e-4
+        55: 2.3180194846605365e-4,  # progress 3/4: 1e-4 + 9e-4 * (1 - cos(pi/4)) / 2
+        70: 1e-4,  # decay end
+        85: 1e-4,  # after the decay, before max_iters
+        99: 1e-4,  # the last training step
+    }
+    assert {step: train.lr_at(step, cfg) for step in expected} == pytest.approx(expected, rel=1e-9)
+
+
 # ---- data-parallel equals single process ----------------------------------------------------
 
 def test_ddp_two_ranks_match_single_process(synth_data_dir, tmp_path):
