@@ -130,6 +130,34 @@ def test_gradient_accumulation_equals_one_big_batch(k):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-5, msg=name)
 
 
+def full_batch_gradient(model, x, y):
+    """The gradient of the mean loss over the whole batch, by one plain backward pass on a copy."""
+    model = copy.deepcopy(model)
+    _, loss = model(x, y)
+    loss.backward()
+    return [p.grad for p in model.parameters()]
+
+
+@pytest.mark.parametrize("accum", [1, 2])
+@pytest.mark.parametrize("clip_over_norm", [0.5, 2.0, 0.0])  # grad_clip / raw norm; 0 disables clipping
+def test_update_follows_the_clipped_gradient(accum, clip_over_norm):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(**TINY_MODEL, vocab_size=SYNTH_VOCAB, bias=True))
+    x, y = torch.randint(0, SYNTH_VOCAB, (2, 4, 32))
+    grads = full_batch_gradient(model, x, y)
+    raw_norm = torch.cat([g.flatten() for g in grads]).norm().item()
+    grad_clip = clip_over_norm * raw_norm
+    shrink = min(1.0, grad_clip / raw_norm) if grad_clip > 0 else 1.0
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)  # plain SGD: the update is -lr x the gradient
+    lr, b = 0.5, 4 // accum  # train_step's lr replaces the optimizer's
+    micro = [(x[i:i + b], y[i:i + b]) for i in range(0, 4, b)]
+    _, grad_norm = train.train_step(model, optimizer, micro, accum, nullcontext(), lr, grad_clip, seed=0)
+    assert grad_norm.item() == pytest.approx(raw_norm, rel=1e-5)  # the norm before clipping
+    for (name, p), p0, g in zip(model.named_parameters(), before, grads):
+        torch.testing.assert_close((p0 - p.detach()) / lr, shrink * g, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_any_world_and_accumulation_split_sees_the_same_sequences(synth_data_dir):
     data = train.load_split(synth_data_dir, "synth", "train")
     cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN})
