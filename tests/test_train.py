@@ -155,7 +155,8 @@ def test_update_follows_the_clipped_gradient(accum, clip_over_norm):
     _, grad_norm = train.train_step(model, optimizer, micro, accum, nullcontext(), lr, grad_clip, seed=0)
     assert grad_norm.item() == pytest.approx(raw_norm, rel=1e-5)  # the norm before clipping
     for (name, p), p0, g in zip(model.named_parameters(), before, grads):
-        torch.testing.assert_close((p0 - p.detach()) / lr, shrink * g, rtol=1e-4, atol=1e-6, msg=name)
+        torch.testing.assert_close((p0 - p.detach()) / lr, shrink * g, rtol=1e-4, atol=1e-6,
+                                   msg=lambda detail, name=name: f"{name}: {detail}")
 
 
 def test_any_world_and_accumulation_split_sees_the_same_sequences(synth_data_dir):
