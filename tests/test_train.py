@@ -130,6 +130,35 @@ def test_gradient_accumulation_equals_one_big_batch(k):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-5, msg=name)
 
 
+def full_batch_gradient(model, x, y):
+    """The gradient of the mean loss over the whole batch, by one plain backward pass on a copy."""
+    model = copy.deepcopy(model)
+    _, loss = model(x, y)
+    loss.backward()
+    return [p.grad for p in model.parameters()]
+
+
+@pytest.mark.parametrize("accum", [1, 2])
+@pytest.mark.parametrize("clip_over_norm", [0.5, 2.0, 0.0])  # grad_clip / raw norm; 0 disables clipping
+def test_update_follows_the_clipped_gradient(accum, clip_over_norm):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(**TINY_MODEL, vocab_size=SYNTH_VOCAB, bias=True))
+    x, y = torch.randint(0, SYNTH_VOCAB, (2, 4, 32))
+    grads = full_batch_gradient(model, x, y)
+    raw_norm = torch.cat([g.flatten() for g in grads]).norm().item()
+    grad_clip = clip_over_norm * raw_norm
+    shrink = min(1.0, grad_clip / raw_norm) if grad_clip > 0 else 1.0
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)  # plain SGD: the update is -lr x the gradient
+    lr, b = 0.5, 4 // accum  # train_step's lr replaces the optimizer's
+    micro = [(x[i:i + b], y[i:i + b]) for i in range(0, 4, b)]
+    _, grad_norm = train.train_step(model, optimizer, micro, accum, nullcontext(), lr, grad_clip, seed=0)
+    assert grad_norm.item() == pytest.approx(raw_norm, rel=1e-5)  # the norm before clipping
+    for (name, p), p0, g in zip(model.named_parameters(), before, grads):
+        torch.testing.assert_close((p0 - p.detach()) / lr, shrink * g, rtol=1e-4, atol=1e-6,
+                                   msg=lambda detail, name=name: f"{name}: {detail}")
+
+
 def test_any_world_and_accumulation_split_sees_the_same_sequences(synth_data_dir):
     data = train.load_split(synth_data_dir, "synth", "train")
     cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN})
@@ -160,10 +189,27 @@ def test_lr_schedule():
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
 
 
+def test_lr_schedule_decays_over_lr_decay_iters_not_max_iters():
+    # the cosine runs over steps 10..70 (60 steps), then lr stays at min_lr until max_iters=100
+    cfg = SimpleNamespace(learning_rate=1e-3, min_lr=1e-4, warmup_iters=10, lr_decay_iters=70, max_iters=100)
+    expected = {
+        9: 1e-3 * 10 / 11,  # last warmup step
+        10: 1e-3,  # warmup end: cosine progress 0
+        25: 8.681980515339464e-4,  # progress 1/4: 1e-4 + 9e-4 * (1 + cos(pi/4)) / 2
+        40: 5.5e-4,  # midpoint: half way between 1e-3 and 1e-4
+        55: 2.3180194846605365e-4,  # progress 3/4: 1e-4 + 9e-4 * (1 - cos(pi/4)) / 2
+        70: 1e-4,  # decay end
+        85: 1e-4,  # after the decay, before max_iters
+        99: 1e-4,  # the last training step
+    }
+    assert {step: train.lr_at(step, cfg) for step in expected} == pytest.approx(expected, rel=1e-9)
+
+
 # ---- data-parallel equals single process ----------------------------------------------------
 
 def test_ddp_two_ranks_match_single_process(synth_data_dir, tmp_path):
-    common = dict(tokens_per_step=2 * 4 * 32, max_iters=3, eval_interval=3, learning_rate=1e-3)
+    # 2 micro-batches per rank, so DDP's skipped syncs (all but the last micro-step) are exercised
+    common = dict(tokens_per_step=4 * 4 * 32, max_iters=3, eval_interval=3, learning_rate=1e-3)
     ddp_dir, single_dir = tmp_path / "ddp", tmp_path / "single"
     env = {k: v for k, v in os.environ.items()
            if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
@@ -173,7 +219,8 @@ def test_ddp_two_ranks_match_single_process(synth_data_dir, tmp_path):
          str(ROOT / "train.py"), *argv(ddp_dir, synth_data_dir, **common), "--backend=gloo"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    single_val = run(single_dir, synth_data_dir, **common)  # accumulation 2 instead of 2 ranks
+    assert "accumulation 2 x world 2" in proc.stdout
+    single_val = run(single_dir, synth_data_dir, **common)  # accumulation 4 instead of 2 ranks x 2
 
     assert read_json(ddp_dir / "config.json")["world_size"] == 2
     assert read_json(single_dir / "config.json")["world_size"] == 1
