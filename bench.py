@@ -1,6 +1,6 @@
 """Time train.py's own training step (prepare, train_batches, train_step) and print JSON lines.
 
-    python bench.py                  # GPU: gpt2m-24L, gpt2l-36L, gpt2l-18L at block 1024, micro-batch 16
+    python bench.py                  # GPU: gpt2m-24L, gpt2l-36L, gpt2l-18L: block 1024, the configs' micro-batch
     python bench.py --smoke          # CPU: config/tiny_cpu.py, a few steps (the tests run this)
     python bench.py --only gpt2l-36L --batch_size=8 --compile=False   # one model, train.py overrides
 
@@ -153,7 +153,7 @@ def main(argv=None):
         benches = {args.only: {**BENCHES, **SMOKE}[args.only]}
     warmup = args.warmup or (1 if args.smoke else 10)
     iters = args.iters or (2 if args.smoke else 20)
-    common = ["--init_from=scratch", "--dataset=builtin"] + ([] if args.smoke else ["--batch_size=16"])
+    common = ["--init_from=scratch", "--dataset=builtin"]  # each config's own micro-batch
     results = []
     for name, config in benches.items():
         result = bench(name, [str(config)] + common + overrides, warmup, iters, args.accum, args.profile)

@@ -159,6 +159,25 @@ def test_update_follows_the_clipped_gradient(accum, clip_over_norm):
                                    msg=lambda detail, name=name: f"{name}: {detail}")
 
 
+@pytest.mark.parametrize("clip_over_norm", [0.5, 2.0])
+def test_fused_adamw_applies_the_clip_in_its_kernel(clip_over_norm):
+    """On GPUs the clip factor rides in fused AdamW's grad_scale: the update must equal torch's
+    clip_grad_norm_ followed by the same optimizer (CPU has the fused kernel too)."""
+    torch.manual_seed(0)
+    x, y = torch.randint(0, SYNTH_VOCAB, (2, 4, 32))
+    models = [GPT(GPTConfig(**TINY_MODEL, vocab_size=SYNTH_VOCAB, bias=True)) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    optimizers = [torch.optim.AdamW(m.parameters(), lr=1e-2, fused=True) for m in models]
+    for m in models:
+        m(x, y)[1].backward()
+    raw_norm = torch.nn.utils.clip_grad_norm_(models[0].parameters(), math.inf).item()
+    torch.nn.utils.clip_grad_norm_(models[0].parameters(), clip_over_norm * raw_norm)
+    optimizers[0].step()
+    assert train.clip_and_step(optimizers[1], clip_over_norm * raw_norm).item() == pytest.approx(raw_norm)
+    for (name, a), b in zip(models[0].named_parameters(), models[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=lambda detail, name=name: f"{name}: {detail}")
+
+
 def test_any_world_and_accumulation_split_sees_the_same_sequences(synth_data_dir):
     data = train.load_split(synth_data_dir, "synth", "train")
     cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN})
