@@ -12,6 +12,7 @@ One optimizer step is one micro-batch (no accumulation) unless --accum says othe
 """
 
 import argparse
+import datetime
 import json
 import re
 import time
@@ -119,7 +120,7 @@ def bench(name, argv, warmup, iters, accum=1, profile=False):
     device_name = torch.cuda.get_device_name(d.device) if d.device.startswith("cuda") else "cpu"
     peak = peak_flops(device_name, cfg.peak_tflops)
     result = {
-        "bench": name, "date": time.strftime("%Y-%m-%d"), "device": device_name, "torch": torch.__version__,
+        "bench": name, "date": datetime.date.today().isoformat(), "device": device_name, "torch": torch.__version__,
         "n_layer": cfg.n_layer,
         "n_embd": cfg.n_embd, "batch_size": cfg.batch_size, "block_size": cfg.block_size, "accum": accum,
         "compile": cfg.compile, "ms_per_iter": round(real * 1e3, 2), "tokens_per_s": round(tokens_per_s),
