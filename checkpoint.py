@@ -122,7 +122,7 @@ def gpt2_model_args(hf_config, where):
     """model.py's constructor arguments for a HF GPT-2 config.json; what model.py cannot compute is refused."""
     if hf_config.get("model_type") != "gpt2":
         raise SystemExit(f"{where} is a '{hf_config.get('model_type')}' model; only GPT-2 converts to model.py "
-                         "(other decoders: inherit.py --format hf)")
+                         "(other decoders: inherit.py --format hf; to evaluate them, lm-evaluation-harness)")
     c = {**HF_GPT2_DEFAULTS, **hf_config}
     for key, allowed in HF_GPT2_FIXED.items():
         if c[key] not in allowed:
