@@ -326,6 +326,9 @@ def build_model(cfg, ckpt_path):
             check=lambda args, src: check_model_args(cfg, args, src))
         return model, None, manifest
     if cfg.init_from == "pretrained":  # continued pre-training: its weights and shape, a fresh optimizer at step 0
+        if not cfg.pretrained_from:
+            raise ConfigError("init_from='pretrained' needs pretrained_from: a hub id (gpt2-medium), a HF GPT-2 "
+                              "directory or RUN/ckpt.pt")
         source = load_model_source(cfg.pretrained_from)
         model = GPT(GPTConfig(**{**source["model_args"], "dropout": cfg.dropout}))
         model.load_state_dict(source["model"])
