@@ -89,6 +89,14 @@ def test_import_refuses_other_architectures(tmp_path):
     assert "'llama'" in one_line_exit(load_model_source, str(tmp_path / "llama"))
 
 
+def test_checkpoints_from_before_layer_norm_epsilon_load_with_its_default(tmp_path):
+    ckpt, _ = our_checkpoint(tmp_path, layer_norm_epsilon=1e-5)
+    old = torch.load(ckpt, weights_only=True)
+    del old["model_args"]["layer_norm_epsilon"]
+    torch.save(old, ckpt)
+    assert load_model_source(str(ckpt))["model_args"]["layer_norm_epsilon"] == 1e-5
+
+
 def test_hub_id_without_network_names_the_id_and_the_cache(monkeypatch):
     import huggingface_hub
 
