@@ -1,13 +1,17 @@
-"""Checkpoints of this project: written atomically, read with one clear line when unusable.
+"""Checkpoints of this project, and Hugging Face GPT-2 checkpoints converted to and from them.
 
 A checkpoint holds tensors and plain types only (`torch.load(..., weights_only=True)` reads it):
 the model's state dict (no `_orig_mod.`/`module.` prefixes), its constructor arguments, the run's
 resolved config, the step, and optionally optimizer state and an inheritance manifest.
-train.py, inherit.py and the tools around them all read and write checkpoints through here.
+train.py, inherit.py, export_hf.py and evaluate.py all read and write checkpoints through here.
+
+A Hugging Face GPT-2 (hub id or local directory) is read into the same form by `load_model_source`;
+`transformers` is not needed for that (safetensors is), only `huggingface_hub` to fetch a hub id.
 """
 
+import json
 import os
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
@@ -15,6 +19,7 @@ import torch
 from model import GPTConfig
 
 MODEL_KEYS = tuple(f.name for f in fields(GPTConfig))
+MODEL_DEFAULTS = asdict(GPTConfig())
 
 
 def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, manifest=None):
@@ -53,4 +58,148 @@ def load_checkpoint(path, map_location="cpu"):
                          "not a checkpoint of this project; restore it or point to another") from None
     if not isinstance(ckpt, dict) or not {"model", "model_args", "step"} <= ckpt.keys():
         raise SystemExit(f"checkpoint {path} lacks model/model_args/step: not a checkpoint of this project")
+    # checkpoints written before a model option existed were made with its default
+    ckpt["model_args"] = {**MODEL_DEFAULTS, **ckpt["model_args"]}
     return ckpt
+
+
+# ---- Hugging Face GPT-2 ------------------------------------------------------------------------
+
+# HF GPT-2 stores these as Conv1D weights (in_features x out_features): transposed both ways
+HF_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+GPT2_VOCAB = 50257  # the GPT-2 tokenizer's vocabulary; model vocabularies may be padded beyond it
+# GPT2Config's defaults for the keys read here (a hub config.json omits keys left at their default)
+HF_GPT2_DEFAULTS = dict(vocab_size=GPT2_VOCAB, n_positions=1024, n_embd=768, n_layer=12, n_head=12, n_inner=None,
+                        activation_function="gelu_new", layer_norm_epsilon=1e-5, scale_attn_weights=True,
+                        scale_attn_by_inverse_layer_idx=False, reorder_and_upcast_attn=False,
+                        add_cross_attention=False, tie_word_embeddings=True)
+# HF options model.py computes differently: option -> the values it can take here
+HF_GPT2_FIXED = dict(activation_function=("gelu_new", "gelu_pytorch_tanh"), scale_attn_weights=(True,),
+                     reorder_and_upcast_attn=(False,), add_cross_attention=(False,), tie_word_embeddings=(True,))
+HF_WEIGHT_FILES = ["config.json", "model.safetensors", "model.safetensors.index.json", "model-*.safetensors"]
+
+
+def is_checkpoint_file(spec):
+    """A checkpoint of this project (a file, or a path ending in .pt); anything else is a HF model."""
+    return str(spec).endswith(".pt") or Path(spec).is_file()
+
+
+def hf_folder(spec):
+    """A local directory, or the hub id `spec` fetched into the Hugging Face cache (config and weights)."""
+    if Path(spec).is_dir():
+        return Path(spec)
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError:
+        raise SystemExit(f"'{spec}' is not a local directory, and fetching it from the hub needs huggingface_hub: "
+                         "pip install huggingface_hub, or pass a directory with config.json and model.safetensors") from None
+    try:
+        return Path(snapshot_download(str(spec), allow_patterns=HF_WEIGHT_FILES))
+    except Exception as e:  # offline, unknown id, gated repo: all end the same way
+        raise SystemExit(f"'{spec}' is not a local directory and could not be fetched from the Hugging Face hub "
+                         f"nor found in its cache {HF_HUB_CACHE} ({type(e).__name__}); download it where there is "
+                         f"network (huggingface-cli download {spec} --local-dir DIR) and pass DIR") from None
+
+
+def read_hf_weights(folder):
+    """The state dict of a HF checkpoint folder: model.safetensors (one file or shards) or pytorch_model.bin."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if (folder / "model.safetensors").is_file():
+        return load_file(folder / "model.safetensors")
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        return {k: v for shard in shards for k, v in load_file(folder / shard).items()}
+    if (folder / "pytorch_model.bin").is_file():
+        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    raise SystemExit(f"{folder} holds no model.safetensors or pytorch_model.bin: not a Hugging Face checkpoint")
+
+
+def gpt2_model_args(hf_config, where):
+    """model.py's constructor arguments for a HF GPT-2 config.json; what model.py cannot compute is refused."""
+    if hf_config.get("model_type") != "gpt2":
+        raise SystemExit(f"{where} is a '{hf_config.get('model_type')}' model; only GPT-2 converts to model.py "
+                         "(other decoders: inherit.py --format hf; to evaluate them, lm-evaluation-harness)")
+    c = {**HF_GPT2_DEFAULTS, **hf_config}
+    for key, allowed in HF_GPT2_FIXED.items():
+        if c[key] not in allowed:
+            raise SystemExit(f"{where} sets {key}={c[key]!r}, which model.py cannot compute (it needs "
+                             f"{' or '.join(map(repr, allowed))}); this checkpoint cannot be imported")
+    if c["n_inner"] not in (None, 4 * c["n_embd"]):
+        raise SystemExit(f"{where} sets n_inner={c['n_inner']}; model.py's MLP is 4*n_embd={4 * c['n_embd']} wide")
+    return dict(block_size=c["n_positions"], vocab_size=c["vocab_size"], n_layer=c["n_layer"], n_head=c["n_head"],
+                n_embd=c["n_embd"], dropout=0.0, bias=c.get("bias", True),  # 'bias': written by export_hf.py
+                scale_attn_by_inverse_layer_idx=c["scale_attn_by_inverse_layer_idx"],
+                layer_norm_epsilon=c["layer_norm_epsilon"])
+
+
+def from_hf_state_dict(hf_sd, bias=True):
+    """A HF GPT-2 state dict in model.py's form: the same names (with the `transformer.` prefix that
+    GPT2Model checkpoints lack), Conv1D weights transposed, attention mask buffers dropped, the
+    vocabulary kept exactly as it is. bias=False drops the biases, which must then be zero."""
+    sd = {}
+    for k, v in hf_sd.items():
+        k = k if k.startswith(("transformer.", "lm_head.")) else f"transformer.{k}"
+        if k.endswith((".attn.bias", ".attn.masked_bias")):
+            continue
+        if not bias and k.endswith(".bias"):
+            if v.any():
+                raise SystemExit(f"the checkpoint says bias=False but {k} is not zero: it was edited; remove 'bias' "
+                                 "from its config.json to import it with biases")
+            continue
+        sd[k] = (v.t() if k.endswith(HF_CONV1D) else v).contiguous()
+    sd.setdefault("lm_head.weight", sd["transformer.wte.weight"])
+    return sd
+
+
+def load_hf_gpt2(spec):
+    """A HF GPT-2 (hub id or directory) as a checkpoint of this project at step 0."""
+    folder = hf_folder(spec)
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise SystemExit(f"{folder} has no config.json: not a Hugging Face checkpoint")
+    model_args = gpt2_model_args(json.loads(config_path.read_text()), spec)
+    state = from_hf_state_dict(read_hf_weights(folder), model_args["bias"])
+    return {"model": state, "model_args": model_args, "config": {}, "step": 0, "source": str(spec)}
+
+
+def load_model_source(spec):
+    """A checkpoint of this project, or a HF GPT-2 hub id or directory converted to one."""
+    if not str(spec):
+        raise SystemExit("no model given: name a checkpoint (RUN/ckpt.pt), a HF GPT-2 directory or a hub id")
+    return load_checkpoint(spec) if is_checkpoint_file(spec) else load_hf_gpt2(spec)
+
+
+def to_hf_gpt2(state, model_args):
+    """A HF GPT2LMHeadModel config and state dict for model.py's, with the GPT-2 tokenizer's vocabulary.
+
+    The rows past 50257 of a padded vocabulary are no token's, so they are dropped: HF's logits then
+    equal ours over the real vocabulary, and no probability goes to rows no text can produce.
+    bias=False is written as zero biases (HF GPT-2 always has them) and marked in config.json.
+    """
+    a = {**MODEL_DEFAULTS, **model_args}
+    if a["vocab_size"] < GPT2_VOCAB:
+        raise SystemExit(f"vocab_size={a['vocab_size']} is below the GPT-2 tokenizer's {GPT2_VOCAB}: "
+                         "a HF GPT-2 with that tokenizer cannot express this model")
+    sd = {}
+    for k, v in state.items():
+        if k == "lm_head.weight":  # tied to wte: HF ties it on load
+            continue
+        if k == "transformer.wte.weight":
+            v = v[:GPT2_VOCAB]
+        sd[k] = (v.t() if k.endswith(HF_CONV1D) else v).contiguous()
+        if not a["bias"] and k.endswith((".ln_1.weight", ".ln_2.weight", "ln_f.weight")):
+            sd[k[:-len("weight")] + "bias"] = torch.zeros_like(v)
+        if not a["bias"] and k.endswith(HF_CONV1D):
+            sd[k[:-len("weight")] + "bias"] = v.new_zeros(v.size(0))  # v is (out, in) here
+    config = {**HF_GPT2_DEFAULTS, "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
+              "vocab_size": GPT2_VOCAB, "n_positions": a["block_size"], "n_ctx": a["block_size"],
+              "n_embd": a["n_embd"], "n_layer": a["n_layer"], "n_head": a["n_head"],
+              "layer_norm_epsilon": a["layer_norm_epsilon"],
+              "scale_attn_by_inverse_layer_idx": a["scale_attn_by_inverse_layer_idx"],
+              "resid_pdrop": a["dropout"], "embd_pdrop": a["dropout"], "attn_pdrop": a["dropout"],
+              "bos_token_id": GPT2_VOCAB - 1, "eos_token_id": GPT2_VOCAB - 1, "bias": a["bias"]}
+    return config, sd

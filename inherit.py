@@ -3,6 +3,10 @@
 Make a step-0 checkpoint that train.py continues (`--init_from=resume --out_dir=OUT`):
     python inherit.py --reference REF/ckpt.pt --n-layer 16 [--parts full] [--layers 0,1,..] --out OUT/ckpt.pt
 The same from a training config: init_from='inherit', inherit_from=REF/ckpt.pt (config/gpt2l_inherit18.py).
+REF may also be a Hugging Face GPT-2 (hub id like gpt2-large, or a local directory).
+
+The first n layers of any Hugging Face decoder (LLaMA, Mistral, Qwen2, GPT-NeoX, GPT-2...) as a HF checkpoint:
+    python inherit.py --reference openlm-research/open_llama_3b --n-layer 13 --out OUT_DIR --format hf
 
 Grow until the baseline is matched (the paper's loop; resumable, rerun the same command):
     python inherit.py --grow-until-baseline                       # built-in default on CPU
@@ -19,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from checkpoint import load_checkpoint, save_checkpoint
+from checkpoint import load_checkpoint, load_model_source, save_checkpoint
 from model import GPT, GPTConfig
 from prepare_openwebtext import prepare_builtin, write_json_atomically
 
@@ -100,10 +104,10 @@ def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="w
 
 def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="wte,wpe,ln_f",
                             seed=1337, check=None):
-    """`inherit` from a checkpoint file; `check(model_args, path)` may veto a mismatching config."""
+    """`inherit` from a checkpoint file or a HF GPT-2; `check(model_args, path)` may veto a mismatching config."""
     if not str(path):  # train.py's default inherit_from='' would be reported as "checkpoint . not found"
         raise SystemExit("init_from='inherit' needs inherit_from=REF_DIR/ckpt.pt, the reference run's checkpoint")
-    ckpt = load_checkpoint(path)
+    ckpt = load_model_source(path)
     if check is not None:
         check(ckpt["model_args"], path)
     model, manifest = inherit(ckpt["model"], ckpt["model_args"], n_layer, parts, layers, embeddings, seed)
@@ -132,7 +136,7 @@ def write_inherited_checkpoint(args):
                          "train.py resumes only out_dir/ckpt.pt")
     if out.exists():
         raise SystemExit(f"{out} already exists: choose another --out (nothing was overwritten)")
-    ckpt = load_checkpoint(args.reference)
+    ckpt = load_model_source(args.reference)
     model, manifest = inherit(ckpt["model"], ckpt["model_args"], args.n_layer, args.parts,
                               args.layers, args.embeddings, args.seed)
     config = {**ckpt["config"], "n_layer": args.n_layer, "init_from": "inherit",
@@ -142,6 +146,84 @@ def write_inherited_checkpoint(args):
     save_checkpoint(out, model, config, step=0, manifest=manifest)
     print(manifest_summary(manifest))
     print(f"wrote {out}; train it with: python train.py CONFIG --init_from=resume --out_dir={out.parent}")
+
+
+# ---- any Hugging Face decoder -> a Hugging Face checkpoint ------------------------------------
+
+
+def decoder_layer_list(model):
+    """The name and ModuleList of the decoder's layers: the one list of config.num_hidden_layers modules."""
+    k = model.config.num_hidden_layers
+    found = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m) == k]
+    if len(found) != 1:
+        raise SystemExit(f"{type(model).__name__} does not keep its {k} layers in one list "
+                         f"({len(found)} candidates): --format hf cannot cut it")
+    return found[0]
+
+
+def load_hf_causal_lm(spec):
+    """transformers' model and tokenizer for a hub id or directory (tokenizer None if it has none)."""
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError:
+        raise SystemExit("--format hf needs transformers: pip install transformers") from None
+    try:
+        model = AutoModelForCausalLM.from_pretrained(spec)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"transformers cannot load '{spec}' as a causal LM (not a local directory, and the hub "
+                         f"was unreachable or has no such model?): {str(e).strip().splitlines()[0]}") from None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(spec)
+    except (OSError, ValueError):
+        tokenizer = None
+    return model, tokenizer
+
+
+def keep_hf_layers(model, layers):
+    """Cut the model to `layers` (reference indices, in order), in place; returns the manifest
+    (target tensor -> reference tensor). Layer indices are renumbered, as a fresh load would."""
+    name, old = decoder_layer_list(model)
+    kept = torch.nn.ModuleList([old[i] for i in layers])
+    for j, layer in enumerate(kept):
+        for module in layer.modules():
+            if hasattr(module, "layer_idx"):  # attention uses it for its KV cache (GPT-2: for its scale too)
+                module.layer_idx = j
+    parent, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(parent), attr, kept)
+    layer_types = getattr(model.config, "layer_types", None)
+    if isinstance(layer_types, list) and len(layer_types) == len(old):
+        model.config.layer_types = [layer_types[i] for i in layers]
+    model.config.num_hidden_layers = len(layers)
+    return {n: hf_reference_name(n, name, layers) for n in model.state_dict()}
+
+
+def hf_reference_name(target, list_name, layers):
+    """The reference tensor of a target tensor: layer j of the list came from layer layers[j]."""
+    if not target.startswith(list_name + "."):
+        return target
+    j, rest = target[len(list_name) + 1:].split(".", 1)
+    return f"{list_name}.{layers[int(j)]}.{rest}"
+
+
+def write_inherited_hf(args):
+    """The --format hf CLI: the first n layers (or --layers) of a HF decoder, written as a HF checkpoint."""
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"{out} exists and is not empty: choose another --out (nothing was overwritten)")
+    model, tokenizer = load_hf_causal_lm(args.reference)
+    _, ref_layers = decoder_layer_list(model)
+    layers = parse_layers(args.layers, args.n_layer, len(ref_layers))
+    manifest = keep_hf_layers(model, layers)
+    model.save_pretrained(out)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(out)
+    write_json_atomically(out / "inherit_manifest.json", {"reference": str(args.reference), "layers": layers,
+                                                          "tensors": manifest})
+    print(f"kept layers {layers} of {len(ref_layers)} and every tensor outside them ({len(manifest)} tensors, "
+          f"{sum(t != r for t, r in manifest.items())} renamed); manifest: {out / 'inherit_manifest.json'}")
+    print(f"wrote {out} ({type(model).__name__}, num_hidden_layers={len(layers)}"
+          f"{'' if tokenizer else ', no tokenizer found'}); continue pre-training it with transformers or litgpt "
+          "(README: Inherit from any Hugging Face decoder)")
 
 
 # ---- grow until baseline -------------------------------------------------------------------
@@ -289,6 +371,9 @@ def parse_args(argv=None):
     p.add_argument("--embeddings", default="wte,wpe,ln_f",
                    help="non-block tensors to inherit (wte implies the tied lm_head); 'wte' = paper's code")
     p.add_argument("--seed", type=int, default=1337, help="seed of the fresh init of what is not inherited")
+    p.add_argument("--format", default="ckpt", choices=("ckpt", "hf"),
+                   help="ckpt: OUT/ckpt.pt for train.py (GPT-2 references); hf: a HF checkpoint directory cut "
+                        "from any HF decoder (whole layers, everything outside them kept)")
     g = p.add_argument_group("grow until baseline")
     g.add_argument("--reference-run", help="finished train.py out_dir of the K-layer reference "
                                            "(default: train the built-in reference in OUT/reference)")
@@ -302,6 +387,8 @@ def parse_args(argv=None):
         args.out = args.out or "out/grow"
     elif not (args.reference and args.n_layer is not None and args.out):
         p.error("give --reference, --n-layer and --out, or --grow-until-baseline")
+    elif args.format == "hf" and (args.parts != "full" or args.embeddings != p.get_default("embeddings")):
+        p.error("--format hf keeps whole layers and every tensor outside them: drop --parts and --embeddings")
     return args
 
 
@@ -309,6 +396,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.grow_until_baseline:
         grow_until_baseline(args)
+    elif args.format == "hf":
+        write_inherited_hf(args)
     else:
         write_inherited_checkpoint(args)
 

@@ -2,7 +2,7 @@
 
 Matching names means a state dict maps one to one onto HF checkpoints and onto the
 Inheritune paper's code: `transformer.h.{i}.attn.c_attn.weight` is the same tensor
-everywhere (HF stores Conv1D weights transposed; `from_hf_state_dict` handles that).
+everywhere (HF stores Conv1D weights transposed; checkpoint.py converts both ways).
 """
 
 import inspect
@@ -24,6 +24,7 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True
     scale_attn_by_inverse_layer_idx: bool = False  # the paper's reference models use it
+    layer_norm_epsilon: float = 1e-5
 
 
 class CausalSelfAttention(nn.Module):
@@ -66,9 +67,9 @@ class MLP(nn.Module):
 class Block(nn.Module):
     def __init__(self, config: GPTConfig, layer_idx: int):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
         self.attn = CausalSelfAttention(config, layer_idx)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
         self.mlp = MLP(config)
 
     def forward(self, x):
@@ -85,7 +86,7 @@ class GPT(nn.Module):
             wpe=nn.Embedding(config.block_size, config.n_embd),
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
-            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+            ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias),
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.transformer.wte.weight = self.lm_head.weight  # tied, as in GPT-2
@@ -156,25 +157,3 @@ def peak_flops(device_name, override_tflops=0.0):
             return tflops * 1e12
     return None
 
-
-# HF GPT-2 uses Conv1D (weight stored as in_features x out_features) for these layers
-_HF_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-
-
-def from_hf_state_dict(hf_sd, vocab_size):
-    """Convert a Hugging Face GPT2LMHeadModel state dict to this model's (names are already equal).
-
-    Conv1D weights are transposed, attention mask buffers dropped, and the vocabulary is
-    zero-padded up to `vocab_size`.
-    """
-    sd = {}
-    for k, v in hf_sd.items():
-        if k.endswith((".attn.bias", ".attn.masked_bias")):
-            continue
-        if k.endswith(_HF_CONV1D):
-            v = v.t()
-        if k in ("transformer.wte.weight", "lm_head.weight") and v.size(0) < vocab_size:
-            v = torch.cat([v, v.new_zeros(vocab_size - v.size(0), v.size(1))])
-        sd[k] = v.contiguous()
-    sd.setdefault("lm_head.weight", sd["transformer.wte.weight"])
-    return sd

@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from checkpoint import MODEL_KEYS, load_checkpoint, save_checkpoint
+from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, save_checkpoint
 from configurator import ConfigError, load_config
 from inherit import inherit_from_checkpoint
 from model import GPT, GPTConfig, peak_flops
@@ -35,8 +35,9 @@ from prepare_openwebtext import load_split, write_json_atomically
 DEFAULTS = dict(
     # run directory and initialisation
     out_dir="out",
-    init_from="scratch",  # 'scratch' | 'resume' (out_dir/ckpt.pt) | 'inherit' (see inherit_*)
-    inherit_from="",  # reference checkpoint for init_from='inherit'
+    init_from="scratch",  # 'scratch' | 'resume' (out_dir/ckpt.pt) | 'inherit' (see inherit_*) | 'pretrained'
+    inherit_from="",  # reference for init_from='inherit': a checkpoint, a HF GPT-2 directory or hub id
+    pretrained_from="",  # init_from='pretrained': the model (same kinds) whose weights and shape start the run
     inherit_parts="full",  # per-block parts: 'full' | 'attn_ln' | 'mlp_ln' | 'attn_mlp_noln'
     inherit_layers="",  # comma list of reference blocks, e.g. '0,1,2,5'; '' = the first n_layer
     inherit_embeddings="wte,wpe,ln_f",  # non-block tensors to inherit; 'wte' alone = paper's code
@@ -53,6 +54,7 @@ DEFAULTS = dict(
     bias=False,
     dropout=0.0,
     scale_attn_by_inverse_layer_idx=False,
+    layer_norm_epsilon=1e-5,
     # optimisation: the global batch is set in tokens; accumulation is derived from it
     batch_size=12,  # micro-batch (sequences per process per forward)
     tokens_per_step=12 * 1024,
@@ -80,7 +82,7 @@ DEFAULTS = dict(
     peak_tflops=0.0,  # MFU denominator override; 0 = look up the GPU name
 )
 CHOICES = dict(
-    init_from=("scratch", "resume", "inherit"),
+    init_from=("scratch", "resume", "inherit", "pretrained"),
     inherit_parts=("full", "attn_ln", "mlp_ln", "attn_mlp_noln"),
     dtype=("auto", "bfloat16", "float32"),
     backend=("auto", "nccl", "gloo"),
@@ -93,7 +95,7 @@ POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_si
 RESUME_FIXED = ("seed", "dataset", "tokens_per_step", "learning_rate", "min_lr", "warmup_iters",
                 "lr_decay_iters", "weight_decay", "beta1", "beta2", "grad_clip")
 RESUME_ADOPTED = ("max_iters", "eval_interval", "eval_tokens", "log_interval", "batch_size", "dtype")
-ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings")
+ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings", "pretrained_from")
 
 
 @dataclass
@@ -343,6 +345,15 @@ def build_model(cfg, ckpt_path):
             embeddings=cfg.inherit_embeddings, seed=cfg.seed,
             check=lambda args, src: check_model_args(cfg, args, src))
         return model, None, manifest
+    if cfg.init_from == "pretrained":  # continued pre-training: its weights and shape, a fresh optimizer at step 0
+        if not cfg.pretrained_from:
+            raise ConfigError("init_from='pretrained' needs pretrained_from: a hub id (gpt2-medium), a HF GPT-2 "
+                              "directory or RUN/ckpt.pt")
+        source = load_model_source(cfg.pretrained_from)
+        model = GPT(GPTConfig(**{**source["model_args"], "dropout": cfg.dropout}))
+        model.load_state_dict(source["model"])
+        print(f"starting from {cfg.pretrained_from}: {source['model_args']}", flush=True)
+        return model, None, None
     torch.manual_seed(cfg.seed)
     return GPT(GPTConfig(**{k: getattr(cfg, k) for k in MODEL_KEYS})), None, None
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import model as model_module
-from model import GPT, GPTConfig, from_hf_state_dict, peak_flops
+from checkpoint import from_hf_state_dict
+from model import GPT, GPTConfig, peak_flops
 
 HF_VOCAB = 50257
 PADDED_VOCAB = 50304
@@ -55,14 +56,14 @@ def test_forward_rejects_sequences_longer_than_block_size():
 
 # ---- parity with Hugging Face's GPT-2 -------------------------------------------------------
 
-@pytest.mark.parametrize("scale_attn", [False, True])
-def test_logits_match_hugging_face_gpt2(scale_attn):
+@pytest.mark.parametrize("scale_attn,eps", [(False, 1e-5), (True, 1e-2)])
+def test_logits_match_hugging_face_gpt2(scale_attn, eps):
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
     hf_config = transformers.GPT2Config(
         n_layer=2, n_head=2, n_embd=32, n_positions=32, vocab_size=HF_VOCAB,
         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-        scale_attn_by_inverse_layer_idx=scale_attn, attn_implementation="eager")
+        scale_attn_by_inverse_layer_idx=scale_attn, layer_norm_epsilon=eps, attn_implementation="eager")
     hf = transformers.GPT2LMHeadModel(hf_config).eval()
     with torch.no_grad():
         # GPT-2's own init (std 0.02, zero biases) makes attention nearly uniform and hides a
@@ -71,8 +72,9 @@ def test_logits_match_hugging_face_gpt2(scale_attn):
             p.normal_(0.0, 0.2)
     hf_sd = hf.state_dict()
 
-    ours = GPT(tiny_config(scale_attn_by_inverse_layer_idx=scale_attn)).eval()
-    sd = from_hf_state_dict(hf_sd, vocab_size=PADDED_VOCAB)
+    ours = GPT(tiny_config(vocab_size=HF_VOCAB, scale_attn_by_inverse_layer_idx=scale_attn,
+                           layer_norm_epsilon=eps)).eval()
+    sd = from_hf_state_dict(hf_sd)
     assert set(sd) == set(expected_param_names(2)) == set(ours.state_dict())
     ours.load_state_dict(sd, strict=True)
     assert ours.lm_head.weight.data_ptr() == ours.transformer.wte.weight.data_ptr()  # still tied
@@ -81,32 +83,33 @@ def test_logits_match_hugging_face_gpt2(scale_attn):
     with torch.no_grad():
         expected = hf(x).logits
         logits, _ = ours(x)
-    assert logits.shape == (2, 32, PADDED_VOCAB)
-    torch.testing.assert_close(logits[..., :HF_VOCAB], expected, rtol=0, atol=1e-5)
-    assert torch.all(logits[..., HF_VOCAB:] == 0)  # padded vocabulary rows are zero
+    assert logits.shape == (2, 32, HF_VOCAB)  # the exact vocabulary: no padded rows to take probability
+    torch.testing.assert_close(logits, expected, rtol=0, atol=1e-5)
 
-    # the scale option must matter at this size, else the parity above would not test it
-    other = GPT(tiny_config(scale_attn_by_inverse_layer_idx=not scale_attn)).eval()
-    other.load_state_dict(sd)
-    with torch.no_grad():
-        other_logits, _ = other(x)
-    assert (other_logits - logits).abs().max() > 1e-3
+    # the scale option and epsilon must matter at this size, else the parity above would not test them
+    for change in ({"scale_attn_by_inverse_layer_idx": not scale_attn}, {"layer_norm_epsilon": 1e-5 + 1e-2 - eps}):
+        same = dict(vocab_size=HF_VOCAB, scale_attn_by_inverse_layer_idx=scale_attn, layer_norm_epsilon=eps)
+        other = GPT(tiny_config(**{**same, **change})).eval()
+        other.load_state_dict(sd)
+        with torch.no_grad():
+            other_logits, _ = other(x)
+        assert (other_logits - logits).abs().max() > 1e-3
 
 
-def test_from_hf_state_dict_transposes_conv1d_and_pads_vocab():
+def test_from_hf_state_dict_transposes_conv1d_and_keeps_vocab():
     n = 8
-    hf_sd = {"transformer.wte.weight": torch.randn(5, n), "transformer.wpe.weight": torch.randn(4, n),
-             "transformer.h.0.attn.c_attn.weight": torch.randn(n, 3 * n),
-             "transformer.h.0.attn.bias": torch.ones(1, 1, 4, 4),
-             "transformer.h.0.mlp.c_fc.weight": torch.randn(n, 4 * n)}
-    sd = from_hf_state_dict(hf_sd, vocab_size=7)
+    # hub GPT-2 files are GPT2Model state dicts: no "transformer." prefix
+    hf_sd = {"wte.weight": torch.randn(5, n), "wpe.weight": torch.randn(4, n),
+             "h.0.attn.c_attn.weight": torch.randn(n, 3 * n),
+             "h.0.attn.bias": torch.ones(1, 1, 4, 4),
+             "h.0.mlp.c_fc.weight": torch.randn(n, 4 * n)}
+    sd = from_hf_state_dict(hf_sd)
+    hf_sd = {f"transformer.{k}": v for k, v in hf_sd.items()}
     assert "transformer.h.0.attn.bias" not in sd
     assert torch.equal(sd["transformer.h.0.attn.c_attn.weight"], hf_sd["transformer.h.0.attn.c_attn.weight"].t())
     assert torch.equal(sd["transformer.h.0.mlp.c_fc.weight"], hf_sd["transformer.h.0.mlp.c_fc.weight"].t())
     assert torch.equal(sd["transformer.wpe.weight"], hf_sd["transformer.wpe.weight"])
-    assert sd["transformer.wte.weight"].shape == (7, n)
-    assert torch.equal(sd["transformer.wte.weight"][:5], hf_sd["transformer.wte.weight"])
-    assert torch.all(sd["transformer.wte.weight"][5:] == 0)
+    assert torch.equal(sd["transformer.wte.weight"], hf_sd["transformer.wte.weight"])  # no padding rows
     assert torch.equal(sd["lm_head.weight"], sd["transformer.wte.weight"])  # filled in when absent
 
 

@@ -1,0 +1,323 @@
+"""Hugging Face: GPT-2 import (exact), export (loads offline in transformers, same logits, round trip),
+inherit.py --format hf on tiny LLaMA and GPT-2 models, and evaluate.py against values computed here.
+
+Every model is built from a config with random weights: nothing is downloaded.
+"""
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import evaluate
+import export_hf
+import inherit
+import train
+from checkpoint import GPT2_VOCAB, load_model_source, save_checkpoint
+from model import GPT, GPTConfig
+
+transformers = pytest.importorskip("transformers")
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+PADDED_VOCAB = 50304
+
+pytestmark = pytest.mark.usefixtures("single_process", "one_thread")
+
+
+def randomize(model, std=0.2):
+    """Large random weights and biases: GPT-2's own init hides a missing transpose or a wrong scale."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, std)
+    return model
+
+
+def hf_gpt2(tmp_path, **overrides):
+    """A tiny random HF GPT-2 saved in tmp_path/hf (a local 'hub' directory) and the model."""
+    config = transformers.GPT2Config(**{**dict(n_layer=3, n_head=2, n_embd=32, n_positions=16,
+                                               vocab_size=GPT2_VOCAB), **overrides})
+    model = randomize(transformers.GPT2LMHeadModel(config)).eval()
+    model.save_pretrained(tmp_path / "hf")
+    return tmp_path / "hf", model
+
+
+def one_line_exit(fn, *args):
+    with pytest.raises(SystemExit) as e:
+        fn(*args)
+    message = str(e.value.code)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+# ---- import --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("options", [dict(scale_attn_by_inverse_layer_idx=True, layer_norm_epsilon=1e-2),
+                                     dict(activation_function="gelu_pytorch_tanh", n_inner=128)])
+def test_imported_gpt2_gives_hf_log_probabilities_exactly(tmp_path, options):
+    folder, hf = hf_gpt2(tmp_path, **options)
+    source = load_model_source(str(folder))
+    assert source["model_args"]["vocab_size"] == GPT2_VOCAB  # not padded: padded rows would take probability
+    for key in ("scale_attn_by_inverse_layer_idx", "layer_norm_epsilon"):
+        if key in options:
+            assert source["model_args"][key] == options[key]
+    ours = GPT(GPTConfig(**source["model_args"])).eval()
+    ours.load_state_dict(source["model"])
+    x = torch.randint(0, GPT2_VOCAB, (2, 16))
+    with torch.no_grad():
+        expected = torch.log_softmax(hf(x).logits, -1)
+        got = torch.log_softmax(ours(x)[0], -1)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("option,value", [("reorder_and_upcast_attn", True), ("activation_function", "relu"),
+                                          ("n_inner", 100), ("scale_attn_weights", False)])
+def test_import_refuses_what_model_py_cannot_compute(tmp_path, option, value):
+    folder, _ = hf_gpt2(tmp_path, **{option: value})
+    assert option in one_line_exit(load_model_source, str(folder))
+
+
+def test_import_refuses_other_architectures(tmp_path):
+    config = transformers.LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                      num_attention_heads=2)
+    transformers.LlamaForCausalLM(config).save_pretrained(tmp_path / "llama")
+    assert "'llama'" in one_line_exit(load_model_source, str(tmp_path / "llama"))
+
+
+def test_checkpoints_from_before_layer_norm_epsilon_load_with_its_default(tmp_path):
+    ckpt, _ = our_checkpoint(tmp_path, layer_norm_epsilon=1e-5)
+    old = torch.load(ckpt, weights_only=True)
+    del old["model_args"]["layer_norm_epsilon"]
+    torch.save(old, ckpt)
+    assert load_model_source(str(ckpt))["model_args"]["layer_norm_epsilon"] == 1e-5
+
+
+def test_hub_id_without_network_names_the_id_and_the_cache(monkeypatch):
+    import huggingface_hub
+
+    def offline(*args, **kwargs):
+        raise huggingface_hub.errors.LocalEntryNotFoundError("no network and not in the cache")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    message = one_line_exit(load_model_source, "gpt2-medium")
+    assert "'gpt2-medium'" in message and huggingface_hub.constants.HF_HUB_CACHE in message
+
+
+def test_inherit_and_pretrained_runs_start_from_a_hf_gpt2(tmp_path, builtin_data_dir):
+    folder, hf = hf_gpt2(tmp_path)
+    hf_sd = {k: v for k, v in hf.state_dict().items()}
+    # inherit.py --reference DIR: the first 2 of 3 blocks, transposed Conv1D weights equal
+    inherit.main(["--reference", str(folder), "--n-layer", "2", "--out", str(tmp_path / "t" / "ckpt.pt")])
+    target = torch.load(tmp_path / "t" / "ckpt.pt", weights_only=True)
+    assert target["model_args"]["n_layer"] == 2 and target["model_args"]["bias"]
+    assert torch.equal(target["model"]["transformer.h.1.mlp.c_fc.weight"], hf_sd["transformer.h.1.mlp.c_fc.weight"].t())
+    assert torch.equal(target["model"]["transformer.wte.weight"], hf_sd["transformer.wte.weight"])
+
+    # train.py init_from='pretrained': the HF model's shape and weights; step 0's val loss is HF's
+    out = tmp_path / "run"
+    val_loss = train.main([f"--out_dir={out}", "--init_from=pretrained", f"--pretrained_from={folder}",
+                           f"--data_dir={builtin_data_dir}", "--max_iters=0", "--eval_tokens=64", "--batch_size=2",
+                           "--tokens_per_step=32", "--device=cpu", "--dtype=float32"])
+    config = json.loads((out / "config.json").read_text())
+    assert (config["pretrained_from"], config["n_layer"], config["bias"], config["vocab_size"]) == (str(folder), 3, True, GPT2_VOCAB)
+    val = np.fromfile(builtin_data_dir / "builtin" / "val.bin", dtype=np.uint16)
+    windows = torch.from_numpy(val[:65].astype(np.int64)).unfold(0, 17, 16)  # 4 windows of 16 + 1 tokens
+    with torch.no_grad():
+        expected = hf(windows[:, :-1]).logits
+    expected = torch.nn.functional.cross_entropy(expected.reshape(-1, GPT2_VOCAB), windows[:, 1:].reshape(-1))
+    assert val_loss == pytest.approx(expected.item(), abs=1e-5)
+
+
+# ---- export --------------------------------------------------------------------------------
+
+def our_checkpoint(tmp_path, vocab_size=PADDED_VOCAB, **overrides):
+    config = GPTConfig(**{**dict(n_layer=2, n_head=2, n_embd=32, block_size=16, vocab_size=vocab_size, bias=False,
+                                 scale_attn_by_inverse_layer_idx=True, layer_norm_epsilon=1e-3), **overrides})
+    model = randomize(GPT(config)).eval()
+    save_checkpoint(tmp_path / "run" / "ckpt.pt", model, {}, step=7)
+    return tmp_path / "run" / "ckpt.pt", model
+
+
+def test_export_loads_offline_in_transformers_with_our_logits(tmp_path):
+    ckpt, ours = our_checkpoint(tmp_path)
+    export_hf.main([str(ckpt), str(tmp_path / "hf")])
+    hf, info = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "hf", output_loading_info=True)
+    assert not any(info.values())  # no missing, unexpected or mismatched keys
+    x = torch.randint(0, GPT2_VOCAB, (2, 16))
+    with torch.no_grad():
+        torch.testing.assert_close(hf.eval()(x).logits, ours(x)[0][..., :GPT2_VOCAB], rtol=0, atol=1e-5)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+    text = " Hello world, it's 2024!\n\tAnd 'tis done."
+    from tokenizer import gpt2_encoding
+    assert tokenizer.encode(text) == gpt2_encoding().encode_ordinary(text)
+    assert tokenizer.eos_token_id == GPT2_VOCAB - 1
+    assert json.loads((tmp_path / "hf" / "generation_config.json").read_text())["eos_token_id"] == GPT2_VOCAB - 1
+
+
+@pytest.mark.parametrize("vocab_size", [GPT2_VOCAB, PADDED_VOCAB])
+def test_export_then_import_gives_identical_tensors(tmp_path, vocab_size):
+    ckpt, ours = our_checkpoint(tmp_path, vocab_size=vocab_size)
+    export_hf.export(ckpt, tmp_path / "hf")
+    back = load_model_source(str(tmp_path / "hf"))
+    original = ours.state_dict()
+    assert set(back["model"]) == set(original)  # bias=False comes back without biases
+    for name, tensor in original.items():
+        if name in ("transformer.wte.weight", "lm_head.weight"):
+            tensor = tensor[:GPT2_VOCAB]  # the padded rows, no token's, are not exported
+        assert torch.equal(back["model"][name], tensor), name
+    assert {k: back["model_args"][k] for k in ("bias", "scale_attn_by_inverse_layer_idx", "layer_norm_epsilon")} == \
+        dict(bias=False, scale_attn_by_inverse_layer_idx=True, layer_norm_epsilon=1e-3)
+
+
+def test_export_refuses_what_hf_gpt2_cannot_express_and_never_overwrites(tmp_path):
+    ckpt, _ = our_checkpoint(tmp_path, vocab_size=256)
+    assert "vocab_size=256" in one_line_exit(export_hf.export, ckpt, tmp_path / "hf")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("x")
+    assert "not empty" in one_line_exit(export_hf.export, ckpt, tmp_path / "full")
+
+
+# ---- inherit.py --format hf ----------------------------------------------------------------
+
+def tiny_llama():
+    config = transformers.LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=4,
+                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32,
+                                      tie_word_embeddings=False)
+    return transformers.LlamaForCausalLM(config), "model.layers"
+
+
+def tiny_gpt2():
+    config = transformers.GPT2Config(n_layer=4, n_head=2, n_embd=32, n_positions=32, vocab_size=128)
+    return transformers.GPT2LMHeadModel(config), "transformer.h"
+
+
+@pytest.mark.parametrize("build", [tiny_llama, tiny_gpt2])
+@pytest.mark.parametrize("layers", ["", "0,2"])
+def test_format_hf_keeps_the_first_layers_of_any_decoder(tmp_path, build, layers):
+    reference, list_name = build()
+    randomize(reference, std=0.1).eval()
+    reference.save_pretrained(tmp_path / "ref")
+    subprocess.run([sys.executable, str(ROOT / "inherit.py"), "--reference", str(tmp_path / "ref"), "--n-layer", "2",
+                    "--out", str(tmp_path / "target"), "--format", "hf", "--layers", layers], check=True, cwd=tmp_path)
+    target, info = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "target", output_loading_info=True)
+    assert not any(info.values()) and target.config.num_hidden_layers == 2
+    kept = [int(i) for i in layers.split(",")] if layers else [0, 1]
+    ref_sd, target_sd = reference.state_dict(), target.state_dict()
+    for name, tensor in target_sd.items():
+        m = re.match(rf"{re.escape(list_name)}\.(\d+)\.(.*)", name)
+        source = f"{list_name}.{kept[int(m[1])]}.{m[2]}" if m else name
+        assert torch.equal(tensor, ref_sd[source]), name
+    manifest = json.loads((tmp_path / "target" / "inherit_manifest.json").read_text())
+    assert manifest["layers"] == kept and len(manifest["tensors"]) == len(target_sd)
+
+    # the reference with its other layers removed computes what the target computes
+    parent, _, attr = list_name.rpartition(".")
+    holder = reference.get_submodule(parent)
+    setattr(holder, attr, torch.nn.ModuleList([getattr(holder, attr)[i] for i in kept]))
+    x = torch.randint(0, 128, (2, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(target.eval()(x, use_cache=False).logits, reference(x, use_cache=False).logits,
+                                   rtol=0, atol=1e-5)
+
+
+def test_format_hf_refuses_block_parts(tmp_path):
+    with pytest.raises(SystemExit):
+        inherit.parse_args(["--reference", "x", "--n-layer", "1", "--out", "y", "--format", "hf", "--parts", "attn_ln"])
+
+
+# ---- evaluate.py ---------------------------------------------------------------------------
+
+def gpt2_tokenizer():
+    """transformers' own GPT-2 BPE over the bundled files: independent of tiktoken."""
+    from tokenizer import _bundled_bpe_dir
+    return transformers.GPT2TokenizerFast(str(_bundled_bpe_dir() / "encoder.json"), str(_bundled_bpe_dir() / "vocab.bpe"))
+
+
+def token_logprob(hf, context, token):
+    """log p(token | context) and whether it is the argmax: one forward per token."""
+    with torch.no_grad():
+        logprobs = torch.log_softmax(hf(torch.tensor([context])).logits[0, -1], -1)
+    return logprobs[token].item(), logprobs.argmax().item() == token
+
+
+# hand-detokenized wikitext samples (tests/data/wikitext_tiny.jsonl), following the harness's rules
+WIKITEXT_DETOKENIZED = [
+    " = Valkyria Chronicles III =\n\nSenjō no Valkyria 3: Unrecorded Chronicles (Japanese: 戦場のヴァルキュリア3, "
+    "lit. Valkyria of the Battlefield 3) is a tactical role-playing video game developed by Sega.\n",
+    " == Reception ==\n\nThe game sold 1,023 copies in its first week, with a score of 8.5 out of 10 from "
+    "critics'polls. It had 1 sequels; it was the publisher's \"best\" release at 45°N.\n",
+]
+
+
+def test_wikitext_detokenizer():
+    pages = evaluate.load_docs("wikitext", DATA / "wikitext_tiny.jsonl")
+    assert [evaluate.wikitext_detokenize(p) for p in pages] == WIKITEXT_DETOKENIZED
+
+
+def test_evaluate_matches_the_harness_definitions_computed_token_by_token(tmp_path):
+    L = 16  # the model's context: passages and articles are longer, so truncation and rolling windows count
+    folder, hf = hf_gpt2(tmp_path, n_positions=L)
+    results = evaluate.main([str(folder), "--tasks", "lambada,wikitext", "--device", "cpu", "--batch-size", "3",
+                             "--data", f"lambada={DATA / 'lambada_tiny.jsonl'}",
+                             "--data", f"wikitext={DATA / 'wikitext_tiny.jsonl'}", "--out", str(tmp_path / "r.json")])
+    assert json.loads((tmp_path / "r.json").read_text())["lambada"] == results["lambada"]
+    tok = gpt2_tokenizer()
+
+    # LAMBADA: ' ' + last word, all its tokens; the passage cut to its last L+1 tokens
+    lls, hits = [], []
+    for line in (DATA / "lambada_tiny.jsonl").read_text().splitlines():
+        text = json.loads(line)["text"]
+        words = text.split(" ")
+        whole = tok.encode(" ".join(words[:-1]) + " " + words[-1])
+        n_word = len(whole) - len(tok.encode(" ".join(words[:-1])))
+        start = max(0, len(whole) - (L + 1))
+        scored = [token_logprob(hf, whole[start:i], whole[i]) for i in range(len(whole) - n_word, len(whole))]
+        lls.append(sum(ll for ll, _ in scored))
+        hits.append(all(g for _, g in scored))
+    assert results["lambada"]["acc"] == pytest.approx(sum(hits) / len(hits))
+    assert results["lambada"]["perplexity"] == pytest.approx(math.exp(-sum(lls) / len(lls)), rel=1e-5)
+
+    # WikiText: token j of an article is predicted from [EOT] + tokens, starting L tokens before the end
+    # of its window (windows predict tokens 0..L-1, L..2L-1, ...)
+    total, words, n_bytes = 0.0, 0, 0
+    for line, text in zip((DATA / "wikitext_tiny.jsonl").read_text().splitlines(), WIKITEXT_DETOKENIZED):
+        page = json.loads(line)["page"]
+        ids = tok.encode(text)
+        stream = [GPT2_VOCAB - 1] + ids
+        assert len(ids) > 2 * L
+        for j, token in enumerate(ids):
+            end = min(len(ids), (j // L + 1) * L)
+            total += token_logprob(hf, stream[max(0, end - L):j + 1], token)[0]
+        words += len(page.split()) + page.startswith(" ") + page.endswith((" ", "\n"))  # re.split counts edge ''
+        n_bytes += len(page.encode("utf-8"))
+    wiki = results["wikitext"]
+    assert wiki["word_perplexity"] == pytest.approx(math.exp(-total / words), rel=1e-5)
+    assert wiki["byte_perplexity"] == pytest.approx(math.exp(-total / n_bytes), rel=1e-5)
+    assert wiki["bits_per_byte"] == pytest.approx(-total / n_bytes / math.log(2), rel=1e-5)
+
+
+def test_padded_checkpoint_and_its_export_evaluate_the_same(tmp_path):
+    ckpt, _ = our_checkpoint(tmp_path)
+    export_hf.export(ckpt, tmp_path / "hf")
+    data = {"lambada": DATA / "lambada_tiny.jsonl", "wikitext": DATA / "wikitext_tiny.jsonl"}
+    ours = evaluate.evaluate(str(ckpt), ["lambada", "wikitext"], data)
+    exported = evaluate.evaluate(str(tmp_path / "hf"), ["lambada", "wikitext"], data)
+    for task in ours:
+        for metric, value in ours[task].items():
+            assert exported[task][metric] == pytest.approx(value, rel=1e-6), (task, metric)
+
+
+def test_evaluate_without_data_says_how_to_give_it(tmp_path, monkeypatch):
+    import datasets
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    message = one_line_exit(evaluate.load_docs, "lambada")
+    assert "EleutherAI/lambada_openai" in message and "--data lambada=" in message
