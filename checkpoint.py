@@ -6,6 +6,7 @@ resolved config, the step, and optionally optimizer state and an inheritance man
 train.py, inherit.py and the tools around them all read and write checkpoints through here.
 """
 
+import fcntl
 import os
 import shutil
 import zlib
@@ -121,3 +122,22 @@ def check_shapes(ckpt, path):
         if name not in got or name not in expected or got[name].shape != expected[name].shape:
             raise SystemExit(f"checkpoint {path}: tensor {name} does not match its model_args "
                              f"{ckpt['model_args']}; the file was edited or mixed from two runs")
+
+
+def lock_run_dir(out_dir):
+    """One writer per run directory: an OS lock on out_dir/run.lock, held until the returned file is
+    closed or the process dies (however it dies: the OS releases it)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    f = open(out_dir / "run.lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise SystemExit(f"{out_dir} is in use by another run (pid {holder}): wait for it to end or stop it, "
+                         "or choose another out_dir") from None
+    f.truncate(0)
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f

@@ -10,7 +10,6 @@ The run directory (out_dir) receives config.json (resolved config + git commit),
 finished, result.json with the final deterministic validation loss.
 """
 
-import fcntl
 import json
 import math
 import os
@@ -29,7 +28,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from checkpoint import MODEL_KEYS, load_checkpoint, save_checkpoint
+from checkpoint import MODEL_KEYS, load_checkpoint, lock_run_dir, save_checkpoint
 from configurator import ConfigError, load_config
 from inherit import inherit_from_checkpoint
 from model import GPT, GPTConfig, peak_flops
@@ -495,25 +494,6 @@ def check_settings(cfg):
     if cfg["n_embd"] % cfg["n_head"]:
         raise ConfigError(f"n_embd={cfg['n_embd']} is not divisible by n_head={cfg['n_head']}: "
                           "choose an n_head that divides n_embd")
-
-
-def lock_run_dir(out_dir):
-    """One writer per run directory: an OS lock on out_dir/run.lock, held until the returned file is
-    closed or the process dies (however it dies: the OS releases it)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    f = open(out_dir / "run.lock", "a+")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.seek(0)
-        holder = f.read().strip() or "unknown"
-        f.close()
-        raise SystemExit(f"{out_dir} is in use by another run (pid {holder}): wait for it to end or stop it, "
-                         "or choose another out_dir") from None
-    f.truncate(0)
-    f.write(f"{os.getpid()}\n")
-    f.flush()
-    return f
 
 
 class StopSignals:
