@@ -1,14 +1,16 @@
-"""Checkpoints of this project: written atomically, read with one clear line when unusable.
+"""Checkpoints of this project: written atomically, checksummed, read with one clear line when unusable.
 
 A checkpoint holds tensors and plain types only (`torch.load(..., weights_only=True)` reads it):
 the model's state dict (no `_orig_mod.`/`module.` prefixes), its constructor arguments, the run's
-resolved config, the step, and optionally optimizer state and an inheritance manifest.
-train.py, inherit.py and the tools around them all read and write checkpoints through here.
+resolved config, the step, a CRC-32 of its tensors, and optionally optimizer state and an inheritance
+manifest. train.py, inherit.py and the tools around them all read and write checkpoints through here,
+and lock the run directories they write (one writer each).
 """
 
 import fcntl
 import os
 import shutil
+import socket
 import zlib
 from dataclasses import fields
 from pathlib import Path
@@ -138,6 +140,6 @@ def lock_run_dir(out_dir):
         raise SystemExit(f"{out_dir} is in use by another run (pid {holder}): wait for it to end or stop it, "
                          "or choose another out_dir") from None
     f.truncate(0)
-    f.write(f"{os.getpid()}\n")
+    f.write(f"{os.getpid()} on {socket.gethostname()}\n")
     f.flush()
     return f

@@ -7,7 +7,8 @@ Data-parallel on 8 GPUs (multi-node works with torchrun's usual flags):
 
 The run directory (out_dir) receives config.json (resolved config + git commit), log.jsonl
 (one JSON line per logged step), ckpt.pt (tensors and plain types only) and, once
-finished, result.json with the final deterministic validation loss.
+finished, result.json with the final deterministic validation loss. run.lock keeps a second
+run out while this one lives; SIGTERM or Ctrl-C saves a checkpoint after the current step and stops.
 """
 
 import json
@@ -226,7 +227,10 @@ def load_tokens(cfg, split, master=True):
         raise SystemExit(f"{path} holds {len(data)} tokens, fewer than block_size+1={cfg.block_size + 1}: "
                          "use more data or a smaller block_size")
     meta_path = path.parent / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    try:
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    except ValueError:
+        raise SystemExit(f"{meta_path} is not valid JSON: prepare the dataset again") from None
     if meta:
         check_against_meta(path, meta, data, split)
         if meta.get("vocab_size", 0) > cfg.vocab_size:
@@ -632,8 +636,8 @@ def run(cfg_dict, d, held):
                 kept = f"{ckpt_path} (step {saved_at}) is kept" if saved_at is not None else "no checkpoint was written"
                 where = f"training loss or gradient norm at step {bad_step}" if bad_step is not None else \
                     f"validation loss at step {step}"
-                stop(f"non-finite {where}: stopped; {kept}. Lower learning_rate or check the data, then "
-                     "resume with --init_from=resume or start a new out_dir")
+                stop(f"non-finite {where}: stopped; {kept}. Resume it with --init_from=resume (e.g. after fixing "
+                     "the data) or start a new out_dir with a lower learning_rate")
         if saving or stopping:
             if d.master:
                 save_checkpoint(ckpt_path, raw_model, run_config, step, optimizer, elapsed(), manifest)

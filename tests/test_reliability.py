@@ -167,7 +167,7 @@ def test_second_run_on_a_directory_is_refused_and_sigterm_saves_the_first(data_d
     try:
         wait_for(lambda: (out_dir / "log.jsonl").is_file() and len(read_log(out_dir)) >= 3, "training", proc)
         message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume"))
-        assert f"pid {proc.pid}" in message and "in use" in message
+        assert f"pid {proc.pid} on " in message and "in use" in message
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -468,7 +468,7 @@ def test_a_round_dies_with_its_grow_loop_and_saves_first(finished, tmp_path):
     try:
         wait_for(lambda: (round_dir / "log.jsonl").is_file() and (round_dir / "log.jsonl").read_text(),
                  "round n=1 to start", proc)
-        child = int((round_dir / "run.lock").read_text())
+        child = int((round_dir / "run.lock").read_text().split()[0])  # "PID on HOST"
         proc.kill()  # SIGKILL: the grow loop cannot pass anything on
         proc.wait()
         wait_for(lambda: lock_is_free(round_dir), "the round to end", timeout=60)
@@ -485,7 +485,7 @@ def test_rerun_refuses_while_a_round_still_runs(finished, tmp_path, capfd):
     with checkpoint.lock_run_dir(out / "n01"):  # as if the last grow loop's round were still training
         message = one_line_exit(inherit.main, args)
     assert "training in" in message and str(out / "n01") in message
-    assert f"in use by another run (pid {os.getpid()})" in capfd.readouterr().err
+    assert f"in use by another run (pid {os.getpid()} on " in capfd.readouterr().err
     with checkpoint.lock_run_dir(out):  # another grow loop on the same folder
         message = one_line_exit(inherit.main, args)
-    assert f"in use by another run (pid {os.getpid()})" in message
+    assert f"in use by another run (pid {os.getpid()} on " in message
