@@ -8,6 +8,7 @@ stops the run with one line naming the key and what would be valid.
 
 import ast
 import difflib
+import math
 import os
 
 
@@ -32,6 +33,8 @@ def _check_type(key, value, default, where):
     if type(value) is not expected:
         raise ConfigError(
             f"{key} expects {expected.__name__} (like {default!r}), got {value!r} from {where}")
+    if expected is float and not math.isfinite(value):
+        raise ConfigError(f"{key}={value!r} from {where} is not a finite number")
     return value
 
 
@@ -50,8 +53,13 @@ def _read_config_file(path):
         raise ConfigError(f"config file {path} not found")
     namespace = {}
     with open(path) as f:
-        code = compile(f.read(), path, "exec")
-    exec(code, namespace)  # config files are small trusted Python files, as in nanoGPT
+        source = f.read()
+    try:
+        exec(compile(source, path, "exec"), namespace)  # config files are small trusted Python files, as in nanoGPT
+    except SyntaxError as e:
+        raise ConfigError(f"config file {path} line {e.lineno}: {e.msg}") from None
+    except Exception as e:
+        raise ConfigError(f"config file {path} fails to run: {type(e).__name__}: {e}") from None
     return {k: v for k, v in namespace.items()
             if not k.startswith("_") and not callable(v) and type(v).__name__ != "module"}
 

@@ -14,8 +14,11 @@ Grow until the baseline is matched (the paper's loop; resumable, rerun the same 
 """
 
 import argparse
+import ctypes
 import json
+import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from checkpoint import load_checkpoint, load_model_source, save_checkpoint
+from checkpoint import load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from model import GPT, GPTConfig
 from prepare_openwebtext import prepare_builtin, write_json_atomically
 
@@ -242,10 +245,36 @@ def train_command(args, overrides, config_files=()):
             + [f"--{k}={v}" for k, v in overrides.items()])
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with(parent):
+    """Run in the child before exec (Linux): the kernel sends it SIGTERM when the grow loop dies, however
+    it dies, so a round never trains on unattended; SIGTERM makes train.py save and stop."""
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork: the child only calls it
+
+    def set_parent_death_signal():
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+    return set_parent_death_signal
+
+
 def launch(args, overrides, config_files=()):
+    """Run train.py to its end. SIGTERM to the grow loop is passed on to it (it saves and stops); Ctrl-C
+    reaches it directly, from the terminal's process group, which it shares."""
     cmd = train_command(args, overrides, config_files)
     print(("resuming: " if overrides.get("init_from") == "resume" else "running: ") + shlex.join(cmd), flush=True)
-    return subprocess.run(cmd).returncode == 0
+    child = subprocess.Popen(cmd, preexec_fn=die_with(os.getpid()))
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM)),
+                signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN)}
+    try:
+        return child.wait() == 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_training(args, overrides, out_dir, config_files=()):
@@ -395,7 +424,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     if args.grow_until_baseline:
-        grow_until_baseline(args)
+        with lock_run_dir(Path(args.out)):  # one grow loop per folder
+            grow_until_baseline(args)
     elif args.format == "hf":
         write_inherited_hf(args)
     else:

@@ -187,9 +187,15 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
+def temporary_path(path):
+    """A temporary name next to `path`, unique to this process: two writers never share one."""
+    path = pathlib.Path(path)
+    return path.with_name(f"{path.name}.{os.getpid()}.tmp")
+
+
 def write_json_atomically(path, obj):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    tmp = temporary_path(path)
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n")
     os.replace(tmp, path)
 
 

@@ -7,16 +7,19 @@ Data-parallel on 8 GPUs (multi-node works with torchrun's usual flags):
 
 The run directory (out_dir) receives config.json (resolved config + git commit), log.jsonl
 (one JSON line per logged step), ckpt.pt (tensors and plain types only) and, once
-finished, result.json with the final deterministic validation loss.
+finished, result.json with the final deterministic validation loss. run.lock keeps a second
+run out while this one lives; SIGTERM or Ctrl-C saves a checkpoint after the current step and stops.
 """
 
 import json
 import math
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,11 +29,11 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, save_checkpoint
+from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from configurator import ConfigError, load_config
 from inherit import inherit_from_checkpoint
 from model import GPT, GPTConfig, peak_flops
-from prepare_openwebtext import load_split, write_json_atomically
+from prepare_openwebtext import DTYPE, load_split, write_json_atomically
 
 DEFAULTS = dict(
     # run directory and initialisation
@@ -69,6 +72,7 @@ DEFAULTS = dict(
     grad_clip=1.0,  # 0 disables clipping
     # evaluation: fixed validation windows, the same for every run and rank
     eval_interval=250,
+    ckpt_interval=0,  # also save a checkpoint every this many steps; 0 = only at evaluations
     eval_tokens=0,  # 0 = all of val.bin
     eval_only=False,  # evaluate the initial model (e.g. init_from='resume') and stop
     log_interval=10,
@@ -91,10 +95,13 @@ CHOICES = dict(
 )
 POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size", "eval_interval",
             "log_interval")
+NON_NEGATIVE = ("max_iters", "learning_rate", "min_lr", "warmup_iters", "lr_decay_iters", "weight_decay",
+                "grad_clip", "eval_tokens", "ckpt_interval", "peak_tflops")
 # a resumed run keeps these training settings; the ones after them may be changed on purpose
 RESUME_FIXED = ("seed", "dataset", "tokens_per_step", "learning_rate", "min_lr", "warmup_iters",
                 "lr_decay_iters", "weight_decay", "beta1", "beta2", "grad_clip")
-RESUME_ADOPTED = ("max_iters", "eval_interval", "eval_tokens", "log_interval", "batch_size", "dtype")
+RESUME_ADOPTED = ("max_iters", "eval_interval", "ckpt_interval", "eval_tokens", "log_interval", "batch_size",
+                  "dtype")
 ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings", "pretrained_from")
 
 
@@ -114,6 +121,8 @@ def setup_distributed(device, backend):
     """Join the torchrun process group if launched by torchrun; pick this process's device."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} but torch sees no CUDA GPU; use --device=cpu (or auto)")
     if "RANK" not in os.environ:
         return Dist(0, 0, 1, device)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
@@ -169,11 +178,74 @@ def accumulation_steps(cfg, world_size):
     return accum
 
 
-def load_tokens(cfg, split):
+SCAN_CHUNK = 1 << 26  # tokens per slice of the out-of-range scan: bounds its memory, not its speed
+
+
+def largest_token_id(data):
+    return max(int(data[i:i + SCAN_CHUNK].max()) for i in range(0, len(data), SCAN_CHUNK))
+
+
+def check_against_meta(path, meta, data, split):
+    """meta.json, written by prepare_openwebtext.py, must describe this file."""
+    expected = {"dtype": data.dtype.name, "tokenizer": "gpt2", "tokens": len(data)}
+    found = {"dtype": meta.get("dtype"), "tokenizer": meta.get("tokenizer"),
+             "tokens": meta.get("tokens", {}).get(split)}
+    for key, value in expected.items():
+        if found[key] != value:
+            raise SystemExit(f"{path} does not match {path.parent / 'meta.json'}: {key} is {value!r} in the file "
+                             f"but {found[key]!r} in meta.json; the file was truncated, replaced or prepared "
+                             "otherwise: prepare the dataset again")
+
+
+def cached_largest_id(path, meta, data):
+    """The largest token id in `path`, scanned once and cached in meta.json by file size and mtime."""
+    stat = path.stat()
+    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    cached = meta.get("scan", {}).get(path.name, {})
+    if cached and {k: cached.get(k) for k in key} == key:
+        return cached["max_id"]
+    max_id = largest_token_id(data)
+    if meta:
+        meta.setdefault("scan", {})[path.name] = {**key, "max_id": max_id}
+        try:
+            write_json_atomically(path.parent / "meta.json", meta)
+        except OSError:  # a read-only dataset is scanned at every start instead
+            pass
+    return max_id
+
+
+def load_tokens(cfg, split, master=True):
+    """A split's tokens, checked against its meta.json and the model's vocabulary before training starts.
+
+    Only the master rank scans for out-of-range ids (and caches the result); its refusal stops every rank.
+    """
+    path = Path(cfg.data_dir) / cfg.dataset / f"{split}.bin"
+    size = path.stat().st_size if path.is_file() else None
+    if size is not None and (size == 0 or size % np.dtype(DTYPE).itemsize):
+        raise SystemExit(f"{path} is {size} bytes, not a whole positive number of {np.dtype(DTYPE).name} "
+                         "tokens: it is truncated or not a token file; prepare the dataset again")
     data = load_split(cfg.data_dir, cfg.dataset, split)
     if len(data) <= cfg.block_size:
-        raise SystemExit(f"{cfg.data_dir}/{cfg.dataset}/{split}.bin holds {len(data)} tokens, fewer "
-                         f"than block_size+1={cfg.block_size + 1}: use more data or a smaller block_size")
+        raise SystemExit(f"{path} holds {len(data)} tokens, fewer than block_size+1={cfg.block_size + 1}: "
+                         "use more data or a smaller block_size")
+    meta_path = path.parent / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    except ValueError:
+        raise SystemExit(f"{meta_path} is not valid JSON: prepare the dataset again") from None
+    if meta:
+        check_against_meta(path, meta, data, split)
+        if meta.get("vocab_size", 0) > cfg.vocab_size:
+            raise SystemExit(f"{meta_path} says vocab_size={meta['vocab_size']} but the model has vocab_size="
+                             f"{cfg.vocab_size}; set --vocab_size={meta['vocab_size']} or more")
+    if not master:
+        return data
+    if not meta:
+        print(f"warning: {meta_path} not found: {path} is checked for token ids < vocab_size only", flush=True)
+    max_id = cached_largest_id(path, meta, data)
+    if max_id >= cfg.vocab_size:
+        raise SystemExit(f"{path} holds token id {max_id}, not below the model's vocab_size={cfg.vocab_size}: "
+                         "it was tokenized for another vocabulary; prepare it again or raise --vocab_size")
     return data
 
 
@@ -310,16 +382,17 @@ def git_commit():
         return "unknown"
 
 
-def adopt_run_settings(cfg, saved, source):
+def adopt_run_settings(cfg, saved, source, fixed, adopted=()):
     """Resuming continues the run: settings left at their defaults take the saved run's values,
-    and a training setting set to something else is refused rather than silently mixed in."""
-    for key in RESUME_FIXED + RESUME_ADOPTED:
+    and a `fixed` setting (training or model shape) set to something else is refused rather than
+    silently mixed in."""
+    for key in fixed + adopted:
         value = getattr(cfg, key)
         if key not in saved or value == saved[key]:
             continue
         if value == DEFAULTS[key]:
             setattr(cfg, key, saved[key])
-        elif key in RESUME_FIXED:
+        elif key in fixed:
             raise ConfigError(f"{key}={value!r} but the run in {source} was trained with {key}="
                               f"{saved[key]!r}; a resumed run keeps it: drop --{key} or start a new out_dir")
 
@@ -332,10 +405,11 @@ def check_model_args(cfg, model_args, source):
                               f"set --{key}={model_args[key]!r}")
 
 
-def build_model(cfg, ckpt_path):
+def build_model(cfg, ckpt_path, mmap=True):
     """The model to train and, for inheritance, the manifest of what came from where."""
-    if cfg.init_from == "resume":  # the checkpoint's model wins, as in nanoGPT
-        ckpt = load_checkpoint(ckpt_path)
+    if cfg.init_from == "resume":  # the checkpoint's model wins, as in nanoGPT; other shape flags are refused
+        ckpt = load_checkpoint(ckpt_path, mmap=mmap)
+        adopt_run_settings(cfg, ckpt["model_args"], ckpt_path, MODEL_KEYS)
         model = GPT(GPTConfig(**ckpt["model_args"]))
         model.load_state_dict(ckpt["model"])
         return model, ckpt, ckpt.get("inherit_manifest")
@@ -367,10 +441,12 @@ def prepare(cfg, d, ckpt_path):
     `resumed` is False, so its first step is evaluated and its log begins there.
     """
     cfg_dict = dict(vars(cfg))
-    raw_model, ckpt, manifest = build_model(cfg, ckpt_path)
+    # on CPU the optimizer would keep tensors of a memory-mapped checkpoint, and with them the pages of
+    # a file that the next save replaces; on a GPU everything is copied to the device
+    raw_model, ckpt, manifest = build_model(cfg, ckpt_path, mmap=d.device.startswith("cuda"))
     vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})
     if ckpt is not None and "optimizer" in ckpt:
-        adopt_run_settings(cfg, ckpt["config"], ckpt_path)
+        adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED)
     # how the run began survives resumes: config.json and checkpoints keep init_from/inherit_*
     origin = ckpt["config"] if ckpt else cfg_dict
     run_config = {**vars(cfg), **{k: origin.get(k, cfg_dict[k]) for k in ORIGIN_KEYS}}
@@ -416,6 +492,13 @@ class RunLog:
         config_path = self.path.parent / "config.json"
         if resumed_step is None or not config_path.exists():
             write_json_atomically(config_path, record)
+        else:  # config.json keeps how the run began; it must still describe the model being trained
+            before = json.loads(config_path.read_text())
+            for key in MODEL_KEYS:
+                if before.get(key, record[key]) != record[key]:
+                    raise SystemExit(f"{config_path} says {key}={before[key]!r} but the checkpoint's model has "
+                                     f"{key}={record[key]!r}: ckpt.pt comes from another run; put this run's "
+                                     "checkpoint back or start a new out_dir")
         if resumed_step is None:
             self.path.write_text("")
         else:  # drop lines logged after the checkpoint we resume from: they will be redone
@@ -432,21 +515,88 @@ class RunLog:
             print(shown, flush=True)
 
 
+def check_settings(cfg):
+    """Values no run can use, refused in one line before anything starts."""
+    for key in POSITIVE:
+        if cfg[key] <= 0:
+            raise ConfigError(f"{key}={cfg[key]} must be positive")
+    for key in NON_NEGATIVE:
+        if cfg[key] < 0:
+            raise ConfigError(f"{key}={cfg[key]} must not be negative")
+    for key in ("dropout", "beta1", "beta2"):
+        if not 0 <= cfg[key] < 1:
+            raise ConfigError(f"{key}={cfg[key]} must be in [0, 1)")
+    if cfg["n_embd"] % cfg["n_head"]:
+        raise ConfigError(f"n_embd={cfg['n_embd']} is not divisible by n_head={cfg['n_head']}: "
+                          "choose an n_head that divides n_embd")
+
+
+class StopSignals:
+    """SIGTERM and SIGINT (Ctrl-C) ask the run to stop after the current step and save; a second
+    Ctrl-C stops at once without saving."""
+
+    def __init__(self, master):
+        self.master, self.received = master, None
+
+    def handle(self, signum, frame):
+        if self.received is not None and signum == signal.SIGINT:
+            raise SystemExit("interrupted twice: stopped without saving; resume from the last checkpoint "
+                             "with --init_from=resume" if self.master else 1)
+        if self.received is None and self.master:
+            print(f"{signal.Signals(signum).name}: saving a checkpoint after this step, then stopping "
+                  "(Ctrl-C again stops at once, without saving)", flush=True)
+        self.received = self.received or signal.Signals(signum).name
+
+    def __enter__(self):
+        self.previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+NEVER = torch.iinfo(torch.int64).max  # "no non-finite step yet"
+
+
+def note_non_finite(first_bad, loss, grad_norm, step):
+    """The first step whose loss or gradient norm was NaN or inf, kept on the device: no host sync."""
+    return torch.where(torch.isfinite(loss + grad_norm), first_bad, first_bad.clamp(max=step))
+
+
+def agree(first_bad, stop_requested, d):
+    """At a check point, every rank learns the first non-finite step of any rank (None if none) and
+    whether any rank was asked to stop; one host sync and, under DDP, one small all-reduce."""
+    flags = torch.stack([first_bad, torch.tensor(-int(stop_requested), device=first_bad.device)])
+    if d.world_size > 1:
+        dist.all_reduce(flags, op=dist.ReduceOp.MIN)
+    bad, stop = flags.tolist()
+    return (None if bad == NEVER else bad), stop < 0
+
+
+def warn_if_disk_is_short(out_dir, raw_model):
+    """A checkpoint holds the fp32 weights and AdamW's two moments; the next save needs that much free."""
+    need = 3 * sum(p.numel() * 4 for p in raw_model.parameters())
+    free = shutil.disk_usage(out_dir).free
+    if free < need:
+        print(f"warning: {free / 2**20:.0f} MiB free in {out_dir}, less than one checkpoint "
+              f"(~{need / 2**20:.0f} MiB): saving will fail; free space first", flush=True)
+
+
 def main(argv=None):
     """Train (or with eval_only, evaluate) as configured by argv; returns the final val loss."""
     cfg_dict = load_config(DEFAULTS, sys.argv[1:] if argv is None else argv, CHOICES)
-    for key in POSITIVE:
-        if cfg_dict[key] <= 0:
-            raise ConfigError(f"{key}={cfg_dict[key]} must be positive")
+    check_settings(cfg_dict)
     d = setup_distributed(cfg_dict["device"], cfg_dict["backend"])
     try:
-        return run(cfg_dict, d)
+        with ExitStack() as held:  # the run directory's lock and signal handlers, released however run ends
+            return run(cfg_dict, d, held)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
 
 
-def run(cfg_dict, d):
+def run(cfg_dict, d, held):
     cfg = SimpleNamespace(**cfg_dict)
     out_dir = Path(cfg.out_dir)
     ckpt_path = out_dir / "ckpt.pt"
@@ -459,13 +609,14 @@ def run(cfg_dict, d):
     step, manifest, run_config = run_state.step, run_state.manifest, run_state.run_config
     accum = accumulation_steps(cfg, d.world_size)
     ctx = autocast_context(d.device, cfg.dtype)
-    train_data, val_data = load_tokens(cfg, "train"), load_tokens(cfg, "val")
+    train_data, val_data = load_tokens(cfg, "train", d.master), load_tokens(cfg, "val", d.master)
     if len(val_windows(val_data, cfg)) == 0:
         raise ConfigError(f"eval_tokens={cfg.eval_tokens} holds no validation window of block_size="
                           f"{cfg.block_size} tokens; use 0 (all of val.bin) or at least {cfg.block_size + 1}")
 
     if d.master:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        held.enter_context(lock_run_dir(out_dir))
+        warn_if_disk_is_short(out_dir, raw_model)
         print(f"{raw_model.num_params() / 1e6:.2f}M parameters, {raw_model.config.n_layer} layers | "
               f"global batch {cfg.tokens_per_step} tokens = micro-batch {cfg.batch_size} x block "
               f"{cfg.block_size} x accumulation {accum} x world {d.world_size} | {d.device}", flush=True)
@@ -494,24 +645,49 @@ def run(cfg_dict, d):
     def elapsed():
         return run_state.elapsed_before + time.time() - t_start
 
+    def stop(message):  # every rank stops; the master says why
+        raise SystemExit(message if d.master else 1)
+
+    first_bad = torch.tensor(NEVER, device=d.device)
+    saved_at = step if ckpt_path.exists() else None
+    signals = held.enter_context(StopSignals(d.master))
     record = {}
     while True:
-        if (step % cfg.eval_interval == 0 and step != resumed_step) or step == cfg.max_iters:
+        evaluating = (step % cfg.eval_interval == 0 and step != resumed_step) or step == cfg.max_iters
+        saving = evaluating or (cfg.ckpt_interval > 0 and step % cfg.ckpt_interval == 0 and step != resumed_step)
+        if evaluating:
             record["val_loss"] = evaluate(eval_model, val_data, cfg, d, ctx)
-        if record:
+        if record and step != resumed_step:  # a resumed finished run has logged its final step already
             log.write(step=step, tokens=step * cfg.tokens_per_step, **record, elapsed_s=elapsed())
-        if "val_loss" in record:
+        stopping = False
+        # check points: every log, eval and save step on all ranks alike, and any step of a signalled single process
+        if record or saving or (signals.received and d.world_size == 1):
+            bad_step, stopping = agree(first_bad, signals.received is not None, d)
+            if bad_step is not None or not math.isfinite(record.get("val_loss", 0.0)):
+                kept = f"{ckpt_path} (step {saved_at}) is kept" if saved_at is not None else "no checkpoint was written"
+                where = f"training loss or gradient norm at step {bad_step}" if bad_step is not None else \
+                    f"validation loss at step {step}"
+                stop(f"non-finite {where}: stopped; {kept}. Resume it with --init_from=resume (e.g. after fixing "
+                     "the data) or start a new out_dir with a lower learning_rate")
+        if saving or stopping:
             if d.master:
                 save_checkpoint(ckpt_path, raw_model, run_config, step, optimizer, elapsed(), manifest)
+            saved_at = step
             t_last, step_last = time.time(), step  # evaluation and saving are not training throughput
         if step == cfg.max_iters:
             break
+        if stopping:
+            if d.world_size > 1:
+                dist.barrier()  # the other ranks wait for the master's save
+            stop(f"stopped by {signals.received or 'a signal on another rank'} at step {step}; saved {ckpt_path}. "
+                 f"Resume with the same command and --init_from=resume")
         record = {}
 
         lr = lr_at(step, cfg)
         loss, grad_norm = train_step(model, optimizer, train_batches(train_data, cfg, step, accum, d), accum,
                                      ctx, lr, cfg.grad_clip, dropout_seed(cfg, step, d.rank))
         step += 1
+        first_bad = note_non_finite(first_bad, loss, grad_norm, step)
 
         if step % cfg.log_interval == 0:
             train_loss = mean_across_ranks(loss, d).item()  # the only host sync in the loop

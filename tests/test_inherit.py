@@ -296,10 +296,11 @@ def test_cli_checkpoint_is_the_inherited_model_and_train_continues_it(ref_run, t
 
     # the hand-off changes nothing: train.py sees the inherited model's loss at step 0 ...
     common = dict(max_iters=3, eval_interval=3)
-    step0 = train.main(run_argv(out.parent, ref_run.data_dir, init_from="resume", eval_only=True, **common))
+    resume = dict(init_from="resume", n_layer=2, **common)  # another n_layer than the checkpoint's is refused
+    step0 = train.main(run_argv(out.parent, ref_run.data_dir, eval_only=True, **resume))
     assert step0 == evaluate(expected, ref_run.data_dir)
     # ... and trains it exactly as a run that inherits by itself (init_from='inherit')
-    final = train.main(run_argv(out.parent, ref_run.data_dir, init_from="resume", **common))
+    final = train.main(run_argv(out.parent, ref_run.data_dir, **resume))
     direct_dir = tmp_path / "direct"
     direct = train.main(run_argv(direct_dir, ref_run.data_dir, init_from="inherit", inherit_from=ref_run.ckpt,
                                  n_layer=2, inherit_parts="attn_ln", inherit_embeddings="wte", **common))

@@ -1,0 +1,491 @@
+"""Runs that survive: NaN/inf, two writers, signals, bad data, a full disk, changed shapes, small mistakes.
+
+Each test asserts the exit, its one-line message, and that nothing good was overwritten. Tiny runs on a
+synthetic dataset of random ids, as in test_train.py.
+"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import checkpoint
+import inherit
+import train
+from model import GPT, GPTConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCAB = 256
+RUN = dict(dataset="synth", vocab_size=VOCAB, n_layer=2, n_head=2, n_embd=32, block_size=32, device="cpu",
+           dtype="float32", batch_size=4, tokens_per_step=128, max_iters=4, learning_rate=1e-2, min_lr=1e-3,
+           warmup_iters=2, log_interval=1, eval_interval=2, eval_tokens=160)
+MODEL_KEYS = ("vocab_size", "n_layer", "n_head", "n_embd", "block_size")
+
+pytestmark = pytest.mark.usefixtures("single_process", "one_thread")
+
+
+def write_synth(data_dir, meta=True, train_ids=None):
+    """data_dir/synth/{train,val}.bin of random ids below VOCAB, with prepare_openwebtext.py's meta.json."""
+    (data_dir / "synth").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    tokens = {}
+    for split, n in (("train", 16384), ("val", 2048)):
+        ids = rng.integers(0, VOCAB, size=n, dtype=np.uint16)
+        if split == "train" and train_ids is not None:
+            ids = train_ids
+        ids.tofile(data_dir / "synth" / f"{split}.bin")
+        tokens[split] = len(ids)
+    if meta:
+        (data_dir / "synth" / "meta.json").write_text(json.dumps(
+            {"tokens": tokens, "dtype": "uint16", "vocab_size": VOCAB, "tokenizer": "gpt2"}))
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_synth(tmp_path_factory.mktemp("data"))
+
+
+def argv(out_dir, data_dir, **overrides):
+    return [f"--{k}={v}" for k, v in {**RUN, "out_dir": out_dir, "data_dir": data_dir, **overrides}.items()]
+
+
+def read_log(out_dir):
+    return [json.loads(line) for line in (Path(out_dir) / "log.jsonl").read_text().splitlines()]
+
+
+def digests(out_dir):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(out_dir).iterdir()}
+
+
+def one_line_exit(fn, *args):
+    with pytest.raises(SystemExit) as excinfo:
+        fn(*args)
+    message = str(excinfo.value)
+    assert message and "\n" not in message, message
+    return message
+
+
+@pytest.fixture(scope="module")
+def finished(data_dir, tmp_path_factory):
+    """A finished 4-step run, shared read-only: copy it before changing it."""
+    out_dir = tmp_path_factory.mktemp("finished") / "run"
+    train.main(argv(out_dir, data_dir))
+    return out_dir
+
+
+def copy_of(run_dir, tmp_path):
+    shutil.copytree(run_dir, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def subprocess_env():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    return {**env, "OMP_NUM_THREADS": "1"}
+
+
+def wait_for(condition, what, proc=None, timeout=120):
+    deadline = time.time() + timeout
+    while not condition():
+        assert proc is None or proc.poll() is None, f"the process ended before {what}"
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+# ---- 1. NaN and inf ------------------------------------------------------------------------
+
+def test_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
+    """learning_rate=1e3 blows up: the gradient norm is inf at step 3 (seen in the log), after the
+    step-2 checkpoint; the run stops there instead of replacing it with NaN weights."""
+    out_dir = tmp_path / "run"
+    message = one_line_exit(train.main, argv(out_dir, data_dir, learning_rate=1e3, warmup_iters=0,
+                                             max_iters=10))
+    assert "non-finite training loss or gradient norm at step 3" in message and "(step 2) is kept" in message
+    ckpt = torch.load(out_dir / "ckpt.pt", weights_only=True)
+    assert ckpt["step"] == 2
+    assert all(torch.isfinite(t).all() for t in ckpt["model"].values())
+    assert not (out_dir / "result.json").exists()
+    assert [r["step"] for r in read_log(out_dir)][-1] == 3
+
+
+def test_a_checkpoint_is_never_written_from_non_finite_weights(finished, tmp_path):
+    out_dir = copy_of(finished, tmp_path)
+    before = digests(out_dir)
+    model = GPT(GPTConfig(vocab_size=VOCAB, n_layer=2, n_head=2, n_embd=32, block_size=32))
+    with torch.no_grad():
+        model.transformer.h[1].mlp.c_fc.weight[0, 0] = float("inf")
+    message = one_line_exit(checkpoint.save_checkpoint, out_dir / "ckpt.pt", model, {}, 5)
+    assert "transformer.h.1.mlp.c_fc.weight" in message and "kept" in message
+    assert digests(out_dir) == before
+
+
+def test_a_checkpoint_damaged_inside_its_tensors_fails_its_checksum(finished, data_dir, tmp_path):
+    out_dir = copy_of(finished, tmp_path)
+    path = out_dir / "ckpt.pt"
+    raw = bytearray(path.read_bytes())
+    wte = torch.load(path, weights_only=True)["model"]["transformer.wte.weight"]
+    at = raw.find(wte.numpy().tobytes()[:256])  # the embedding's bytes, stored as they are in the file
+    assert at > 0
+    raw[at + 64:at + 64 + 4096] = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(raw))
+    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    assert str(path) in message and "checksum" in message
+
+
+def test_non_finite_config_values_are_refused(data_dir, tmp_path):
+    for value in ("1e999", "-1e999"):
+        message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, learning_rate=value))
+        assert "learning_rate" in message and "finite" in message
+    config = tmp_path / "nan_lr.py"
+    config.write_text("learning_rate = float('nan')\n")
+    message = one_line_exit(train.main, [str(config)])
+    assert "learning_rate" in message and str(config) in message
+    assert not (tmp_path / "run").exists()
+
+
+# ---- 2. one writer per run directory --------------------------------------------------------
+
+def test_second_run_on_a_directory_is_refused_and_sigterm_saves_the_first(data_dir, tmp_path):
+    """A real train.py process holds the directory; a second run is refused naming its PID. Then a real
+    SIGTERM: the first run saves at the step it reached, says how to resume, and exits non-zero."""
+    out_dir = tmp_path / "run"
+    cmd = [sys.executable, str(ROOT / "train.py"),
+           *argv(out_dir, data_dir, max_iters=100000, eval_interval=100000, log_interval=1)]
+    with open(tmp_path / "stdout", "w") as stdout:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=subprocess_env(), stdout=stdout, stderr=subprocess.PIPE,
+                                text=True)
+    try:
+        wait_for(lambda: (out_dir / "log.jsonl").is_file() and len(read_log(out_dir)) >= 3, "training", proc)
+        message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume"))
+        assert f"pid {proc.pid} on " in message and "in use" in message
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode not in (0, -signal.SIGTERM), err
+    assert err.strip().count("\n") == 0 and "--init_from=resume" in err, err
+    step = torch.load(out_dir / "ckpt.pt", weights_only=True)["step"]
+    assert step >= 3 and f"at step {step}" in err
+    assert read_log(out_dir)[-1]["step"] == step
+
+
+def test_temporary_files_are_unique_to_their_writer(tmp_path):
+    assert checkpoint.temporary_path(tmp_path / "ckpt.pt") == tmp_path / f"ckpt.pt.{os.getpid()}.tmp"
+
+
+# ---- 3. preemption --------------------------------------------------------------------------
+
+def signal_at(monkeypatch, sig, call):
+    """Send `sig` to this process during the `call`-th training step, as a scheduler would."""
+    real, calls = train.train_step, []
+
+    def signalling_step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            os.kill(os.getpid(), sig)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train_step", signalling_step)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_run_saves_and_the_resumed_run_ends_as_an_uninterrupted_one(data_dir, tmp_path, monkeypatch,
+                                                                              sig):
+    schedule = dict(max_iters=8, eval_interval=4, log_interval=2, lr_decay_iters=8, dropout=0.1)
+    full_val = train.main(argv(tmp_path / "full", data_dir, **schedule))
+    out_dir = tmp_path / "run"
+    handler_before = signal.getsignal(sig)
+    signal_at(monkeypatch, sig, call=5)  # during the step from 4 to 5: not an eval or log step
+    message = one_line_exit(train.main, argv(out_dir, data_dir, **schedule))
+    assert f"stopped by {sig.name} at step 5" in message and "--init_from=resume" in message
+    assert torch.load(out_dir / "ckpt.pt", weights_only=True)["step"] == 5
+    assert signal.getsignal(sig) == handler_before  # the run gives the handlers back
+    monkeypatch.undo()
+    assert train.main(argv(out_dir, data_dir, init_from="resume", **schedule)) == full_val
+    steps = [r["step"] for r in read_log(out_dir)]
+    assert steps == sorted(set(steps)) == [r["step"] for r in read_log(tmp_path / "full")]
+
+
+def test_ckpt_interval_saves_between_evaluations(data_dir, tmp_path, monkeypatch):
+    saved = []
+    real = train.save_checkpoint
+    monkeypatch.setattr(train, "save_checkpoint", lambda path, model, config, step, *a, **k: (
+        saved.append(step), real(path, model, config, step, *a, **k)))
+    train.main(argv(tmp_path / "run", data_dir, max_iters=6, eval_interval=6, ckpt_interval=2))
+    assert saved == [0, 2, 4, 6]
+    assert [r["step"] for r in read_log(tmp_path / "run") if "val_loss" in r] == [0, 6]
+
+
+DDP_SIGNALLER = '''
+import os, signal, sys
+sys.path.insert(0, {root!r})
+import train
+real, calls = train.train_step, []
+def step(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 3 and os.environ["RANK"] == "1":  # only rank 1 is told to stop
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real(*args, **kwargs)
+train.train_step = step
+train.main(sys.argv[1:])
+'''
+
+
+def test_under_ddp_a_signal_to_one_rank_stops_all_ranks_after_rank_0_saves(data_dir, tmp_path):
+    script = tmp_path / "signaller.py"
+    script.write_text(DDP_SIGNALLER.format(root=str(ROOT)))
+    out_dir = tmp_path / "ddp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+         *argv(out_dir, data_dir, max_iters=20, eval_interval=20, log_interval=2, tokens_per_step=256),
+         "--backend=gloo"], cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=180)
+    assert proc.returncode != 0
+    # rank 1 is signalled in step 2 -> 3; the ranks agree at the next log step, 4
+    assert "stopped by a signal on another rank at step 4" in proc.stderr, proc.stderr[-3000:]
+    assert torch.load(out_dir / "ckpt.pt", weights_only=True)["step"] == 4
+
+
+# ---- 4. data --------------------------------------------------------------------------------
+
+def test_out_of_range_token_id_is_refused_at_start_and_the_scan_is_cached(tmp_path, monkeypatch):
+    ids = np.random.default_rng(1).integers(0, VOCAB, size=16384, dtype=np.uint16)
+    ids[12345] = VOCAB + 7  # a batch might sample it hours into the run
+    data_dir = write_synth(tmp_path / "data", train_ids=ids)
+    scans = []
+    real = train.largest_token_id
+    monkeypatch.setattr(train, "largest_token_id", lambda data: scans.append(len(data)) or real(data))
+    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
+    assert f"token id {VOCAB + 7}" in message and "train.bin" in message
+    assert not (tmp_path / "run").exists()
+    meta = json.loads((data_dir / "synth" / "meta.json").read_text())
+    assert meta["scan"]["train.bin"]["max_id"] == VOCAB + 7
+    scans.clear()
+    one_line_exit(train.main, argv(tmp_path / "run", data_dir))
+    assert scans == []  # cached by size and mtime: not scanned again
+    assert train.main(argv(tmp_path / "run", data_dir, vocab_size=VOCAB + 8, max_iters=1)) > 0
+    ids.tofile(data_dir / "synth" / "train.bin")  # rewritten: the cache no longer applies
+    os.utime(data_dir / "synth" / "train.bin", ns=(1, 1))
+    scans.clear()
+    one_line_exit(train.main, argv(tmp_path / "run2", data_dir))
+    assert scans == [16384]
+
+
+def test_out_of_range_id_is_refused_without_meta_json(tmp_path):
+    ids = np.full(4096, VOCAB, dtype=np.uint16)
+    data_dir = write_synth(tmp_path / "data", meta=False, train_ids=ids)
+    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
+    assert f"token id {VOCAB}" in message
+
+
+@pytest.mark.parametrize("change,expected", [
+    (dict(tokens={"train": 99, "val": 2048}), "tokens is 16384 in the file but 99 in meta.json"),
+    (dict(dtype="uint32"), "dtype"),
+    (dict(tokenizer="llama"), "tokenizer"),
+    (dict(vocab_size=50257), "vocab_size=50257"),
+])
+def test_meta_json_that_does_not_describe_the_data_is_refused(tmp_path, change, expected):
+    data_dir = write_synth(tmp_path / "data")
+    meta_path = data_dir / "synth" / "meta.json"
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), **change}))
+    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
+    assert expected in message and "synth" in message
+
+
+@pytest.mark.parametrize("size", [0, 4097])
+def test_empty_or_odd_length_bin_is_refused_naming_the_file(tmp_path, size):
+    data_dir = write_synth(tmp_path / "data", meta=False)
+    (data_dir / "synth" / "val.bin").write_bytes(b"\x01" * size)
+    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
+    assert str(data_dir / "synth" / "val.bin") in message and f"{size} bytes" in message
+
+
+# ---- 5. disk full ---------------------------------------------------------------------------
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_full_disk_keeps_the_last_checkpoint_and_leaves_no_temporary_file(finished, data_dir, tmp_path, monkeypatch):
+    out_dir = copy_of(finished, tmp_path)
+    ckpt_before = hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest()
+
+    def full_disk(path):  # the temporary file lands on a device that answers every write with ENOSPC
+        tmp = Path(f"{path}.{os.getpid()}.tmp")
+        tmp.symlink_to("/dev/full")
+        return tmp
+
+    monkeypatch.setattr(checkpoint, "temporary_path", full_disk)
+    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    assert "No space left on device" in message and "disk full" in message and "kept" in message
+    assert hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest() == ckpt_before
+    assert not list(out_dir.glob("*.tmp"))
+
+
+def test_low_free_space_is_warned_at_start(data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train.shutil, "disk_usage", lambda path: SimpleNamespace(total=1, used=1, free=1024))
+    train.main(argv(tmp_path / "run", data_dir, max_iters=1, eval_interval=1))
+    assert "warning: 0 MiB free" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc")
+def test_resumed_run_does_not_keep_the_replaced_checkpoint_mapped(finished, data_dir, tmp_path, monkeypatch):
+    out_dir = copy_of(finished, tmp_path)
+    mapped = []
+    real = train.save_checkpoint
+
+    def save_and_look(path, *args, **kwargs):
+        real(path, *args, **kwargs)
+        mapped.append(str(path) in Path("/proc/self/maps").read_text())
+
+    monkeypatch.setattr(train, "save_checkpoint", save_and_look)
+    train.main(argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    assert mapped == [False]
+
+
+# ---- 6. shapes on resume --------------------------------------------------------------------
+
+@pytest.mark.parametrize("key,value", [("n_embd", 64), ("n_layer", 3), ("vocab_size", 512)])
+def test_model_shape_flag_differing_from_the_checkpoint_is_refused(finished, data_dir, tmp_path, key, value):
+    out_dir = copy_of(finished, tmp_path)
+    before = digests(out_dir)
+    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6,
+                                             **{key: value}))
+    assert f"{key}={value}" in message and f"--{key}" in message
+    assert digests(out_dir) == before
+
+
+def test_checkpoint_of_another_shape_copied_in_is_refused(finished, data_dir, tmp_path):
+    other = tmp_path / "other"
+    train.main(argv(other, data_dir, n_embd=64, max_iters=2))
+    out_dir = copy_of(finished, tmp_path)
+    shutil.copy(other / "ckpt.pt", out_dir / "ckpt.pt")
+    resume = [a for a in argv(out_dir, data_dir, init_from="resume", max_iters=6) if "n_embd" not in a]
+    message = one_line_exit(train.main, resume)
+    assert "config.json" in message and "n_embd=32" in message and "n_embd=64" in message
+
+
+def test_model_args_that_disagree_with_the_weights_stop_with_one_line(finished, data_dir, tmp_path):
+    out_dir = copy_of(finished, tmp_path)
+    ckpt = torch.load(out_dir / "ckpt.pt", weights_only=True)
+    ckpt["model_args"]["n_embd"] = 64
+    ckpt.pop("checksum")
+    torch.save(ckpt, out_dir / "ckpt.pt")
+    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6,
+                                             n_embd=64))
+    assert "does not match its model_args" in message
+
+
+# ---- 7. small ones --------------------------------------------------------------------------
+
+def test_resuming_a_finished_run_does_not_log_its_final_step_twice(finished, data_dir, tmp_path):
+    out_dir = copy_of(finished, tmp_path)
+    (out_dir / "result.json").unlink()  # as if killed between the last checkpoint and result.json
+    train.main(argv(out_dir, data_dir, init_from="resume"))
+    assert [r["step"] for r in read_log(out_dir)] == [0, 1, 2, 3, 4]
+    assert json.loads((out_dir / "result.json").read_text())["step"] == 4
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (dict(n_head=3), "n_embd=32 is not divisible by n_head=3"),
+    (dict(learning_rate=-1e-3), "learning_rate=-0.001 must not be negative"),
+    (dict(dropout=1.0), "dropout=1.0 must be in [0, 1)"),
+    (dict(dropout=-0.1), "dropout=-0.1 must be in [0, 1)"),
+    (dict(ckpt_interval=-1), "ckpt_interval=-1 must not be negative"),
+])
+def test_impossible_settings_stop_with_one_line(data_dir, tmp_path, overrides, expected):
+    assert expected in one_line_exit(train.main, argv(tmp_path / "run", data_dir, **overrides))
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_cuda_without_a_gpu(data_dir, tmp_path):
+    assert "no CUDA GPU" in one_line_exit(train.main, argv(tmp_path / "run", data_dir, device="cuda"))
+
+
+@pytest.mark.parametrize("text,expected", [("n_layer = = 4\n", "line 1"), ("n_layer = undefined_name\n", "NameError")])
+def test_config_file_that_does_not_run(tmp_path, text, expected):
+    config = tmp_path / "broken.py"
+    config.write_text(text)
+    message = one_line_exit(train.main, [str(config)])
+    assert str(config) in message and expected in message
+
+
+def test_inherit_reference_given_a_directory(finished, tmp_path):
+    message = one_line_exit(inherit.main, ["--reference", str(finished), "--n-layer", "1",
+                                           "--out", str(tmp_path / "out" / "ckpt.pt")])
+    assert "is a directory" in message and str(finished / "ckpt.pt") in message
+
+
+# ---- the grow loop's rounds -----------------------------------------------------------------
+
+SLOW_LAUNCHER = '''
+import sys, time
+sys.path.insert(0, {root!r})
+import train
+real = train.train_step
+def slow_step(*args, **kwargs):
+    time.sleep(0.5)
+    return real(*args, **kwargs)
+train.train_step = slow_step
+train.main(sys.argv[2:])  # argv[1] is train.py's path
+'''
+
+
+def grow_setup(finished, tmp_path):
+    """A grow folder over a copy of the finished 2-layer run, with a baseline no round reaches."""
+    ref = tmp_path / "ref"
+    shutil.copytree(finished, ref)
+    out = tmp_path / "grow"
+    out.mkdir()
+    (out / "baseline.json").write_text(json.dumps({"val_loss": -1.0}))
+    return ["--grow-until-baseline", "--reference-run", str(ref), "--out", str(out), "--start-n", "1"], out
+
+
+def lock_is_free(run_dir):
+    try:
+        checkpoint.lock_run_dir(run_dir).close()
+        return True
+    except SystemExit:
+        return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+def test_a_round_dies_with_its_grow_loop_and_saves_first(finished, tmp_path):
+    args, out = grow_setup(finished, tmp_path)
+    launcher = tmp_path / "slow.py"
+    launcher.write_text(SLOW_LAUNCHER.format(root=str(ROOT)))
+    cmd = [sys.executable, str(ROOT / "inherit.py"), *args, "--launcher", f"{sys.executable} {launcher}"]
+    with open(tmp_path / "grow.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT)
+    round_dir = out / "n01"
+    try:
+        wait_for(lambda: (round_dir / "log.jsonl").is_file() and (round_dir / "log.jsonl").read_text(),
+                 "round n=1 to start", proc)
+        child = int((round_dir / "run.lock").read_text().split()[0])  # "PID on HOST"
+        proc.kill()  # SIGKILL: the grow loop cannot pass anything on
+        proc.wait()
+        wait_for(lambda: lock_is_free(round_dir), "the round to end", timeout=60)
+    finally:
+        proc.kill()
+    assert child != proc.pid
+    log = (tmp_path / "grow.log").read_text()
+    assert "stopped by SIGTERM at step 1" in log, log[-3000:]
+    assert torch.load(round_dir / "ckpt.pt", weights_only=True)["step"] == 1
+
+
+def test_rerun_refuses_while_a_round_still_runs(finished, tmp_path, capfd):
+    args, out = grow_setup(finished, tmp_path)
+    with checkpoint.lock_run_dir(out / "n01"):  # as if the last grow loop's round were still training
+        message = one_line_exit(inherit.main, args)
+    assert "training in" in message and str(out / "n01") in message
+    assert f"in use by another run (pid {os.getpid()} on " in capfd.readouterr().err
+    with checkpoint.lock_run_dir(out):  # another grow loop on the same folder
+        message = one_line_exit(inherit.main, args)
+    assert f"in use by another run (pid {os.getpid()} on " in message
