@@ -169,8 +169,9 @@ HF_WEIGHT_FILES = ["config.json", "model.safetensors", "model.safetensors.index.
 
 
 def is_checkpoint_file(spec):
-    """A checkpoint of this project (a file, or a path ending in .pt); anything else is a HF model."""
-    return str(spec).endswith(".pt") or Path(spec).is_file()
+    """A checkpoint of this project (a file, or a path ending in .pt), or a run directory of this
+    project (load_checkpoint then names its ckpt.pt); anything else is a HF model."""
+    return str(spec).endswith(".pt") or Path(spec).is_file() or (Path(spec) / "ckpt.pt").is_file()
 
 
 def hf_folder(spec):
