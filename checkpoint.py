@@ -17,11 +17,12 @@ from model import GPTConfig
 MODEL_KEYS = tuple(f.name for f in fields(GPTConfig))
 
 
-def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, manifest=None):
+def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, manifest=None, clipped_steps=0):
     """Write atomically: a crash mid-save never replaces the last good checkpoint.
 
     A checkpoint without optimizer state (e.g. a fresh Inheritune initialisation) starts
-    the optimizer afresh when resumed.
+    the optimizer afresh when resumed. clipped_steps (steps whose gradient was clipped so far)
+    lets a resumed run report the clip rate of the whole run.
     """
     ckpt = {
         "model": model.state_dict(),
@@ -29,6 +30,7 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
         "config": config,
         "step": step,
         "elapsed_s": elapsed,
+        "clipped_steps": clipped_steps,
     }
     if optimizer is not None:
         ckpt["optimizer"] = optimizer.state_dict()

@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from checkpoint import MODEL_KEYS, load_checkpoint, save_checkpoint
 from configurator import ConfigError, load_config
-from inherit import inherit_from_checkpoint
+from inherit import data_seed_of, inherit_from_checkpoint, target_data_seed
 from model import GPT, GPTConfig, peak_flops
 from prepare_openwebtext import load_split, write_json_atomically
 
@@ -39,8 +39,10 @@ DEFAULTS = dict(
     inherit_from="",  # reference checkpoint for init_from='inherit'
     inherit_parts="full",  # per-block parts: 'full' | 'attn_ln' | 'mlp_ln' | 'attn_mlp_noln'
     inherit_layers="",  # comma list of reference blocks, e.g. '0,1,2,5'; '' = the first n_layer
-    inherit_embeddings="wte,wpe,ln_f",  # non-block tensors to inherit; 'wte' alone = paper's code
-    seed=1337,
+    inherit_embeddings="wte",  # non-block tensors to inherit: 'wte' (= tied lm_head) as the paper; also wpe, ln_f
+    inherit_allow_moved=False,  # with scale_attn_by_inverse_layer_idx, allow inherit_layers to move a block
+    seed=1337,  # model init (and dropout masks)
+    data_seed=-1,  # batch order; -1: resumed run keeps its own, inherited = its reference's + 1, scratch = seed
     # data: data_dir/dataset/{train,val}.bin made by prepare_openwebtext.py
     data_dir="data",
     dataset="builtin",
@@ -62,9 +64,11 @@ DEFAULTS = dict(
     warmup_iters=100,
     lr_decay_iters=0,  # 0 = max_iters
     weight_decay=0.1,
+    decay_embeddings=False,  # False: only nn.Linear weights decay (the paper's code); True: wte and wpe too
     beta1=0.9,
     beta2=0.95,
     grad_clip=1.0,  # 0 disables clipping
+    grad_scale=1.0,  # multiplies the mean gradient before clipping (the paper configs: see _paper_gpt2.py)
     # evaluation: fixed validation windows, the same for every run and rank
     eval_interval=250,
     eval_tokens=0,  # 0 = all of val.bin
@@ -90,10 +94,11 @@ CHOICES = dict(
 POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size", "eval_interval",
             "log_interval")
 # a resumed run keeps these training settings; the ones after them may be changed on purpose
-RESUME_FIXED = ("seed", "dataset", "tokens_per_step", "learning_rate", "min_lr", "warmup_iters",
-                "lr_decay_iters", "weight_decay", "beta1", "beta2", "grad_clip")
+RESUME_FIXED = ("seed", "data_seed", "dataset", "tokens_per_step", "learning_rate", "min_lr", "warmup_iters",
+                "lr_decay_iters", "weight_decay", "decay_embeddings", "beta1", "beta2", "grad_clip", "grad_scale")
 RESUME_ADOPTED = ("max_iters", "eval_interval", "eval_tokens", "log_interval", "batch_size", "dtype")
-ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings")
+ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings",
+               "inherit_allow_moved")
 
 
 @dataclass
@@ -190,11 +195,11 @@ def windows(data, starts, block_size, device):
 def train_batches(data, cfg, step, accum, d):
     """The micro-batches this rank trains on at `step`.
 
-    Offsets depend only on (seed, step), and each rank takes its own slice of the global
+    Offsets depend only on (data_seed, step), and each rank takes its own slice of the global
     batch, so a resumed run sees the same data and any (world_size, accumulation) split of
     one global batch trains on the same sequences.
     """
-    rng = np.random.default_rng([cfg.seed, step])
+    rng = np.random.default_rng([cfg.data_seed, step])
     offsets = rng.integers(0, len(data) - cfg.block_size - 1, size=accum * d.world_size * cfg.batch_size)
     mine = offsets.reshape(d.world_size, accum, cfg.batch_size)[d.rank]
     for micro in mine:
@@ -257,8 +262,8 @@ def dropout_seed(cfg, step, rank):
     return int(np.random.SeedSequence([cfg.seed, step, rank]).generate_state(1)[0])
 
 
-def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip, seed):
-    """One optimizer step on the global batch.
+def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip, seed, grad_scale=1.0):
+    """One optimizer step on the global batch; the mean gradient is multiplied by grad_scale before clipping.
 
     Returns the mean loss and the gradient norm before clipping, as tensors (no host sync).
     """
@@ -266,6 +271,8 @@ def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip, seed):
     for group in optimizer.param_groups:
         group["lr"] = lr
     loss = forward_backward(model, batches, accum, ctx)
+    if grad_scale != 1.0:
+        torch._foreach_mul_([p.grad for p in model.parameters() if p.grad is not None], grad_scale)
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else math.inf)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -310,6 +317,19 @@ def check_model_args(cfg, model_args, source):
                               f"set --{key}={model_args[key]!r}")
 
 
+def resolve_data_seed(cfg, ckpt):
+    """data_seed=-1 picks the batch order: a resumed run keeps its checkpoint's, an inherited run takes its
+    reference's + 1 (it must not replay the batches its reference was trained on), a scratch run its seed."""
+    if cfg.data_seed != -1:
+        return
+    if ckpt is not None:
+        cfg.data_seed = data_seed_of(ckpt["config"])
+    elif cfg.init_from == "inherit":
+        cfg.data_seed = target_data_seed(load_checkpoint(cfg.inherit_from)["config"])
+    else:
+        cfg.data_seed = cfg.seed
+
+
 def build_model(cfg, ckpt_path):
     """The model to train and, for inheritance, the manifest of what came from where."""
     if cfg.init_from == "resume":  # the checkpoint's model wins, as in nanoGPT
@@ -320,7 +340,7 @@ def build_model(cfg, ckpt_path):
     if cfg.init_from == "inherit":
         model, manifest = inherit_from_checkpoint(
             cfg.inherit_from, cfg.n_layer, parts=cfg.inherit_parts, layers=cfg.inherit_layers,
-            embeddings=cfg.inherit_embeddings, seed=cfg.seed,
+            embeddings=cfg.inherit_embeddings, seed=cfg.seed, allow_moved=cfg.inherit_allow_moved,
             check=lambda args, src: check_model_args(cfg, args, src))
         return model, None, manifest
     torch.manual_seed(cfg.seed)
@@ -340,18 +360,20 @@ def prepare(cfg, d, ckpt_path):
     vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})
     if ckpt is not None and "optimizer" in ckpt:
         adopt_run_settings(cfg, ckpt["config"], ckpt_path)
+    resolve_data_seed(cfg, ckpt)
     # how the run began survives resumes: config.json and checkpoints keep init_from/inherit_*
     origin = ckpt["config"] if ckpt else cfg_dict
     run_config = {**vars(cfg), **{k: origin.get(k, cfg_dict[k]) for k in ORIGIN_KEYS}}
     model = raw_model.to(d.device)
     select_attention(cfg.attention, d.device)
-    optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate,
-                                          (cfg.beta1, cfg.beta2), d.device.split(":")[0])
-    step, elapsed_before, resumed = 0, 0.0, False
+    optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
+                                          d.device.split(":")[0], cfg.decay_embeddings)
+    step, elapsed_before, clipped_before, resumed = 0, 0.0, 0, False
     if ckpt is not None:
         resumed = "optimizer" in ckpt
         if "optimizer" in ckpt:
             optimizer.load_state_dict(ckpt["optimizer"])
+            clipped_before = ckpt.get("clipped_steps", 0)
         step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
     if cfg.compile:
         model = torch.compile(model, mode=cfg.compile_mode)
@@ -360,7 +382,8 @@ def prepare(cfg, d, ckpt_path):
         model = DDP(model, device_ids=[d.local_rank] if d.device.startswith("cuda") else None,
                     gradient_as_bucket_view=True)
     return SimpleNamespace(raw_model=raw_model, model=model, eval_model=eval_model, optimizer=optimizer,
-                           step=step, elapsed_before=elapsed_before, resumed=resumed, manifest=manifest,
+                           step=step, elapsed_before=elapsed_before, clipped_before=clipped_before,
+                           resumed=resumed, manifest=manifest,
                            run_config=run_config)
 
 
@@ -407,6 +430,8 @@ def main(argv=None):
     for key in POSITIVE:
         if cfg_dict[key] <= 0:
             raise ConfigError(f"{key}={cfg_dict[key]} must be positive")
+    if cfg_dict["data_seed"] < -1:
+        raise ConfigError(f"data_seed={cfg_dict['data_seed']} must be -1 (the default order) or a seed >= 0")
     d = setup_distributed(cfg_dict["device"], cfg_dict["backend"])
     try:
         return run(cfg_dict, d)
@@ -459,6 +484,7 @@ def run(cfg_dict, d):
     flops_per_token = raw_model.flops_per_token()
     t_start = t_last = time.time()
     step_last = step
+    clipped_steps = torch.tensor(run_state.clipped_before, device=d.device)  # counted on device: no sync per step
 
     def elapsed():
         return run_state.elapsed_before + time.time() - t_start
@@ -471,7 +497,8 @@ def run(cfg_dict, d):
             log.write(step=step, tokens=step * cfg.tokens_per_step, **record, elapsed_s=elapsed())
         if "val_loss" in record:
             if d.master:
-                save_checkpoint(ckpt_path, raw_model, run_config, step, optimizer, elapsed(), manifest)
+                save_checkpoint(ckpt_path, raw_model, run_config, step, optimizer, elapsed(), manifest,
+                                clipped_steps=int(clipped_steps))
             t_last, step_last = time.time(), step  # evaluation and saving are not training throughput
         if step == cfg.max_iters:
             break
@@ -479,21 +506,25 @@ def run(cfg_dict, d):
 
         lr = lr_at(step, cfg)
         loss, grad_norm = train_step(model, optimizer, train_batches(train_data, cfg, step, accum, d), accum,
-                                     ctx, lr, cfg.grad_clip, dropout_seed(cfg, step, d.rank))
+                                     ctx, lr, cfg.grad_clip, dropout_seed(cfg, step, d.rank), cfg.grad_scale)
+        if cfg.grad_clip > 0:
+            clipped_steps += grad_norm > cfg.grad_clip
         step += 1
 
         if step % cfg.log_interval == 0:
             train_loss = mean_across_ranks(loss, d).item()  # the only host sync in the loop
             tokens_per_s = (step - step_last) * cfg.tokens_per_step / (time.time() - t_last)
             mfu = tokens_per_s / d.world_size * flops_per_token / peak if peak else None
-            record = dict(lr=lr, train_loss=train_loss, grad_norm=grad_norm.item(), tokens_per_s=tokens_per_s,
-                          mfu=mfu)
+            norm = grad_norm.item()
+            record = dict(lr=lr, train_loss=train_loss, grad_norm=norm, clipped=0 < cfg.grad_clip < norm,
+                          tokens_per_s=tokens_per_s, mfu=mfu)
             t_last, step_last = time.time(), step
 
     if d.master:
         write_json_atomically(out_dir / "result.json", {
             "step": step, "tokens": step * cfg.tokens_per_step, "val_loss": record["val_loss"],
-            "num_params": raw_model.num_params(), "elapsed_s": elapsed()})
+            "num_params": raw_model.num_params(), "elapsed_s": elapsed(),
+            "clip_rate": int(clipped_steps) / step if step else 0.0})
     return record["val_loss"]
 
 
