@@ -105,7 +105,7 @@ def bench(name, argv, warmup, iters, accum=1, profile=False):
 
     def step_on(batches_at):
         return lambda i: train_step(model, optimizer, batches_at(i), accum, ctx, cfg.learning_rate,
-                                    cfg.grad_clip, dropout_seed(cfg, i, d.rank))
+                                    cfg.grad_clip, dropout_seed(cfg, i, d.rank), cfg.grad_scale)
 
     real_step = step_on(lambda i: train_batches(data, cfg, i, accum, d))
     synthetic_step = step_on(lambda i: fake)

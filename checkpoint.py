@@ -54,12 +54,13 @@ def non_finite_tensors(state_dict):
     return [name for name, t in state_dict.items() if t.is_floating_point() and not torch.isfinite(t).all()]
 
 
-def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, manifest=None):
+def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, manifest=None, clipped_steps=0):
     """Write atomically: a crash or a full disk mid-save never replaces the last good checkpoint,
     and weights that are not finite are never written.
 
     A checkpoint without optimizer state (e.g. a fresh Inheritune initialisation) starts
-    the optimizer afresh when resumed.
+    the optimizer afresh when resumed. clipped_steps (steps whose gradient was clipped so far)
+    lets a resumed run report the clip rate of the whole run.
     """
     state = model.state_dict()
     bad = non_finite_tensors(state)
@@ -72,6 +73,7 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
         "config": config,
         "step": step,
         "elapsed_s": elapsed,
+        "clipped_steps": clipped_steps,
     }
     if optimizer is not None:
         ckpt["optimizer"] = optimizer.state_dict()

@@ -1,5 +1,9 @@
 """Inheritune: initialise an n-block GPT-2 from the first n blocks of a K-block reference.
 
+By default, as in the paper's released code, the target inherits its blocks and the token embedding
+(= the tied LM head); the position embedding and the final layernorm keep their fresh init
+(`--embeddings wte,wpe,ln_f` inherits them too).
+
 Make a step-0 checkpoint that train.py continues (`--init_from=resume --out_dir=OUT`):
     python inherit.py --reference REF/ckpt.pt --n-layer 16 [--parts full] [--layers 0,1,..] --out OUT/ckpt.pt
 The same from a training config: init_from='inherit', inherit_from=REF/ckpt.pt (config/gpt2l_inherit18.py).
@@ -37,13 +41,26 @@ PRESETS = {
     "mlp_ln": ("ln_2.", "mlp.c_fc.", "mlp.c_proj."),
     "attn_mlp_noln": ("attn.c_attn.", "attn.c_proj.", "mlp.c_fc.", "mlp.c_proj."),
 }
-# non-block tensors; lm_head is tied to wte, so inheriting one inherits both
+# non-block tensors; lm_head is tied to wte, so inheriting one inherits both; 'wte' alone is the paper's
 EMBEDDINGS = {
     "wte": ("transformer.wte.", "lm_head."),
     "wpe": ("transformer.wpe.",),
     "ln_f": ("transformer.ln_f.",),
 }
+# manifest entries (not tensors) that record each target block's attention-logit divisor
+DIVISOR = ".attn.logit_divisor"
 HERE = Path(__file__).resolve().parent
+
+
+def data_seed_of(config):
+    """The seed a run drew its batches with (runs made before data_seed existed used `seed`)."""
+    return config.get("data_seed", config["seed"])
+
+
+def target_data_seed(ref_config):
+    """The default batch order of a model inherited from this reference: not the reference's own
+    (the paper's Inheritune script draws its batches from another seed than its baselines)."""
+    return data_seed_of(ref_config) + 1
 
 
 def parse_layers(spec, n_layer, n_ref):
@@ -81,18 +98,28 @@ def source_of(name, layers, parts, embeddings):
     return None
 
 
-def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="wte,wpe,ln_f", seed=1337):
+def logit_divisors(ref_args, layer_map):
+    """Manifest entries: the attention-logit divisor each target block was trained with and gets here."""
+    if not ref_args["scale_attn_by_inverse_layer_idx"]:
+        return {}
+    return {f"transformer.h.{i}{DIVISOR}": f"trained with {r + 1}, gets {i + 1}" for i, r in enumerate(layer_map)}
+
+
+def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="wte", seed=1337, allow_moved=False):
     """Build the n_layer target: a scratch init with `seed`, then the inherited tensors copied in.
 
-    Returns the model and its manifest: target tensor name -> reference tensor name or 'init'.
+    Returns the model and its manifest: target tensor name -> reference tensor name or 'init', and with
+    scale_attn_by_inverse_layer_idx each block's attention-logit divisor (key `transformer.h.{i}` + DIVISOR).
     """
     if parts not in PRESETS:
         raise SystemExit(f"unknown parts '{parts}': choose from {', '.join(PRESETS)}")
     layer_map = parse_layers(layers, n_layer, ref_args["n_layer"])
     embedding_names = parse_embeddings(embeddings)
-    if ref_args["scale_attn_by_inverse_layer_idx"] and layer_map != list(range(n_layer)):
-        print("note: with scale_attn_by_inverse_layer_idx, target block i divides attention logits by i+1, "
-              "so a reference block moved to another position computes a different function", flush=True)
+    moved = [f"{r}->{i}" for i, r in enumerate(layer_map) if r != i]
+    if ref_args["scale_attn_by_inverse_layer_idx"] and moved and not allow_moved:
+        raise SystemExit(f"blocks {' '.join(moved)} (reference->target) would divide their attention logits by "
+                         "another layer index + 1 than they were trained with (scale_attn_by_inverse_layer_idx): "
+                         "keep them in place, or allow it with --allow-moved-blocks / inherit_allow_moved=True")
     torch.manual_seed(seed)  # the same init a scratch run of this shape and seed gets
     model = GPT(GPTConfig(**{**ref_args, "n_layer": n_layer}))
     manifest = {}
@@ -102,33 +129,39 @@ def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="w
             manifest[name] = src or "init"
             if src is not None:
                 tensor.copy_(ref_state[src])
-    return model, manifest
+    return model, {**manifest, **logit_divisors(ref_args, layer_map)}
 
 
-def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="wte,wpe,ln_f",
-                            seed=1337, check=None):
+def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="wte", seed=1337,
+                            allow_moved=False, check=None):
     """`inherit` from a checkpoint file or a HF GPT-2; `check(model_args, path)` may veto a mismatching config."""
     if not str(path):  # train.py's default inherit_from='' would be reported as "checkpoint . not found"
         raise SystemExit("init_from='inherit' needs inherit_from=REF_DIR/ckpt.pt, the reference run's checkpoint")
     ckpt = load_model_source(path)
     if check is not None:
         check(ckpt["model_args"], path)
-    model, manifest = inherit(ckpt["model"], ckpt["model_args"], n_layer, parts, layers, embeddings, seed)
+    model, manifest = inherit(ckpt["model"], ckpt["model_args"], n_layer, parts, layers, embeddings, seed,
+                              allow_moved)
     print(manifest_summary(manifest), flush=True)
     return model, manifest
 
 
 def manifest_summary(manifest):
-    """One line: which reference blocks and which parts were copied; the rest is fresh init."""
-    copied = {n: src for n, src in manifest.items() if src != "init"}
+    """One line: which reference blocks and which parts were copied, and the attention-logit divisors
+    that differ from the trained ones; the rest is fresh init."""
+    tensors = {n: src for n, src in manifest.items() if not n.endswith(DIVISOR)}
+    scaled = len(tensors) < len(manifest)
+    copied = {n: src for n, src in tensors.items() if src != "init"}
     in_blocks = [n for n in copied if n.startswith("transformer.h.")]
     block_map = sorted({(int(n.split(".")[2]), int(copied[n].split(".")[2])) for n in in_blocks})
     parts = sorted({n.split(".", 3)[3].rsplit(".", 1)[0] for n in in_blocks})
     outside = sorted({n.rsplit(".", 1)[0] for n in copied if n not in in_blocks})
-    return (f"inherited {len(copied)} of {len(manifest)} tensors | blocks (target<-reference): "
+    moved = [f"{t}: {r + 1}->{t + 1}" for t, r in block_map if scaled and t != r]
+    return (f"inherited {len(copied)} of {len(tensors)} tensors | blocks (target<-reference): "
             f"{' '.join(f'{t}<-{r}' for t, r in block_map) or 'none'} | block parts: "
             f"{', '.join(parts) or 'none'} | outside blocks: {', '.join(outside) or 'none'} | "
-            "all else: fresh init")
+            + (f"attention logit divisors changed (target: trained->here): {' '.join(moved)} | " if moved else "")
+            + "all else: fresh init")
 
 
 def write_inherited_checkpoint(args):
@@ -141,11 +174,13 @@ def write_inherited_checkpoint(args):
         raise SystemExit(f"{out} already exists: choose another --out (nothing was overwritten)")
     ckpt = load_model_source(args.reference)
     model, manifest = inherit(ckpt["model"], ckpt["model_args"], args.n_layer, args.parts,
-                              args.layers, args.embeddings, args.seed)
+                              args.layers, args.embeddings, args.seed, args.allow_moved_blocks)
+    data_seed = args.data_seed if args.data_seed != -1 else target_data_seed(ckpt["config"])
     config = {**ckpt["config"], "n_layer": args.n_layer, "init_from": "inherit",
               "inherit_from": str(args.reference), "inherit_parts": args.parts,
               "inherit_layers": args.layers, "inherit_embeddings": args.embeddings,
-              "seed": args.seed, "out_dir": str(out.parent)}
+              "inherit_allow_moved": args.allow_moved_blocks, "seed": args.seed, "data_seed": data_seed,
+              "out_dir": str(out.parent)}
     save_checkpoint(out, model, config, step=0, manifest=manifest)
     print(manifest_summary(manifest))
     print(f"wrote {out}; train it with: python train.py CONFIG --init_from=resume --out_dir={out.parent}")
@@ -332,12 +367,13 @@ def check_same_search(out, overrides):
         write_json_atomically(path, overrides)
 
 
-def results_markdown(rounds, baseline):
-    head = ("| n | params (M) | val loss | baseline | gap | tokens | wall (s) |\n"
-            "|---|---|---|---|---|---|---|\n")
+def results_markdown(rounds, baseline, inherited):
+    head = ("| n | params (M) | val loss | baseline | gap | tokens | wall (s) | clip rate | inherited |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
     return head + "".join(
         f"| {r['n']} | {r['params'] / 1e6:.2f} | {r['val_loss']:.4f} | {baseline:.4f} | "
-        f"{r['gap']:+.4f} | {r['tokens']:,} | {r['wall_s']:.0f} |\n" for r in rounds)
+        f"{r['gap']:+.4f} | {r['tokens']:,} | {r['wall_s']:.0f} | {r['clip_rate']:.2f} | {inherited} |\n"
+        for r in rounds)
 
 
 def grow_until_baseline(args):
@@ -353,14 +389,17 @@ def grow_until_baseline(args):
     start = args.start_n or K // 2
     if not 1 <= start < K or args.step_n < 1:
         raise SystemExit(f"--start-n must be in 1..{K - 1} and --step-n >= 1 for a {K}-layer reference")
+    data_seed = args.data_seed if args.data_seed != -1 else target_data_seed(ref_ckpt["config"])
     overrides = {**reference_overrides(ref_ckpt["config"]), "max_iters": T, "init_from": "inherit",
                  "inherit_from": str(ref / "ckpt.pt"), "inherit_parts": args.parts,
-                 "inherit_embeddings": args.embeddings, "inherit_layers": ""}
+                 "inherit_embeddings": args.embeddings, "inherit_layers": "", "data_seed": data_seed}
+    inherited = f"blocks ({args.parts}), {args.embeddings or 'no embeddings'}"
     check_same_search(out, overrides)
     baseline = measure_baseline(args, ref, ref_ckpt["config"], out / "baseline.json")
+    print(f"baseline: {K}-layer reference after {T} steps, val loss {baseline:.4f}; growing from n={start}, "
+          f"inheriting {inherited}, batches drawn with data_seed={data_seed} (the reference's: "
+          f"{data_seed_of(ref_ckpt['config'])})", flush=True)
     del ref_ckpt
-    print(f"baseline: {K}-layer reference after {T} steps, val loss {baseline:.4f}; growing from n={start}",
-          flush=True)
     rounds, stopped_at = [], None
     for n in range(start, K, args.step_n):
         t0 = time.time()
@@ -368,19 +407,20 @@ def grow_until_baseline(args):
         rounds.append({"n": n, "params": result["num_params"], "val_loss": result["val_loss"],
                        "baseline": baseline, "gap": result["val_loss"] - baseline,
                        "tokens": result["tokens"], "wall_s": result["elapsed_s"],
-                       "run_dir": str(out / f"n{n:02d}")})
+                       "clip_rate": result["clip_rate"], "run_dir": str(out / f"n{n:02d}")})
         matched = result["val_loss"] <= baseline + args.tolerance
         stopped_at = n if matched else None
-        summary = {"reference": str(ref), "baseline_val_loss": baseline, "K": K, "T": T,
-                   "tolerance": args.tolerance, "stopped_at": stopped_at, "rounds": rounds}
+        summary = {"reference": str(ref), "baseline_val_loss": baseline, "K": K, "T": T, "inherited": inherited,
+                   "data_seed": data_seed, "tolerance": args.tolerance, "stopped_at": stopped_at, "rounds": rounds}
         write_json_atomically(out / "results.json", summary)
-        (out / "results.md.tmp").write_text(results_markdown(rounds, baseline))
+        (out / "results.md.tmp").write_text(results_markdown(rounds, baseline, inherited))
         (out / "results.md.tmp").replace(out / "results.md")
         print(f"round n={n}: val loss {result['val_loss']:.4f} vs baseline {baseline:.4f} "
-              f"({'matches' if matched else 'worse'}; {time.time() - t0:.0f} s)", flush=True)
+              f"({'matches' if matched else 'worse'}; clip rate {result['clip_rate']:.2f}; {time.time() - t0:.0f} s)",
+              flush=True)
         if matched:
             break
-    print("\n" + results_markdown(rounds, baseline))
+    print("\n" + results_markdown(rounds, baseline, inherited))
     if stopped_at is None:
         print(f"no n < K={K} matched the baseline: at this budget the target needs all {K} layers")
     else:
@@ -397,12 +437,17 @@ def parse_args(argv=None):
     p.add_argument("--out", help="output: OUT/ckpt.pt for a single inheritance; a folder for the grow loop")
     p.add_argument("--parts", default="full", choices=tuple(PRESETS), help="per-block parts to inherit")
     p.add_argument("--layers", default="", help="reference blocks to take, e.g. 0,1,2,5 (default: first n)")
-    p.add_argument("--embeddings", default="wte,wpe,ln_f",
-                   help="non-block tensors to inherit (wte implies the tied lm_head); 'wte' = paper's code")
+    p.add_argument("--embeddings", default="wte",
+                   help="non-block tensors to inherit: wte (= the tied lm_head, the paper's default), wpe, ln_f")
+    p.add_argument("--allow-moved-blocks", action="store_true",
+                   help="with scale_attn_by_inverse_layer_idx, let --layers move a block (it then divides its "
+                        "attention logits by its new index + 1)")
     p.add_argument("--seed", type=int, default=1337, help="seed of the fresh init of what is not inherited")
     p.add_argument("--format", default="ckpt", choices=("ckpt", "hf"),
                    help="ckpt: OUT/ckpt.pt for train.py (GPT-2 references); hf: a HF checkpoint directory cut "
                         "from any HF decoder (whole layers, everything outside them kept)")
+    p.add_argument("--data-seed", type=int, default=-1,
+                   help="batch order of the target's training (default: the reference's data seed + 1)")
     g = p.add_argument_group("grow until baseline")
     g.add_argument("--reference-run", help="finished train.py out_dir of the K-layer reference "
                                            "(default: train the built-in reference in OUT/reference)")

@@ -133,12 +133,22 @@ class GPT(nn.Module):
         c = self.config
         return 6 * self.num_params() + attention_factor * c.n_layer * c.n_embd * c.block_size
 
-    def configure_optimizer(self, weight_decay, learning_rate, betas, device_type):
-        """AdamW with weight decay on 2-D tensors only (matmuls, embeddings), fused on CUDA."""
-        params = [p for p in self.parameters() if p.requires_grad]
+    def decayed_parameter_names(self, decay_embeddings=False):
+        """Names of the parameters AdamW decays: the nn.Linear weights, as in the paper's released code
+        (no decay on biases, LayerNorms, the token embedding = tied LM head, the position embedding);
+        decay_embeddings=True decays the two embeddings too (every 2-D tensor, as current nanoGPT)."""
+        embeddings = {id(self.transformer.wte.weight), id(self.transformer.wpe.weight)}
+        linear = {id(m.weight) for m in self.modules() if isinstance(m, nn.Linear)}
+        chosen = linear | embeddings if decay_embeddings else linear - embeddings
+        return [name for name, p in self.named_parameters() if id(p) in chosen]
+
+    def configure_optimizer(self, weight_decay, learning_rate, betas, device_type, decay_embeddings=False):
+        """AdamW, weight decay on `decayed_parameter_names` only, fused on CUDA."""
+        decayed = set(self.decayed_parameter_names(decay_embeddings))
+        params = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
         groups = [
-            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+            {"params": [p for n, p in params if n in decayed], "weight_decay": weight_decay},
+            {"params": [p for n, p in params if n not in decayed], "weight_decay": 0.0},
         ]
         fused = device_type == "cuda" and "fused" in inspect.signature(torch.optim.AdamW).parameters
         return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, **({"fused": True} if fused else {}))

@@ -6,7 +6,9 @@
 Per seed: a K-layer reference trained T steps; Inheritune grown from n = K/2 until it matches
 the reference; the same n-layer model from scratch for T and 2T steps. Once: the four
 ablation presets at n = 2K/3. Every model uses the reference's hyperparameters and the
-deterministic evaluator. Interrupted, rerun the same command: finished runs are skipped.
+deterministic evaluator; inherited models take the blocks and the token embedding (the paper's
+default) and, like the scratch models they are compared with, train on another batch order than
+their reference (data_seed: the reference's + 1). Interrupted, rerun the same command: finished runs are skipped.
 """
 
 import argparse
@@ -51,6 +53,11 @@ def run(base, out_dir, **changes):
     return out_dir
 
 
+def control_data_seed(ref_dir):
+    """The batch order of the models inherited from this reference, for the scratch runs compared with them."""
+    return inherit.target_data_seed(json.loads((Path(ref_dir) / "config.json").read_text()))
+
+
 def grow(ref_dir, grow_dir):
     return inherit.grow_until_baseline(
         inherit.parse_args(["--grow-until-baseline", "--reference-run", str(ref_dir), "--out", str(grow_dir)]))
@@ -68,9 +75,9 @@ def headline_runs(base, seeds, out):
         inherit_cfg = {"init_from": "inherit", "inherit_from": str(refs[s] / "ckpt.pt"), "n_layer": n, "seed": s}
         groups["reference"].append(refs[s])
         groups["inheritune"].append(run(base, out / f"seed{s}" / "grow" / f"n{n:02d}", **inherit_cfg))
-        groups["scratch_T"].append(run(base, out / f"seed{s}" / f"scratch{n}_T", n_layer=n, seed=s))
-        groups["scratch_2T"].append(run(base, out / f"seed{s}" / f"scratch{n}_2T", n_layer=n, seed=s,
-                                        max_iters=2 * T))
+        scratch = dict(n_layer=n, seed=s, data_seed=control_data_seed(refs[s]))
+        groups["scratch_T"].append(run(base, out / f"seed{s}" / f"scratch{n}_T", **scratch))
+        groups["scratch_2T"].append(run(base, out / f"seed{s}" / f"scratch{n}_2T", **scratch, max_iters=2 * T))
     return n, stops, groups
 
 
@@ -81,7 +88,8 @@ def ablation_runs(base, seed, out):
     ref = out / f"seed{seed}" / "reference"
     presets = [run(base, out / f"seed{seed}" / f"ablate_{p}_n{n}", init_from="inherit", n_layer=n, seed=seed,
                    inherit_from=str(ref / "ckpt.pt"), inherit_parts=p) for p in PRESETS]
-    return n, presets, run(base, out / f"seed{seed}" / f"scratch{n}_T", n_layer=n, seed=seed)
+    return n, presets, run(base, out / f"seed{seed}" / f"scratch{n}_T", n_layer=n, seed=seed,
+                           data_seed=control_data_seed(ref))
 
 
 def result(run_dir):

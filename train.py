@@ -29,9 +29,10 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
+from checkpoint import (MODEL_KEYS, is_checkpoint_file, load_checkpoint, load_model_source, lock_run_dir,
+                        save_checkpoint)
 from configurator import ConfigError, load_config
-from inherit import inherit_from_checkpoint
+from inherit import data_seed_of, inherit_from_checkpoint, target_data_seed
 from model import GPT, GPTConfig, peak_flops
 from prepare_openwebtext import DTYPE, load_split, write_json_atomically
 
@@ -43,8 +44,10 @@ DEFAULTS = dict(
     pretrained_from="",  # init_from='pretrained': the model (same kinds) whose weights and shape start the run
     inherit_parts="full",  # per-block parts: 'full' | 'attn_ln' | 'mlp_ln' | 'attn_mlp_noln'
     inherit_layers="",  # comma list of reference blocks, e.g. '0,1,2,5'; '' = the first n_layer
-    inherit_embeddings="wte,wpe,ln_f",  # non-block tensors to inherit; 'wte' alone = paper's code
-    seed=1337,
+    inherit_embeddings="wte",  # non-block tensors to inherit: 'wte' (= tied lm_head) as the paper; also wpe, ln_f
+    inherit_allow_moved=False,  # with scale_attn_by_inverse_layer_idx, allow inherit_layers to move a block
+    seed=1337,  # model init (and dropout masks)
+    data_seed=-1,  # batch order; -1: resumed run keeps its own, inherited = its reference's + 1, scratch = seed
     # data: data_dir/dataset/{train,val}.bin made by prepare_openwebtext.py
     data_dir="data",
     dataset="builtin",
@@ -67,9 +70,11 @@ DEFAULTS = dict(
     warmup_iters=100,
     lr_decay_iters=0,  # 0 = max_iters
     weight_decay=0.1,
+    decay_embeddings=False,  # False: only nn.Linear weights decay (the paper's code); True: wte and wpe too
     beta1=0.9,
     beta2=0.95,
     grad_clip=1.0,  # 0 disables clipping
+    grad_scale=1.0,  # multiplies the mean gradient before clipping (the paper configs: see _paper_gpt2.py)
     # evaluation: fixed validation windows, the same for every run and rank
     eval_interval=250,
     ckpt_interval=0,  # also save a checkpoint every this many steps; 0 = only at evaluations
@@ -98,11 +103,12 @@ POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_si
 NON_NEGATIVE = ("max_iters", "learning_rate", "min_lr", "warmup_iters", "lr_decay_iters", "weight_decay",
                 "grad_clip", "eval_tokens", "ckpt_interval", "peak_tflops")
 # a resumed run keeps these training settings; the ones after them may be changed on purpose
-RESUME_FIXED = ("seed", "dataset", "tokens_per_step", "learning_rate", "min_lr", "warmup_iters",
-                "lr_decay_iters", "weight_decay", "beta1", "beta2", "grad_clip")
+RESUME_FIXED = ("seed", "data_seed", "dataset", "tokens_per_step", "learning_rate", "min_lr", "warmup_iters",
+                "lr_decay_iters", "weight_decay", "decay_embeddings", "beta1", "beta2", "grad_clip", "grad_scale")
 RESUME_ADOPTED = ("max_iters", "eval_interval", "ckpt_interval", "eval_tokens", "log_interval", "batch_size",
                   "dtype")
-ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings", "pretrained_from")
+ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings",
+               "inherit_allow_moved", "pretrained_from")
 
 
 @dataclass
@@ -264,11 +270,11 @@ def windows(data, starts, block_size, device):
 def train_batches(data, cfg, step, accum, d):
     """The micro-batches this rank trains on at `step`.
 
-    Offsets depend only on (seed, step), and each rank takes its own slice of the global
+    Offsets depend only on (data_seed, step), and each rank takes its own slice of the global
     batch, so a resumed run sees the same data and any (world_size, accumulation) split of
     one global batch trains on the same sequences.
     """
-    rng = np.random.default_rng([cfg.seed, step])
+    rng = np.random.default_rng([cfg.data_seed, step])
     offsets = rng.integers(0, len(data) - cfg.block_size - 1, size=accum * d.world_size * cfg.batch_size)
     mine = offsets.reshape(d.world_size, accum, cfg.batch_size)[d.rank]
     for micro in mine:
@@ -331,18 +337,20 @@ def dropout_seed(cfg, step, rank):
     return int(np.random.SeedSequence([cfg.seed, step, rank]).generate_state(1)[0])
 
 
-def clip_and_step(optimizer, grad_clip):
-    """Clip the gradients to norm grad_clip (0: no clipping) and take the optimizer step.
+def clip_and_step(optimizer, grad_clip, grad_scale=1.0):
+    """Multiply the mean gradient by grad_scale, clip it to norm grad_clip (0: no clipping) and take
+    the optimizer step.
 
-    Returns the gradient norm before clipping (a tensor). The clip factor is
-    min(1, grad_clip / (norm + 1e-6)), as in torch.nn.utils.clip_grad_norm_. A fused AdamW
-    applies it inside its own kernel (its `grad_scale` divides the gradients), which saves
-    a read and a write of every gradient.
+    Returns the norm of the scaled gradient before clipping (a tensor). The clip factor is
+    min(1, grad_clip / (norm + 1e-6)), as in torch.nn.utils.clip_grad_norm_. A fused AdamW applies
+    scale and clip inside its own kernel (its `grad_scale` divides the gradients), which saves a
+    read and a write of every gradient.
     """
     grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    norm = torch.nn.utils.get_total_norm(grads)
-    if grad_clip > 0:
-        factor = torch.clamp(grad_clip / (norm + 1e-6), max=1.0)
+    norm = grad_scale * torch.nn.utils.get_total_norm(grads)
+    if grad_clip > 0 or grad_scale != 1.0:
+        clip = torch.clamp(grad_clip / (norm + 1e-6), max=1.0) if grad_clip > 0 else torch.ones_like(norm)
+        factor = grad_scale * clip
         if optimizer.defaults.get("fused"):
             optimizer.grad_scale = 1.0 / factor
         else:
@@ -352,8 +360,8 @@ def clip_and_step(optimizer, grad_clip):
     return norm
 
 
-def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip, seed):
-    """One optimizer step on the global batch.
+def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip, seed, grad_scale=1.0):
+    """One optimizer step on the global batch; the mean gradient is multiplied by grad_scale before clipping.
 
     Returns the mean loss and the gradient norm before clipping, as tensors (no host sync).
     """
@@ -361,7 +369,7 @@ def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip, seed):
     for group in optimizer.param_groups:
         group["lr"] = lr
     loss = forward_backward(model, batches, accum, ctx)
-    grad_norm = clip_and_step(optimizer, grad_clip)
+    grad_norm = clip_and_step(optimizer, grad_clip, grad_scale)
     optimizer.zero_grad(set_to_none=True)
     return loss, grad_norm
 
@@ -405,6 +413,19 @@ def check_model_args(cfg, model_args, source):
                               f"set --{key}={model_args[key]!r}")
 
 
+def resolve_data_seed(cfg, ckpt):
+    """data_seed=-1 picks the batch order: a resumed run keeps its checkpoint's, an inherited run takes its
+    reference's + 1 (it must not replay the batches its reference was trained on), a scratch run its seed."""
+    if cfg.data_seed != -1:
+        return
+    if ckpt is not None:
+        cfg.data_seed = data_seed_of(ckpt["config"])
+    elif cfg.init_from == "inherit" and is_checkpoint_file(cfg.inherit_from):
+        cfg.data_seed = target_data_seed(load_checkpoint(cfg.inherit_from)["config"])
+    else:  # scratch, pretrained, or a Hugging Face reference (trained on other data: no order of ours to avoid)
+        cfg.data_seed = cfg.seed
+
+
 def build_model(cfg, ckpt_path, mmap=True):
     """The model to train and, for inheritance, the manifest of what came from where."""
     if cfg.init_from == "resume":  # the checkpoint's model wins, as in nanoGPT; other shape flags are refused
@@ -416,7 +437,7 @@ def build_model(cfg, ckpt_path, mmap=True):
     if cfg.init_from == "inherit":
         model, manifest = inherit_from_checkpoint(
             cfg.inherit_from, cfg.n_layer, parts=cfg.inherit_parts, layers=cfg.inherit_layers,
-            embeddings=cfg.inherit_embeddings, seed=cfg.seed,
+            embeddings=cfg.inherit_embeddings, seed=cfg.seed, allow_moved=cfg.inherit_allow_moved,
             check=lambda args, src: check_model_args(cfg, args, src))
         return model, None, manifest
     if cfg.init_from == "pretrained":  # continued pre-training: its weights and shape, a fresh optimizer at step 0
@@ -447,18 +468,20 @@ def prepare(cfg, d, ckpt_path):
     vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})
     if ckpt is not None and "optimizer" in ckpt:
         adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED)
+    resolve_data_seed(cfg, ckpt)
     # how the run began survives resumes: config.json and checkpoints keep init_from/inherit_*
     origin = ckpt["config"] if ckpt else cfg_dict
     run_config = {**vars(cfg), **{k: origin.get(k, cfg_dict[k]) for k in ORIGIN_KEYS}}
     model = raw_model.to(d.device)
     select_attention(cfg.attention, d.device)
-    optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate,
-                                          (cfg.beta1, cfg.beta2), d.device.split(":")[0])
-    step, elapsed_before, resumed = 0, 0.0, False
+    optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
+                                          d.device.split(":")[0], cfg.decay_embeddings)
+    step, elapsed_before, clipped_before, resumed = 0, 0.0, 0, False
     if ckpt is not None:
         resumed = "optimizer" in ckpt
         if "optimizer" in ckpt:
             optimizer.load_state_dict(ckpt["optimizer"])
+            clipped_before = ckpt.get("clipped_steps", 0)
         step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
     if cfg.compile:
         model = torch.compile(model, mode=cfg.compile_mode)
@@ -467,7 +490,8 @@ def prepare(cfg, d, ckpt_path):
         model = DDP(model, device_ids=[d.local_rank] if d.device.startswith("cuda") else None,
                     gradient_as_bucket_view=True)
     return SimpleNamespace(raw_model=raw_model, model=model, eval_model=eval_model, optimizer=optimizer,
-                           step=step, elapsed_before=elapsed_before, resumed=resumed, manifest=manifest,
+                           step=step, elapsed_before=elapsed_before, clipped_before=clipped_before,
+                           resumed=resumed, manifest=manifest,
                            run_config=run_config)
 
 
@@ -529,6 +553,8 @@ def check_settings(cfg):
     if cfg["n_embd"] % cfg["n_head"]:
         raise ConfigError(f"n_embd={cfg['n_embd']} is not divisible by n_head={cfg['n_head']}: "
                           "choose an n_head that divides n_embd")
+    if cfg["data_seed"] < -1:
+        raise ConfigError(f"data_seed={cfg['data_seed']} must be -1 (the default order) or a seed >= 0")
 
 
 class StopSignals:
@@ -641,6 +667,7 @@ def run(cfg_dict, d, held):
     flops_per_token = raw_model.flops_per_token()
     t_start = t_last = time.time()
     step_last = step
+    clipped_steps = torch.tensor(run_state.clipped_before, device=d.device)  # counted on device: no sync per step
 
     def elapsed():
         return run_state.elapsed_before + time.time() - t_start
@@ -671,7 +698,8 @@ def run(cfg_dict, d, held):
                      "the data) or start a new out_dir with a lower learning_rate")
         if saving or stopping:
             if d.master:
-                save_checkpoint(ckpt_path, raw_model, run_config, step, optimizer, elapsed(), manifest)
+                save_checkpoint(ckpt_path, raw_model, run_config, step, optimizer, elapsed(), manifest,
+                                clipped_steps=int(clipped_steps))
             saved_at = step
             t_last, step_last = time.time(), step  # evaluation and saving are not training throughput
         if step == cfg.max_iters:
@@ -685,7 +713,9 @@ def run(cfg_dict, d, held):
 
         lr = lr_at(step, cfg)
         loss, grad_norm = train_step(model, optimizer, train_batches(train_data, cfg, step, accum, d), accum,
-                                     ctx, lr, cfg.grad_clip, dropout_seed(cfg, step, d.rank))
+                                     ctx, lr, cfg.grad_clip, dropout_seed(cfg, step, d.rank), cfg.grad_scale)
+        if cfg.grad_clip > 0:
+            clipped_steps += grad_norm > cfg.grad_clip
         step += 1
         first_bad = note_non_finite(first_bad, loss, grad_norm, step)
 
@@ -693,14 +723,16 @@ def run(cfg_dict, d, held):
             train_loss = mean_across_ranks(loss, d).item()  # the only host sync in the loop
             tokens_per_s = (step - step_last) * cfg.tokens_per_step / (time.time() - t_last)
             mfu = tokens_per_s / d.world_size * flops_per_token / peak if peak else None
-            record = dict(lr=lr, train_loss=train_loss, grad_norm=grad_norm.item(), tokens_per_s=tokens_per_s,
-                          mfu=mfu)
+            norm = grad_norm.item()
+            record = dict(lr=lr, train_loss=train_loss, grad_norm=norm, clipped=0 < cfg.grad_clip < norm,
+                          tokens_per_s=tokens_per_s, mfu=mfu)
             t_last, step_last = time.time(), step
 
     if d.master:
         write_json_atomically(out_dir / "result.json", {
             "step": step, "tokens": step * cfg.tokens_per_step, "val_loss": record["val_loss"],
-            "num_params": raw_model.num_params(), "elapsed_s": elapsed()})
+            "num_params": raw_model.num_params(), "elapsed_s": elapsed(),
+            "clip_rate": int(clipped_steps) / step if step else 0.0})
     return record["val_loss"]
 
 

@@ -9,3 +9,7 @@ learning_rate = 3e-4
 # needs ~64 GB per GPU. On smaller cards use batch_size=16 or 24: the same global batch, accumulated.
 batch_size = 48
 tokens_per_step = 393_216  # 48 x 1024 x 8 GPUs
+# ~394K tokens per step is the released baseline config's layout (batch 4 x 12 micro-steps per GPU x 8 GPUs x 1024);
+# its loop's gradient is 12 x the mean gradient (see _paper_gpt2.py). The medium runs' own script is not released:
+# 12 assumes they used that layout and loop.
+grad_scale = 12.0

@@ -7,4 +7,4 @@ n_layer = 16
 init_from = "inherit"
 inherit_from = "out/gpt2m_baseline24/ckpt.pt"
 inherit_parts = "attn_ln"
-inherit_embeddings = "wte"  # as the released code: wte (= tied lm_head); wpe and ln_f fresh
+inherit_embeddings = "wte"  # the default, as the released code: wte (= tied lm_head); wpe and ln_f fresh

@@ -6,4 +6,4 @@ out_dir = "out/gpt2m_inherit12"
 n_layer = 12
 init_from = "inherit"
 inherit_from = "out/gpt2m_baseline24/ckpt.pt"
-inherit_embeddings = "wte"  # as the released code: wte (= tied lm_head); wpe and ln_f fresh
+inherit_embeddings = "wte"  # the default, as the released code: wte (= tied lm_head); wpe and ln_f fresh

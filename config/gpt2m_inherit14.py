@@ -6,4 +6,4 @@ out_dir = "out/gpt2m_inherit14"
 n_layer = 14
 init_from = "inherit"
 inherit_from = "out/gpt2m_baseline24/ckpt.pt"
-inherit_embeddings = "wte"  # as the released code: wte (= tied lm_head); wpe and ln_f fresh
+inherit_embeddings = "wte"  # the default, as the released code: wte (= tied lm_head); wpe and ln_f fresh

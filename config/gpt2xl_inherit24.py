@@ -6,4 +6,4 @@ out_dir = "out/gpt2xl_inherit24"
 n_layer = 24
 init_from = "inherit"
 inherit_from = "out/gpt2xl_baseline48/ckpt.pt"
-inherit_embeddings = "wte"  # as the released code: wte (= tied lm_head); wpe and ln_f fresh
+inherit_embeddings = "wte"  # the default, as the released code: wte (= tied lm_head); wpe and ln_f fresh

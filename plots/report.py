@@ -20,7 +20,7 @@ COLUMNS = ("model", "layers", "init", "steps", "tokens", "final val loss", "para
 
 
 # config keys that differ between seeds of one setting, or say nothing about what was trained
-PER_SEED = {"seed", "out_dir", "inherit_from", "git_commit", "device", "world_size", "num_params",
+PER_SEED = {"seed", "data_seed", "out_dir", "inherit_from", "git_commit", "device", "world_size", "num_params",
             "data_dir", "log_interval", "compile", "backend", "peak_tflops", "eval_only"}
 
 

@@ -172,12 +172,16 @@ def reference_name(reference):
 
 
 def init_name(run):
-    """'random', or e.g. 'Inheritune (full) from 24L' / 'Inheritune (attn_ln, layers 0,2)'."""
+    """'random', or e.g. 'Inheritune (full) from 24L' / 'Inheritune (attn_ln, layers 0,2)' /
+    'Inheritune (full, embeddings wte,wpe,ln_f)' where more or less than the paper's wte is inherited."""
     if not run.is_inherited:
         return "random"
     parts = run.config.get("inherit_parts", "full")
     layers = run.config.get("inherit_layers", "")
+    embeddings = run.config.get("inherit_embeddings", "wte")
     detail = f"{parts}, layers {layers}" if layers else parts
+    if embeddings != "wte":
+        detail += f", embeddings {embeddings or 'none'}"
     ref = reference_name(run.config.get("inherit_from"))
     return f"Inheritune ({detail})" + (f" from {ref}" if ref else "")
 

@@ -156,7 +156,7 @@ CASES = [  # n, parts, layers, embeddings, seed
 def test_inherited_tensors_come_from_the_reference_and_the_rest_is_scratch_init(
         ref, n, parts, layers, embeddings, seed):
     model, manifest = inherit.inherit(ref.state, ref.args, n, parts=parts, layers=layers,
-                                      embeddings=embeddings, seed=seed)
+                                      embeddings=embeddings, seed=seed, allow_moved=True)
     torch.manual_seed(seed)
     scratch = GPT(GPTConfig(**{**ref.args, "n_layer": n})).state_dict()
     layer_map = [int(i) for i in layers.split(",")] if layers else list(range(n))
@@ -164,7 +164,11 @@ def test_inherited_tensors_come_from_the_reference_and_the_rest_is_scratch_init(
     state = model.state_dict()
 
     assert model.config.n_layer == n and len(model.transformer.h) == n
+    divisors = {k: manifest.pop(k) for k in list(manifest) if k.endswith(".attn.logit_divisor")}
     assert list(manifest) == list(state) == list(scratch)
+    # scale_attn_by_inverse_layer_idx: block i divides its logits by i + 1, whatever it was trained with
+    assert divisors == {f"transformer.h.{i}.attn.logit_divisor": f"trained with {r + 1}, gets {i + 1}"
+                        for i, r in enumerate(layer_map)}
     inherited = 0
     for name, tensor in state.items():
         src = expected_source(name, parts, layer_map, embedding_names)
@@ -182,26 +186,32 @@ def test_inherited_tensors_come_from_the_reference_and_the_rest_is_scratch_init(
 
 
 def test_manifest_summary_names_blocks_and_parts(ref):
-    _, manifest = inherit.inherit(ref.state, ref.args, 2, parts="attn_ln", layers="0,2", embeddings="wte")
+    _, manifest = inherit.inherit(ref.state, ref.args, 2, parts="attn_ln", layers="0,2", embeddings="wte",
+                                  allow_moved=True)
     summary = inherit.manifest_summary(manifest)
     assert "\n" not in summary
     assert "0<-0 1<-2" in summary
     assert "block parts: attn.c_attn, attn.c_proj, ln_1 |" in summary
     assert "outside blocks: lm_head, transformer.wte |" in summary
-    assert f"inherited {sum(v != 'init' for v in manifest.values())} of {len(manifest)} tensors" in summary
+    assert "attention logit divisors changed (target: trained->here): 1: 3->2 |" in summary
+    n_tensors = len(ref.model.state_dict()) - 2 * 6 * 2  # the reference's 4 blocks less 2
+    assert f"inherited {sum(v != 'init' for v in manifest.values()) - 2} of {n_tensors} tensors" in summary
+    _, in_place = inherit.inherit(ref.state, ref.args, 2, layers="0,1")
+    assert "divisors" not in inherit.manifest_summary(in_place)
 
 
 @pytest.mark.parametrize("layers", ["", "0,1,2,3"])
 def test_all_k_blocks_reproduce_the_reference_exactly(ref, layers):
-    model, manifest = inherit.inherit(ref.state, ref.args, K, layers=layers)
+    model, manifest = inherit.inherit(ref.state, ref.args, K, layers=layers, embeddings="wte,wpe,ln_f")
     assert "init" not in manifest.values()
     x = torch.randint(0, SYNTH_VOCAB, (3, REF_ARGS["block_size"]), generator=torch.Generator().manual_seed(1))
     model.eval()
     with torch.no_grad():
         assert torch.equal(model(x)[0], ref.model(x)[0])
         # the comparison can fail: fresh wpe/ln_f, or the blocks in another order, change the logits
-        fresh_embeddings, _ = inherit.inherit(ref.state, ref.args, K, embeddings="wte")
-        permuted, _ = inherit.inherit(ref.state, ref.args, K, layers="0,1,3,2")
+        fresh_embeddings, _ = inherit.inherit(ref.state, ref.args, K)  # the default: wpe and ln_f fresh
+        permuted, _ = inherit.inherit(ref.state, ref.args, K, layers="0,1,3,2", embeddings="wte,wpe,ln_f",
+                                      allow_moved=True)
         for other in (fresh_embeddings.eval(), permuted.eval()):
             assert (other(x)[0] - ref.model(x)[0]).abs().max() > 1e-3
 
@@ -221,9 +231,18 @@ def test_all_k_blocks_reproduce_the_reference_exactly(ref, layers):
     (dict(n_layer=2, layers="0,4"), "must name 2 distinct blocks in 0..3"),
     (dict(n_layer=2, layers="-1,0"), "must name 2 distinct blocks in 0..3"),
     (dict(n_layer=2, embeddings="wte,lm_head"), "unknown embedding part(s) ['lm_head']"),
+    (dict(n_layer=2, layers="0,2"), "blocks 2->1 (reference->target) would divide their attention logits"),
+    (dict(n_layer=3, layers="1,0,2"), "blocks 1->0 0->1 (reference->target)"),
 ])
 def test_bad_arguments_stop_with_one_line(ref, kwargs, expected):
     assert expected in one_line_exit(inherit.inherit, ref.state, ref.args, **kwargs)
+
+
+def test_moved_blocks_are_allowed_without_scale_attn_by_inverse_layer_idx(ref):
+    args = {**ref.args, "scale_attn_by_inverse_layer_idx": False}
+    model, manifest = inherit.inherit(ref.state, args, 2, layers="0,2")
+    assert torch.equal(model.state_dict()["transformer.h.1.mlp.c_fc.weight"], ref.state["transformer.h.2.mlp.c_fc.weight"])
+    assert not [k for k in manifest if k.endswith(".attn.logit_divisor")]  # no divisor to record
 
 
 def test_missing_or_corrupt_reference_checkpoint(tmp_path):
@@ -284,6 +303,7 @@ def test_cli_checkpoint_is_the_inherited_model_and_train_continues_it(ref_run, t
     for name, tensor in expected.state_dict().items():
         assert torch.equal(ckpt["model"][name], tensor), name
     config = ckpt["config"]
+    assert config["data_seed"] == ref_ckpt["config"]["data_seed"] + 1  # not the reference's batch order
     assert config["init_from"] == "inherit" and config["inherit_from"] == str(ref_run.ckpt)
     assert config["inherit_parts"] == "attn_ln" and config["inherit_embeddings"] == "wte"
     assert config["n_layer"] == 2 and config["out_dir"] == str(out.parent)
@@ -344,13 +364,17 @@ def test_train_inherit_starts_from_inherit_inherit(ref_run, tmp_path, parts, lay
     assert val_loss != ref_run.val_loss  # not the reference itself
     config = read_json(out_dir / "config.json")
     assert (config["init_from"], config["inherit_parts"], config["inherit_layers"]) == ("inherit", parts, layers)
+    # data_seed left at -1: not the reference's batch order (its seed, 1337) but the next one
+    assert config["seed"] == 5 and config["data_seed"] == read_json(ref_run.dir / "config.json")["data_seed"] + 1
 
 
 # ---- grow until baseline --------------------------------------------------------------------
 
 def grow_argv(ref_run, out):
+    # wpe and ln_f inherited too (an option): with them fresh, at this tiny scale no deeper round beats
+    # round 1, and test_grow_stops_at_the_first_round_matching_the_baseline needs one that does
     return ["--grow-until-baseline", "--reference-run", str(ref_run.dir), "--out", str(out),
-            "--start-n", "1", "--step-n", "1"]
+            "--start-n", "1", "--step-n", "1", "--embeddings", "wte,wpe,ln_f"]
 
 
 def set_baseline(out, val_loss):
@@ -406,10 +430,51 @@ def test_grow_rounds_and_results(grown, ref_run, data_dir):
         for key in ("learning_rate", "min_lr", "warmup_iters", "tokens_per_step", "eval_tokens", "dataset"):
             assert config[key] == REF_RUN[key], key
         assert config["seed"] == train.DEFAULTS["seed"] and config["data_dir"] == str(data_dir)
+        assert config["inherit_embeddings"] == "wte,wpe,ln_f"
+        assert cells[8] == "blocks (full), wte,wpe,ln_f" and cells[7] == f"{r['clip_rate']:.2f}"
+        assert r["clip_rate"] == result["clip_rate"]
     # round 1 began as inherit.inherit's model (seed: the reference's)
     ref_ckpt = load_ckpt(ref_run.ckpt)
-    model, _ = inherit.inherit(ref_ckpt["model"], ref_ckpt["model_args"], 1, seed=train.DEFAULTS["seed"])
+    model, _ = inherit.inherit(ref_ckpt["model"], ref_ckpt["model_args"], 1, embeddings="wte,wpe,ln_f",
+                               seed=train.DEFAULTS["seed"])
     assert read_log(grown / "n01")[0]["val_loss"] == evaluate(model, data_dir)
+
+
+def test_grow_rounds_do_not_replay_the_references_batches(grown, ref_run, data_dir):
+    """Same model seed as the reference, but another batch order (data_seed), both recorded in config.json."""
+    ref_config = read_json(ref_run.dir / "config.json")
+    assert ref_config["seed"] == ref_config["data_seed"] == train.DEFAULTS["seed"]  # a scratch run: its seed
+    data = train.load_split(data_dir, "synth", "train")
+    d = train.Dist(0, 0, 1, "cpu")
+
+    def batch(config, step):
+        return torch.cat([x for x, _ in train.train_batches(data, SimpleNamespace(**config), step, 1, d)])
+
+    assert read_json(grown / "results.json")["data_seed"] == ref_config["data_seed"] + 1
+    for n in (1, 2, 3):
+        config = read_json(grown / f"n{n:02d}" / "config.json")
+        assert config["seed"] == ref_config["seed"] and config["data_seed"] == ref_config["data_seed"] + 1
+        for step in range(T):
+            assert not torch.equal(batch(config, step), batch(ref_config, step)), (n, step)
+
+
+def test_grow_with_the_papers_gradient_scale_clips_almost_every_step(data_dir, tmp_path, capsys):
+    """The paper's defaults: a reference trained with grad_scale=8 hands it to its rounds, which inherit
+    the blocks and wte only, and print and record a clip rate near 1."""
+    ref_dir = tmp_path / "ref"
+    train.main(run_argv(ref_dir, data_dir, max_iters=6, grad_scale=8.0))
+    out = tmp_path / "grow"
+    set_baseline(out, -1.0)
+    capsys.readouterr()
+    inherit.main(["--grow-until-baseline", "--reference-run", str(ref_dir), "--out", str(out), "--start-n", "3"])
+    printed = capsys.readouterr().out
+    results = read_json(out / "results.json")
+    [round3] = results["rounds"]
+    config = read_json(out / "n03" / "config.json")
+    assert config["grad_scale"] == 8.0 and config["inherit_embeddings"] == "wte"
+    assert results["inherited"] == "blocks (full), wte"
+    assert round3["clip_rate"] == read_json(out / "n03" / "result.json")["clip_rate"] >= 0.8
+    assert f"clip rate {round3['clip_rate']:.2f}" in printed
 
 
 def test_grow_stops_at_the_first_round_matching_the_baseline(grown, ref_run, tmp_path, capsys):

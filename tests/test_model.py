@@ -183,18 +183,24 @@ def test_peak_flops_override_wins():
     assert peak_flops("NVIDIA H100 80GB HBM3", 0.0) == model_module.PEAK_TFLOPS["H100"] * 1e12
 
 
-def test_weight_decay_only_on_2d_tensors():
+MATMULS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
+
+
+@pytest.mark.parametrize("decay_embeddings", [False, True])
+def test_weight_decay_groups(decay_embeddings):
+    """The paper's code decays only nn.Linear weights; decay_embeddings adds wte (= lm_head) and wpe."""
     model = GPT(tiny_config(n_layer=2))
-    opt = model.configure_optimizer(weight_decay=0.1, learning_rate=1e-3, betas=(0.9, 0.95), device_type="cpu")
+    opt = model.configure_optimizer(weight_decay=0.1, learning_rate=1e-3, betas=(0.9, 0.95), device_type="cpu",
+                                    decay_embeddings=decay_embeddings)
     decay, no_decay = opt.param_groups
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
-    assert all(p.dim() == 2 for p in decay["params"])
-    assert all(p.dim() == 1 for p in no_decay["params"])
     names = {id(p): n for n, p in model.named_parameters()}
-    assert sorted(names[id(p)] for p in decay["params"]) == sorted(
-        ["transformer.wte.weight", "transformer.wpe.weight"]
-        + [f"transformer.h.{i}.{m}.weight" for i in range(2)
-           for m in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")])
+    expected = [f"transformer.h.{i}.{m}.weight" for i in range(2) for m in MATMULS]
+    if decay_embeddings:
+        expected += ["transformer.wte.weight", "transformer.wpe.weight"]  # the tied lm_head once, as wte
+    assert sorted(names[id(p)] for p in decay["params"]) == sorted(expected)
+    assert sorted(model.decayed_parameter_names(decay_embeddings)) == sorted(expected)
+    assert sorted(names[id(p)] for p in no_decay["params"]) == sorted(set(names.values()) - set(expected))
     # every parameter is optimised exactly once (the tied lm_head is not a second copy)
     ids = [id(p) for g in opt.param_groups for p in g["params"]]
     assert sorted(ids) == sorted(names) and len(set(ids)) == len(ids)

@@ -96,6 +96,11 @@ def test_labels_read_the_reference_layers_from_its_run_dir(study, tmp_path):
     assert run_label(load_run(lost)) == "16L Inheritune (full) 100 steps"
     preset = make_run(tmp_path, "preset", init_from="inherit", inherit_from="gpt2-medium")
     assert run_label(load_run(preset)) == "16L Inheritune (full) from gpt2-medium 100 steps"
+    # inheriting more (or less) than the paper's wte is named
+    more = make_run(tmp_path, "more", init_from="inherit", inherit_from=str(study["ref"] / "ckpt.pt"))
+    config = json.loads((more / "config.json").read_text())
+    (more / "config.json").write_text(json.dumps({**config, "inherit_embeddings": "wte,wpe,ln_f"}))
+    assert run_label(load_run(more)) == "16L Inheritune (full, embeddings wte,wpe,ln_f) from 24L 100 steps"
 
 
 def test_plot_runs_png_zooms_past_the_step0_loss(study, tmp_path):

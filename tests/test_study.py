@@ -27,6 +27,15 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_d
     }
     for group, loss in expected.items():
         assert numbers["final_val_loss"][group] == [loss]
+    # the paper's defaults: blocks + wte inherited; the scratch controls train on the inherited model's batch
+    # order, which is not the reference's
+    configs = {g: json.loads((seed_dir / d / "config.json").read_text()) for g, d in
+               [("reference", "reference"), ("inheritune", f"grow/n{n:02d}"), ("scratch_T", f"scratch{n}_T"),
+                ("scratch_2T", f"scratch{n}_2T")]}
+    assert configs["inheritune"]["inherit_embeddings"] == "wte"
+    assert configs["reference"]["data_seed"] == 0
+    assert configs["inheritune"]["data_seed"] == configs["scratch_T"]["data_seed"] == configs["scratch_2T"]["data_seed"] == 1
+    assert all(c["seed"] == 0 for c in configs.values())
     # the 2T scratch run really trained twice as long
     assert json.loads((seed_dir / f"scratch{n}_2T" / "result.json").read_text())["step"] == 2 * numbers["T"]
 

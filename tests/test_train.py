@@ -180,13 +180,13 @@ def test_fused_adamw_applies_the_clip_in_its_kernel(clip_over_norm):
 
 def test_any_world_and_accumulation_split_sees_the_same_sequences(synth_data_dir):
     data = train.load_split(synth_data_dir, "synth", "train")
-    cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN})
+    cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN, "data_seed": 1337})
 
-    def sequences(world_size, accum, step):
+    def sequences(world_size, accum, step, **changes):
         xs = []
         for rank in range(world_size):
             d = train.Dist(rank, rank, world_size, "cpu")
-            xs += [x for x, _ in train.train_batches(data, cfg, step, accum, d)]
+            xs += [x for x, _ in train.train_batches(data, SimpleNamespace(**{**vars(cfg), **changes}), step, accum, d)]
         return torch.cat(xs)
 
     single = sequences(1, 4, step=7)
@@ -194,6 +194,9 @@ def test_any_world_and_accumulation_split_sees_the_same_sequences(synth_data_dir
     assert torch.equal(sequences(2, 2, step=7), single)
     assert torch.equal(sequences(4, 1, step=7), single)
     assert not torch.equal(sequences(1, 4, step=8), single)  # each step draws new windows
+    # the batch order is data_seed's alone: the model's seed does not change it
+    assert torch.equal(sequences(1, 4, step=7, seed=5), single)
+    assert not torch.equal(sequences(1, 4, step=7, data_seed=1338), single)
     x, y = next(train.train_batches(data, cfg, 7, 4, train.Dist(0, 0, 1, "cpu")))
     assert torch.equal(x[:, 1:], y[:, :-1])  # targets are the inputs shifted by one
 
@@ -222,6 +225,38 @@ def test_lr_schedule_decays_over_lr_decay_iters_not_max_iters():
         99: 1e-4,  # the last training step
     }
     assert {step: train.lr_at(step, cfg) for step in expected} == pytest.approx(expected, rel=1e-9)
+
+
+# ---- gradient scale and clipping -------------------------------------------------------------
+
+def test_grad_scale_multiplies_the_mean_gradient_before_clipping(synth_data_dir, tmp_path):
+    """The paper's loop clips (micro-steps) x the mean gradient; grad_scale reproduces it for any split."""
+    common = dict(tokens_per_step=256, max_iters=6, eval_interval=6)
+    plain = run(tmp_path / "plain", synth_data_dir, **common)
+    run(tmp_path / "scaled", synth_data_dir, grad_scale=8.0, **common)  # micro-batch 4: accumulation 2
+    run(tmp_path / "one_micro", synth_data_dir, grad_scale=8.0, batch_size=8, **common)  # accumulation 1
+    plain_log, scaled_log = read_log(tmp_path / "plain"), read_log(tmp_path / "scaled")
+    # step 1: the same weights and batch, so the norm before clipping is exactly 8 times larger
+    assert scaled_log[1]["grad_norm"] == pytest.approx(8 * plain_log[1]["grad_norm"], rel=1e-5)
+    assert read_log(tmp_path / "one_micro")[1]["grad_norm"] == pytest.approx(scaled_log[1]["grad_norm"], rel=1e-5)
+    # this tiny model's mean gradient norm is ~0.5: clipped never at scale 1, always at 8
+    assert not any(r.get("clipped") for r in plain_log) and all(r["clipped"] for r in scaled_log[1:])
+    assert read_json(tmp_path / "plain" / "result.json")["clip_rate"] == 0.0
+    assert read_json(tmp_path / "scaled" / "result.json")["clip_rate"] == 1.0
+    assert read_json(tmp_path / "plain" / "result.json")["val_loss"] == plain
+
+
+def test_clip_rate_counts_every_step_and_survives_resume(synth_data_dir, tmp_path):
+    """Steps between log lines count too, and a resumed run reports the whole run's rate."""
+    common = dict(grad_scale=1.5, max_iters=8, lr_decay_iters=8, eval_interval=4, log_interval=4)
+    run(tmp_path / "every", synth_data_dir, **{**common, "log_interval": 1})
+    clipped = [r["clipped"] for r in read_log(tmp_path / "every")[1:]]
+    assert 0 < sum(clipped) < len(clipped), clipped  # a scale where some steps clip and some do not
+    run(tmp_path / "sparse", synth_data_dir, **common)
+    assert read_json(tmp_path / "sparse" / "result.json")["clip_rate"] == sum(clipped) / 8
+    run(tmp_path / "half", synth_data_dir, **{**common, "max_iters": 4})
+    run(tmp_path / "half", synth_data_dir, **common, init_from="resume")
+    assert read_json(tmp_path / "half" / "result.json")["clip_rate"] == sum(clipped) / 8
 
 
 # ---- data-parallel equals single process ----------------------------------------------------
@@ -442,8 +477,9 @@ def test_log_config_and_result_fields(short_run):
     assert [r["step"] for r in log] == [0, 1, 2, 3, 4]
     assert set(log[0]) == {"step", "tokens", "val_loss", "elapsed_s"}
     for r in log[1:]:
-        expected = {"step", "tokens", "lr", "train_loss", "grad_norm", "tokens_per_s", "mfu", "elapsed_s"}
+        expected = {"step", "tokens", "lr", "train_loss", "grad_norm", "clipped", "tokens_per_s", "mfu", "elapsed_s"}
         assert set(r) == expected | ({"val_loss"} if r["step"] % 2 == 0 else set())
+        assert r["clipped"] == (r["grad_norm"] > config["grad_clip"])
         assert r["tokens"] == r["step"] * 128
         assert r["mfu"] is None  # no peak FLOP/s known for a CPU
         assert r["tokens_per_s"] > 0 and math.isfinite(r["train_loss"]) and r["grad_norm"] > 0
@@ -455,8 +491,11 @@ def test_log_config_and_result_fields(short_run):
     assert re.fullmatch(r"[0-9a-f]{40}", config["git_commit"])
     assert config["num_params"] == GPT(GPTConfig(vocab_size=SYNTH_VOCAB, **TINY_MODEL, bias=False)).num_params()
     assert config["world_size"] == 1 and config["device"] == "cpu"
+    assert config["seed"] == 1337 and config["data_seed"] == 1337  # a scratch run's batch order: its seed
 
     result = read_json(short_run.out_dir / "result.json")
+    assert result["clip_rate"] == sum(r["clipped"] for r in log[1:]) / 4  # every step was logged
+
     assert result["val_loss"] == log[-1]["val_loss"] == short_run.val_loss
     assert result["step"] == 4 and result["tokens"] == 4 * 128
     assert result["num_params"] == config["num_params"]
