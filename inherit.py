@@ -175,7 +175,10 @@ def write_inherited_checkpoint(args):
     ckpt = load_model_source(args.reference)
     model, manifest = inherit(ckpt["model"], ckpt["model_args"], args.n_layer, args.parts,
                               args.layers, args.embeddings, args.seed, args.allow_moved_blocks)
-    data_seed = args.data_seed if args.data_seed != -1 else target_data_seed(ckpt["config"])
+    if args.data_seed != -1:
+        data_seed = args.data_seed
+    else:  # a Hugging Face reference was trained on other data: no batch order of ours to avoid
+        data_seed = target_data_seed(ckpt["config"]) if ckpt["config"] else args.seed
     config = {**ckpt["config"], "n_layer": args.n_layer, "init_from": "inherit",
               "inherit_from": str(args.reference), "inherit_parts": args.parts,
               "inherit_layers": args.layers, "inherit_embeddings": args.embeddings,

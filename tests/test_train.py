@@ -159,10 +159,11 @@ def test_update_follows_the_clipped_gradient(accum, clip_over_norm):
                                    msg=lambda detail, name=name: f"{name}: {detail}")
 
 
-@pytest.mark.parametrize("clip_over_norm", [0.5, 2.0])
-def test_fused_adamw_applies_the_clip_in_its_kernel(clip_over_norm):
-    """On GPUs the clip factor rides in fused AdamW's grad_scale: the update must equal torch's
-    clip_grad_norm_ followed by the same optimizer (CPU has the fused kernel too)."""
+@pytest.mark.parametrize("grad_scale", [1.0, 8.0])
+@pytest.mark.parametrize("clip_over_norm", [0.5, 2.0, 0.0])
+def test_fused_adamw_applies_scale_and_clip_in_its_kernel(clip_over_norm, grad_scale):
+    """On GPUs grad_scale and the clip factor ride in fused AdamW's grad_scale: the update must equal
+    scaling the gradients, torch's clip_grad_norm_, then the same optimizer (CPU has the fused kernel too)."""
     torch.manual_seed(0)
     x, y = torch.randint(0, SYNTH_VOCAB, (2, 4, 32))
     models = [GPT(GPTConfig(**TINY_MODEL, vocab_size=SYNTH_VOCAB, bias=True)) for _ in range(2)]
@@ -170,10 +171,13 @@ def test_fused_adamw_applies_the_clip_in_its_kernel(clip_over_norm):
     optimizers = [torch.optim.AdamW(m.parameters(), lr=1e-2, fused=True) for m in models]
     for m in models:
         m(x, y)[1].backward()
+    for p in models[0].parameters():
+        p.grad.mul_(grad_scale)
     raw_norm = torch.nn.utils.clip_grad_norm_(models[0].parameters(), math.inf).item()
-    torch.nn.utils.clip_grad_norm_(models[0].parameters(), clip_over_norm * raw_norm)
+    torch.nn.utils.clip_grad_norm_(models[0].parameters(), clip_over_norm * raw_norm or math.inf)
     optimizers[0].step()
-    assert train.clip_and_step(optimizers[1], clip_over_norm * raw_norm).item() == pytest.approx(raw_norm)
+    norm = train.clip_and_step(optimizers[1], clip_over_norm * raw_norm, grad_scale)
+    assert norm.item() == pytest.approx(raw_norm, rel=1e-6)
     for (name, a), b in zip(models[0].named_parameters(), models[1].parameters()):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=lambda detail, name=name: f"{name}: {detail}")
 
