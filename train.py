@@ -30,7 +30,7 @@ from checkpoint import MODEL_KEYS, load_checkpoint, save_checkpoint
 from configurator import ConfigError, load_config
 from inherit import inherit_from_checkpoint
 from model import GPT, GPTConfig, peak_flops
-from prepare_openwebtext import load_split, write_json_atomically
+from prepare_openwebtext import load_split, read_meta, write_json_atomically
 
 DEFAULTS = dict(
     # run directory and initialisation
@@ -49,7 +49,7 @@ DEFAULTS = dict(
     n_head=12,
     n_embd=768,
     block_size=1024,
-    vocab_size=50304,
+    vocab_size=0,  # 0 = the dataset's (meta.json), rounded up to a multiple of 64: GPT-2's 50257 -> 50304
     bias=False,
     dropout=0.0,
     scale_attn_by_inverse_layer_idx=False,
@@ -87,8 +87,7 @@ CHOICES = dict(
     attention=("auto", "flash", "cudnn", "efficient", "math"),
     compile_mode=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
 )
-POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size", "eval_interval",
-            "log_interval")
+POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "eval_interval", "log_interval")
 # a resumed run keeps these training settings; the ones after them may be changed on purpose
 RESUME_FIXED = ("seed", "dataset", "tokens_per_step", "learning_rate", "min_lr", "warmup_iters",
                 "lr_decay_iters", "weight_decay", "beta1", "beta2", "grad_clip")
@@ -165,6 +164,25 @@ def accumulation_steps(cfg, world_size):
             "(each replay overwrites the last one's outputs); use compile_mode='default' or raise batch_size "
             f"to tokens_per_step/(block_size*world_size)={cfg.tokens_per_step // (cfg.block_size * world_size)}")
     return accum
+
+
+def resolve_vocab_size(cfg):
+    """The model's vocabulary: vocab_size=0 takes the dataset's meta.json vocab_size, padded to a
+    multiple of 64 for speed; a vocabulary smaller than the dataset's is refused."""
+    meta = read_meta(cfg.data_dir, cfg.dataset) or {}
+    declared = meta.get("vocab_size")
+    where = f"{cfg.data_dir}/{cfg.dataset}/meta.json"
+    if cfg.vocab_size == 0:
+        if declared is None:
+            raise ConfigError(f"vocab_size=0 takes the vocabulary from {where}, which is missing or has no "
+                              "vocab_size: prepare the dataset with prepare_openwebtext.py or set vocab_size")
+        return -(-declared // 64) * 64
+    if cfg.vocab_size < 0:
+        raise ConfigError(f"vocab_size={cfg.vocab_size} must be 0 (the dataset's, from {where}) or positive")
+    if declared is not None and cfg.vocab_size < declared:
+        raise ConfigError(f"vocab_size={cfg.vocab_size} is smaller than the {declared} tokens of {where}; "
+                          "set vocab_size=0 (the dataset's) or at least that")
+    return cfg.vocab_size
 
 
 def load_tokens(cfg, split):
@@ -335,6 +353,7 @@ def prepare(cfg, d, ckpt_path):
     A checkpoint without optimizer state (inherit.py's step-0 output) starts a run afresh:
     `resumed` is False, so its first step is evaluated and its log begins there.
     """
+    cfg.vocab_size = resolve_vocab_size(cfg)
     cfg_dict = dict(vars(cfg))
     raw_model, ckpt, manifest = build_model(cfg, ckpt_path)
     vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})
