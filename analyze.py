@@ -43,6 +43,11 @@ def energy_rank(probs, threshold):
     return (share < threshold - 1e-12).sum(-1) + 1  # 1e-12: k/T == threshold exactly counts as reached
 
 
+def uniform_causal(T):
+    """Attention spread evenly over each query's causal prefix: row i puts 1/(i+1) on tokens 0..i."""
+    return torch.ones(T, T).tril() / torch.arange(1, T + 1)[:, None]
+
+
 def first_token_mass(probs):
     """Mean over query positions of the probability put on the first token, per matrix."""
     return probs[..., :, 0].mean(-1)
@@ -137,11 +142,16 @@ def analyze(ckpt_path, out_dir, windows=16, threshold=0.9, collapsed=0.05, data_
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {"checkpoint": str(ckpt_path), "step": ckpt["step"], "dataset": f"{data_dir}/{dataset}",
               "windows": len(batch), "block_size": T, "threshold": threshold, "collapsed": collapsed,
-              "first_collapsed_layer": first, "layers": rows}
+              "first_collapsed_layer": first, "layers": rows,
+              # for scale: the ranks of uniform causal attention and of attention to each token itself
+              "uniform_causal_rank": energy_rank(uniform_causal(T), threshold).item(),
+              "self_rank": energy_rank(torch.eye(T), threshold).item()}
     write_json_atomically(out_dir / "attention.json", report)
     plot_heatmap(rows, T, out_dir / "attention.png",
                  f"{ckpt_path}: rank holding {threshold:.0%} of the energy, {len(batch)} windows of {T}")
     print(table(rows, T))
+    print(f"for scale: uniform causal attention has rank {report['uniform_causal_rank']}, "
+          f"attention to each token itself {report['self_rank']}")
     where = f"layer {first}" if first is not None else "no layer"
     print(f"collapsed (rank <= {collapsed:g} T in most heads) from {where}; "
           f"wrote {out_dir / 'attention.json'} and {out_dir / 'attention.png'}")

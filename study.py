@@ -275,6 +275,8 @@ def main(argv=None):
     p.add_argument("--out", default="", help="run directories (default out/study_<preset>[_quick])")
     p.add_argument("--results", default="", help="tables and figures (default results/, results/gpu, or OUT/results)")
     args = p.parse_args(argv)
+    if args.jobs < 1:
+        p.error(f"--jobs must be at least 1, got {args.jobs}")
     name = f"study_{args.preset}" + ("_quick" if args.quick else "")
     out = Path(args.out or f"out/{name}")
     results_dir = Path(args.results or (out / "results" if args.quick else RESULTS[args.preset]))
@@ -284,7 +286,7 @@ def main(argv=None):
     prepare_builtin(base["data_dir"], bpe_vocab=BPE_VOCAB)
     seeds = SEEDS[:1] if args.quick else SEEDS
     K = base["n_layer"]
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         stops = dict(zip(seeds, pool.map(lambda s: reference_and_grow(base, s, out), seeds)))
         # the depth compared: the deepest any seed needed (K-2 if none matched)
         n = max((v for v in stops.values() if v), default=None) or K - 2

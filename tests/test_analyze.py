@@ -10,8 +10,7 @@ from checkpoint import save_checkpoint
 from model import GPT, GPTConfig
 
 
-def uniform_causal(T):
-    return torch.ones(T, T).tril() / torch.arange(1, T + 1)[:, None]
+uniform_causal = analyze.uniform_causal
 
 
 @pytest.mark.parametrize("T", [10, 16, 128])
@@ -77,6 +76,7 @@ def test_cli_writes_table_json_and_heatmap(builtin_bpe_data_dir, tmp_path, capsy
     assert report["layers"][1]["first_token_mass"] == pytest.approx([H / T] * 2)
     uniform_rank = analyze.energy_rank(uniform_causal(T), 0.9).item()
     assert report["layers"][1]["rank"] == [uniform_rank] * 2
+    assert (report["uniform_causal_rank"], report["self_rank"]) == (uniform_rank, math.ceil(0.9 * T))
     out = capsys.readouterr().out
     assert "| 1 | " + f"{uniform_rank:.1f}" in out and "collapsed" in out
     png = (tmp_path / "a" / "attention.png").read_bytes()
