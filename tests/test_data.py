@@ -278,6 +278,9 @@ def test_missing_split_is_one_line(tmp_path):
     with pytest.raises(SystemExit) as excinfo:
         prep.load_split(tmp_path, "openwebtext", "val")
     assert "--dataset openwebtext" in one_line_exit(excinfo)
+    with pytest.raises(SystemExit) as excinfo:
+        prep.load_split(tmp_path, "builtin_bpe1024", "val")
+    assert "`python prepare_openwebtext.py --bpe-vocab 1024`" in one_line_exit(excinfo)
 
 
 def test_missing_text_file_is_one_line(tmp_path):
