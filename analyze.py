@@ -110,7 +110,7 @@ def plot_heatmap(rows, T, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     ranks = np.array([row["rank"] for row in rows])
-    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * ranks.shape[1], 1.0 + 0.45 * ranks.shape[0]))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.6 + 0.6 * ranks.shape[1]), 1.4 + 0.45 * ranks.shape[0]))
     image = ax.imshow(ranks, cmap="viridis", vmin=1, vmax=T, aspect="auto")
     for (layer, head), r in np.ndenumerate(ranks):
         ax.text(head, layer, f"{r:.0f}", ha="center", va="center", color="w" if r < T / 2 else "k", fontsize=8)
@@ -148,7 +148,8 @@ def analyze(ckpt_path, out_dir, windows=16, threshold=0.9, collapsed=0.05, data_
               "self_rank": energy_rank(torch.eye(T), threshold).item()}
     write_json_atomically(out_dir / "attention.json", report)
     plot_heatmap(rows, T, out_dir / "attention.png",
-                 f"{ckpt_path}: rank holding {threshold:.0%} of the energy, {len(batch)} windows of {T}")
+                 f"{Path(ckpt_path).parent.name}, step {ckpt['step']}: rank holding\n"
+                 f"{threshold:.0%} of the energy, {len(batch)} windows of {T}")
     print(table(rows, T))
     print(f"for scale: uniform causal attention has rank {report['uniform_causal_rank']}, "
           f"attention to each token itself {report['self_rank']}")
