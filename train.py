@@ -353,7 +353,8 @@ def prepare(cfg, d, ckpt_path):
     A checkpoint without optimizer state (inherit.py's step-0 output) starts a run afresh:
     `resumed` is False, so its first step is evaluated and its log begins there.
     """
-    cfg.vocab_size = resolve_vocab_size(cfg)
+    if cfg.init_from != "resume":  # a resumed run's vocabulary, like its shape, is its checkpoint's
+        cfg.vocab_size = resolve_vocab_size(cfg)
     cfg_dict = dict(vars(cfg))
     raw_model, ckpt, manifest = build_model(cfg, ckpt_path)
     vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})
