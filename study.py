@@ -1,7 +1,8 @@
 """The paper's four claims at small scale, in the paper's regime: blocks hold most of the parameters,
 the reference is trained to its plateau, every row has several seeds and every claim a paired test.
 
-    python study.py                  # CPU: K=8, d=64, T=1,200 steps, 3 seeds (about 2.7 h on 2 free cores)
+    OMP_NUM_THREADS=1 python study.py --jobs 3   # CPU: K=8, d=64, T=1,600 steps, 3 seeds side by side
+                                                 # (estimated 1.9-2.3 h on 2 free cores)
     python study.py --preset gpu     # K=12, d=80, block 256: one H100/H200, seeds in parallel (--jobs 3)
     python study.py --quick          # tiny and one seed: checks the pipeline (the tests run it)
 
