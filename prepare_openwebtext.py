@@ -1,13 +1,17 @@
 """Tokenize a corpus with GPT-2 BPE into nanoGPT-style data/<name>/{train,val}.bin + meta.json.
 
     python prepare_openwebtext.py                          # built-in KJV corpus, no network
+    python prepare_openwebtext.py --bpe-vocab 1024         # built-in corpus, own 1,024-token BPE -> data/builtin_bpe1024
     python prepare_openwebtext.py --dataset openwebtext    # the paper's corpus, from the HF hub
     python prepare_openwebtext.py --dataset openwebtext --subset-fraction 0.001  # low-data setting
     python prepare_openwebtext.py --text-files a.txt b.jsonl c.parquet --name mine
 
 Each document is encode_ordinary(text) + [EOT]; the .bin files are flat uint16 token streams.
+With --bpe-vocab, a byte-level BPE (Hugging Face `tokenizers`) is trained on the training split
+only and saved beside the .bin files as tokenizer.json; meta.json names it and its vocab size.
 """
 import argparse
+import functools
 import hashlib
 import json
 import lzma
@@ -39,6 +43,8 @@ DOCS_PER_WRITE = 8192  # documents per shard written to the memmap; bounds RAM w
 DTYPE = np.uint16  # GPT-2's 50257 ids fit
 SPLITS = ("train", "val")
 TEXT_FILE_SUFFIXES = (".txt", ".jsonl", ".json", ".parquet")
+BPE_FILE = "tokenizer.json"
+BPE_EOT = "<|endoftext|>"  # the compact BPE's only special token, appended to every document
 DEFAULT_NUM_PROC = min(8, os.cpu_count() or 1)
 
 
@@ -142,18 +148,45 @@ def split_settings(val_fraction, subset_fraction):
     return {"val_fraction": val_fraction, "seed": SEED, "subset_fraction": subset_fraction}
 
 
-def tokenize_batch(batch):
-    enc = gpt2_encoding()
-    ids = [enc.encode_ordinary(text) + [EOT] for text in batch["text"]]
+def train_bpe(texts, vocab_size, path):
+    """A byte-level BPE of vocab_size tokens (GPT-2's pre-tokenization, BPE_EOT as id 0) saved to path.
+
+    Byte-level: every text round-trips exactly, with no unknown token.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[BPE_EOT], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.save(str(path))
+
+
+@functools.lru_cache(maxsize=None)
+def bpe_tokenizer(path):
+    from tokenizers import Tokenizer
+    return Tokenizer.from_file(str(path))
+
+
+def tokenize_batch(batch, bpe_file=""):
+    """GPT-2 ids + EOT per document; with bpe_file, that tokenizer's ids + its BPE_EOT."""
+    if bpe_file:
+        tok = bpe_tokenizer(bpe_file)
+        eot = tok.token_to_id(BPE_EOT)
+        ids = [e.ids + [eot] for e in tok.encode_batch(batch["text"], add_special_tokens=False)]
+    else:
+        enc = gpt2_encoding()
+        ids = [enc.encode_ordinary(text) + [EOT] for text in batch["text"]]
     return {"ids": ids, "len": [len(x) for x in ids]}
 
 
-def tokenize(splits, num_proc):
+def tokenize(splits, num_proc, bpe_file=""):
     import datasets
     # uint16 ids keep the map's on-disk cache 4x smaller than int64 (OpenWebText: ~18 GB, not ~72 GB)
     features = datasets.Features({"ids": datasets.List(datasets.Value("uint16")), "len": datasets.Value("int64")})
     return splits.map(tokenize_batch, batched=True, remove_columns=["text"], features=features,
-                      desc="tokenizing", num_proc=num_proc)
+                      fn_kwargs={"bpe_file": str(bpe_file)}, desc="tokenizing", num_proc=num_proc)
 
 
 def write_tokens(tokenized, path):
@@ -199,12 +232,24 @@ def write_json_atomically(path, obj):
     os.replace(tmp, path)
 
 
-def write_dataset(splits, out_dir, source, settings, num_proc):
+def tokenizer_meta(splits, out_dir, bpe_vocab):
+    """meta.json's tokenizer fields; with bpe_vocab, first trains the BPE on the train split only."""
+    if not bpe_vocab:
+        return {"vocab_size": VOCAB_SIZE, "eot": EOT, "tokenizer": "gpt2"}
+    import tokenizers
+    train_bpe(splits["train"]["text"], bpe_vocab, out_dir / BPE_FILE)
+    tok = bpe_tokenizer(out_dir / BPE_FILE)
+    return {"vocab_size": tok.get_vocab_size(), "eot": tok.token_to_id(BPE_EOT), "tokenizer": BPE_FILE,
+            "tokenizer_trained_on": "train split", "tokenizers_version": tokenizers.__version__}
+
+
+def write_dataset(splits, out_dir, source, settings, num_proc, bpe_vocab=0):
     """Tokenize a {"train", "val"} DatasetDict of texts into out_dir/{train,val}.bin + meta.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
     meta_path = out_dir / "meta.json"
     meta_path.unlink(missing_ok=True)  # meta.json is written last: it marks a finished dataset
-    tokenized = tokenize(splits, num_proc)
+    vocab = tokenizer_meta(splits, out_dir, bpe_vocab)
+    tokenized = tokenize(splits, num_proc, out_dir / BPE_FILE if bpe_vocab else "")
     tokens = {split: write_tokens(tokenized[split], out_dir / f"{split}.bin") for split in SPLITS}
     meta = {
         "source": source,
@@ -212,10 +257,9 @@ def write_dataset(splits, out_dir, source, settings, num_proc):
         "documents": {split: len(splits[split]) for split in SPLITS},
         "tokens": tokens,
         "dtype": np.dtype(DTYPE).name,
-        "vocab_size": VOCAB_SIZE,
-        "eot": EOT,
-        "tokenizer": "gpt2",
-        "sha256": {f"{split}.bin": sha256_file(out_dir / f"{split}.bin") for split in SPLITS},
+        **vocab,
+        "sha256": {name: sha256_file(out_dir / name)
+                   for name in [f"{split}.bin" for split in SPLITS] + ([BPE_FILE] if bpe_vocab else [])},
     }
     write_json_atomically(meta_path, meta)
     print(f"wrote {out_dir}: " + ", ".join(f"{s} {tokens[s]:,} tokens" for s in SPLITS))
@@ -236,27 +280,45 @@ def is_prepared(out_dir, source, settings):
     meta = json.loads(meta_path.read_text())
     if (meta.get("source"), meta.get("split")) != (source, settings):
         return False
+    if meta["tokenizer"] != "gpt2" and not (out_dir / meta["tokenizer"]).is_file():
+        return False
     itemsize = np.dtype(DTYPE).itemsize
     return all((out_dir / f"{s}.bin").is_file()
                and (out_dir / f"{s}.bin").stat().st_size == meta["tokens"][s] * itemsize for s in SPLITS)
 
 
-def prepare_from(dataset, out_dir, source, settings, num_proc):
+def prepare_from(dataset, out_dir, source, settings, num_proc, bpe_vocab=0):
     """Split, subsample the training documents, tokenize and write."""
     splits = split_train_val(dataset, settings["val_fraction"])
     if settings["subset_fraction"] != 1.0:
         splits["train"] = keep_subset(splits["train"], settings["subset_fraction"])
-    return write_dataset(splits, out_dir, source, settings, num_proc)
+    return write_dataset(splits, out_dir, source, settings, num_proc, bpe_vocab)
 
 
-def prepare_builtin(data_dir="data", num_proc=DEFAULT_NUM_PROC):
-    """Prepare the built-in corpus into data_dir/builtin (no network); skips work if already done."""
-    out_dir = pathlib.Path(data_dir) / "builtin"
-    source, settings = builtin_source(), split_settings(BUILTIN_VAL_FRACTION, 1.0)
+def builtin_name(bpe_vocab=0):
+    """The built-in corpus's folder: builtin (GPT-2 BPE) or builtin_bpe<N> (its own N-token BPE)."""
+    return f"builtin_bpe{bpe_vocab}" if bpe_vocab else "builtin"
+
+
+def check_bpe_vocab(bpe_vocab):
+    if not 0 <= bpe_vocab <= np.iinfo(DTYPE).max + 1 or 0 < bpe_vocab < 512:
+        raise SystemExit(f"error: --bpe-vocab {bpe_vocab} must be 0 (GPT-2 BPE) or in 512..65536 "
+                         "(256 byte tokens plus merges, ids stored as uint16)")
+
+
+def prepare_builtin(data_dir="data", num_proc=DEFAULT_NUM_PROC, bpe_vocab=0):
+    """Prepare the built-in corpus into data_dir/builtin (no network); skips work if already done.
+
+    bpe_vocab > 0 tokenizes it with its own BPE of that size instead, into data_dir/builtin_bpe<N>.
+    """
+    check_bpe_vocab(bpe_vocab)
+    out_dir = pathlib.Path(data_dir) / builtin_name(bpe_vocab)
+    source = {**builtin_source(), **({"bpe_vocab": bpe_vocab} if bpe_vocab else {})}
+    settings = split_settings(BUILTIN_VAL_FRACTION, 1.0)
     if is_prepared(out_dir, source, settings):
         print(f"{out_dir} is already prepared")
         return out_dir
-    return prepare_from(load_builtin(), out_dir, source, settings, num_proc)
+    return prepare_from(load_builtin(), out_dir, source, settings, num_proc, bpe_vocab)
 
 
 def prepare_openwebtext(data_dir="data", name="openwebtext", val_fraction=OPENWEBTEXT_VAL_FRACTION,
@@ -283,6 +345,8 @@ def prepare_command(name):
     """The command that creates data/<name>, for error messages."""
     if name == "builtin":
         return "python prepare_openwebtext.py"
+    if name.startswith("builtin_bpe") and name[len("builtin_bpe"):].isdigit():
+        return f"python prepare_openwebtext.py --bpe-vocab {name[len('builtin_bpe'):]}"
     if name == "openwebtext":
         return "python prepare_openwebtext.py --dataset openwebtext"
     return f"python prepare_openwebtext.py --text-files FILE... --name {name}"
@@ -294,6 +358,17 @@ def load_split(data_dir, name, split):
     if not path.is_file():
         raise SystemExit(f"error: {path} not found: run `{prepare_command(name)}` first")
     return np.memmap(path, dtype=DTYPE, mode="r")
+
+
+def read_meta(data_dir, name):
+    """data_dir/name/meta.json as a dict, or None for a dataset prepared without one."""
+    path = pathlib.Path(data_dir) / name / "meta.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        raise SystemExit(f"{path} is not valid JSON: prepare the dataset again") from None
 
 
 def parse_args(argv=None):
@@ -313,6 +388,9 @@ def parse_args(argv=None):
                         help="keep this seeded random fraction of the training documents (paper's low-data: 0.001)")
     parser.add_argument("--num-proc", type=int, default=DEFAULT_NUM_PROC,
                         help="processes for download and tokenization (default: %(default)s)")
+    parser.add_argument("--bpe-vocab", type=int, default=0, metavar="N",
+                        help="built-in corpus: train an N-token byte-level BPE on its training split and "
+                             "tokenize with it into DATA_DIR/builtin_bpeN (default 0: GPT-2 BPE)")
     parser.add_argument("--allow-partial", action="store_true",
                         help="openwebtext: prepare a download with fewer documents than the full corpus")
     args = parser.parse_args(argv)
@@ -322,6 +400,8 @@ def parse_args(argv=None):
             args.name or args.val_fraction is not None or args.subset_fraction != 1.0):
         parser.error("--name, --val-fraction and --subset-fraction apply to --dataset openwebtext "
                      "and --text-files; the built-in corpus has a fixed split")
+    if args.bpe_vocab and (args.dataset != "builtin" or args.text_files):
+        parser.error("--bpe-vocab applies to the built-in corpus only")
     if args.num_proc < 1:
         parser.error(f"--num-proc must be at least 1, got {args.num_proc}")
     return args
@@ -340,7 +420,7 @@ def main(argv=None):
     elif args.dataset == "openwebtext":
         prepare_openwebtext(**options, allow_partial=args.allow_partial)
     else:
-        prepare_builtin(args.data_dir, num_proc=args.num_proc)
+        prepare_builtin(args.data_dir, num_proc=args.num_proc, bpe_vocab=args.bpe_vocab)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from checkpoint import (MODEL_KEYS, is_checkpoint_file, load_checkpoint, load_mo
 from configurator import ConfigError, load_config
 from inherit import data_seed_of, inherit_from_checkpoint, target_data_seed
 from model import GPT, GPTConfig, peak_flops
-from prepare_openwebtext import DTYPE, load_split, write_json_atomically
+from prepare_openwebtext import DTYPE, load_split, read_meta, write_json_atomically
 
 DEFAULTS = dict(
     # run directory and initialisation
@@ -56,7 +56,7 @@ DEFAULTS = dict(
     n_head=12,
     n_embd=768,
     block_size=1024,
-    vocab_size=50304,
+    vocab_size=0,  # 0 = the dataset's (meta.json), rounded up to a multiple of 64: GPT-2's 50257 -> 50304
     bias=False,
     dropout=0.0,
     scale_attn_by_inverse_layer_idx=False,
@@ -98,10 +98,9 @@ CHOICES = dict(
     attention=("auto", "flash", "cudnn", "efficient", "math"),
     compile_mode=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
 )
-POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size", "eval_interval",
-            "log_interval")
+POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "eval_interval", "log_interval")
 NON_NEGATIVE = ("max_iters", "learning_rate", "min_lr", "warmup_iters", "lr_decay_iters", "weight_decay",
-                "grad_clip", "eval_tokens", "ckpt_interval", "peak_tflops")
+                "grad_clip", "eval_tokens", "ckpt_interval", "peak_tflops", "vocab_size")
 # a resumed run keeps these training settings; the ones after them may be changed on purpose
 RESUME_FIXED = ("seed", "data_seed", "dataset", "tokens_per_step", "learning_rate", "min_lr", "warmup_iters",
                 "lr_decay_iters", "weight_decay", "decay_embeddings", "beta1", "beta2", "grad_clip", "grad_scale")
@@ -193,14 +192,17 @@ def largest_token_id(data):
 
 def check_against_meta(path, meta, data, split):
     """meta.json, written by prepare_openwebtext.py, must describe this file."""
-    expected = {"dtype": data.dtype.name, "tokenizer": "gpt2", "tokens": len(data)}
-    found = {"dtype": meta.get("dtype"), "tokenizer": meta.get("tokenizer"),
-             "tokens": meta.get("tokens", {}).get(split)}
+    expected = {"dtype": data.dtype.name, "tokens": len(data)}
+    found = {"dtype": meta.get("dtype"), "tokens": meta.get("tokens", {}).get(split)}
     for key, value in expected.items():
         if found[key] != value:
             raise SystemExit(f"{path} does not match {path.parent / 'meta.json'}: {key} is {value!r} in the file "
                              f"but {found[key]!r} in meta.json; the file was truncated, replaced or prepared "
                              "otherwise: prepare the dataset again")
+    tokenizer = meta.get("tokenizer")  # GPT-2's, or a tokenizer file of the dataset's own (--bpe-vocab)
+    if tokenizer != "gpt2" and not (isinstance(tokenizer, str) and (path.parent / tokenizer).is_file()):
+        raise SystemExit(f"{path.parent / 'meta.json'} names tokenizer {tokenizer!r}, neither 'gpt2' nor a file in "
+                         f"{path.parent}: it was prepared otherwise; prepare the dataset again")
 
 
 def cached_largest_id(path, meta, data):
@@ -220,6 +222,20 @@ def cached_largest_id(path, meta, data):
     return max_id
 
 
+def resolve_vocab_size(cfg):
+    """The model's vocabulary: vocab_size=0 takes the dataset's meta.json vocab_size, padded to a
+    multiple of 64 for speed."""
+    meta = read_meta(cfg.data_dir, cfg.dataset) or {}
+    declared = meta.get("vocab_size")
+    where = f"{cfg.data_dir}/{cfg.dataset}/meta.json"
+    if cfg.vocab_size == 0:
+        if declared is None:
+            raise ConfigError(f"vocab_size=0 takes the vocabulary from {where}, which is missing or has no "
+                              "vocab_size: prepare the dataset with prepare_openwebtext.py or set vocab_size")
+        return -(-declared // 64) * 64
+    return cfg.vocab_size  # load_tokens refuses one smaller than the dataset's, resumed runs too
+
+
 def load_tokens(cfg, split, master=True):
     """A split's tokens, checked against its meta.json and the model's vocabulary before training starts.
 
@@ -235,10 +251,7 @@ def load_tokens(cfg, split, master=True):
         raise SystemExit(f"{path} holds {len(data)} tokens, fewer than block_size+1={cfg.block_size + 1}: "
                          "use more data or a smaller block_size")
     meta_path = path.parent / "meta.json"
-    try:
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    except ValueError:
-        raise SystemExit(f"{meta_path} is not valid JSON: prepare the dataset again") from None
+    meta = read_meta(cfg.data_dir, cfg.dataset) or {}
     if meta:
         check_against_meta(path, meta, data, split)
         if meta.get("vocab_size", 0) > cfg.vocab_size:
@@ -461,6 +474,8 @@ def prepare(cfg, d, ckpt_path):
     A checkpoint without optimizer state (inherit.py's step-0 output) starts a run afresh:
     `resumed` is False, so its first step is evaluated and its log begins there.
     """
+    if cfg.init_from != "resume":  # a resumed run's vocabulary, like its shape, is its checkpoint's
+        cfg.vocab_size = resolve_vocab_size(cfg)
     cfg_dict = dict(vars(cfg))
     # on CPU the optimizer would keep tensors of a memory-mapped checkpoint, and with them the pages of
     # a file that the next save replaces; on a GPU everything is copied to the device

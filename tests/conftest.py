@@ -38,3 +38,12 @@ def one_thread():
         mp.setenv("OMP_NUM_THREADS", "1")
         yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def builtin_bpe_data_dir(builtin_data_dir):
+    """builtin_data_dir with builtin_bpe1024/ beside builtin/: the corpus in its own 1,024-token BPE (~3 s)."""
+    import prepare_openwebtext
+
+    prepare_openwebtext.prepare_builtin(builtin_data_dir, num_proc=1, bpe_vocab=1024)
+    return builtin_data_dir

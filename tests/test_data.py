@@ -222,6 +222,83 @@ def test_builtin_corpus_prepares_offline(tmp_path, capsys):
     assert (out / "train.bin").stat().st_mtime_ns == mtime
 
 
+def bpe_documents(tokens, out_dir, eot):
+    """Decode a compact-BPE token stream into its documents with the dataset's own tokenizer.json."""
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(str(out_dir / prep.BPE_FILE))
+    ends = np.flatnonzero(tokens == eot)
+    assert len(ends) and ends[-1] == len(tokens) - 1, "stream must end with EOT"
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    return [tok.decode(tokens[s:e].tolist(), skip_special_tokens=False) for s, e in zip(starts, ends)]
+
+
+def test_compact_bpe_round_trips_and_never_saw_val(tmp_path, monkeypatch, capsys):
+    seen = []
+    real_train_bpe = prep.train_bpe
+
+    def spy(texts, vocab_size, path):
+        seen.extend(texts)
+        real_train_bpe(texts, vocab_size, path)
+
+    monkeypatch.setattr(prep, "train_bpe", spy)
+    out = prep.prepare_builtin(tmp_path, num_proc=1, bpe_vocab=512)
+    assert out == tmp_path / "builtin_bpe512"
+    meta = json.loads((out / "meta.json").read_text())
+    assert (meta["vocab_size"], meta["tokenizer"], meta["eot"]) == (512, "tokenizer.json", 0)
+    assert meta["sha256"]["tokenizer.json"] == hashlib.sha256((out / "tokenizer.json").read_bytes()).hexdigest()
+    docs = {s: bpe_documents(np.asarray(prep.load_split(tmp_path, out.name, s)), out, meta["eot"])
+            for s in prep.SPLITS}
+    assert Counter(docs["train"] + docs["val"]) == Counter(prep.builtin_documents())  # exact round trip
+    assert Counter(seen) == Counter(docs["train"]) and not set(seen) & set(docs["val"])
+    assert max(int(np.max(prep.load_split(tmp_path, out.name, s))) for s in prep.SPLITS) < 512
+    capsys.readouterr()
+    assert prep.prepare_builtin(tmp_path, num_proc=1, bpe_vocab=512) == out
+    assert "already prepared" in capsys.readouterr().out
+
+
+def test_vocab_size_flows_from_the_dataset_into_training(builtin_bpe_data_dir, tmp_path, single_process,
+                                                         one_thread):
+    import torch
+
+    import train
+    run = tmp_path / "run"
+    train.main([f"--data_dir={builtin_bpe_data_dir}", "--dataset=builtin_bpe1024", f"--out_dir={run}",
+                "--n_layer=1", "--n_head=2", "--n_embd=16", "--block_size=32", "--batch_size=4",
+                "--tokens_per_step=128", "--max_iters=2", "--eval_interval=2", "--eval_tokens=512",
+                "--device=cpu", "--dtype=float32"])
+    assert json.loads((run / "config.json").read_text())["vocab_size"] == 1024
+    assert torch.load(run / "ckpt.pt", weights_only=True)["model"]["lm_head.weight"].shape == (1024, 16)
+    first = json.loads((run / "log.jsonl").read_text().splitlines()[0])
+    assert first["val_loss"] == pytest.approx(np.log(1024), abs=0.1)  # a uniform guess over 1,024 tokens
+
+
+def test_vocab_size_rule(builtin_bpe_data_dir, tmp_path):
+    from types import SimpleNamespace
+
+    import train
+    from configurator import ConfigError
+
+    def resolve(dataset, vocab_size, data_dir=builtin_bpe_data_dir):
+        return train.resolve_vocab_size(SimpleNamespace(data_dir=data_dir, dataset=dataset, vocab_size=vocab_size))
+
+    assert resolve("builtin", 0) == 50304  # GPT-2's 50257 padded as before: GPT-2 runs are unchanged
+    assert resolve("builtin_bpe1024", 0) == 1024
+    assert resolve("builtin_bpe1024", 2048) == 2048  # a larger model vocabulary is allowed
+    assert resolve("synthetic", 97, data_dir=tmp_path) == 97  # no meta.json: the config's value
+    with pytest.raises(ConfigError) as excinfo:
+        resolve("synthetic", 0, tmp_path)
+    assert "missing or has no vocab_size" in one_line_exit(excinfo)
+
+
+def test_bpe_vocab_arguments_are_checked(capsys):
+    with pytest.raises(SystemExit):
+        prep.parse_args(["--dataset", "openwebtext", "--bpe-vocab", "1024"])
+    assert "--bpe-vocab applies to the built-in corpus only" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as excinfo:
+        prep.prepare_builtin("unused", bpe_vocab=100)
+    assert "--bpe-vocab 100 must be 0" in one_line_exit(excinfo)
+
+
 # ---- user errors end in one line ------------------------------------------------------------
 
 def test_missing_split_is_one_line(tmp_path):
@@ -232,6 +309,9 @@ def test_missing_split_is_one_line(tmp_path):
     with pytest.raises(SystemExit) as excinfo:
         prep.load_split(tmp_path, "openwebtext", "val")
     assert "--dataset openwebtext" in one_line_exit(excinfo)
+    with pytest.raises(SystemExit) as excinfo:
+        prep.load_split(tmp_path, "builtin_bpe1024", "val")
+    assert "`python prepare_openwebtext.py --bpe-vocab 1024`" in one_line_exit(excinfo)
 
 
 def test_missing_text_file_is_one_line(tmp_path):

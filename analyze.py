@@ -1,0 +1,177 @@
+"""Attention collapse ("lazy layers"): how low-rank each layer's attention is, per head.
+
+    python analyze.py out/study/seed0/reference/ckpt.pt                  # table, JSON, heatmap
+    python analyze.py REF/ckpt.pt --windows 32 --threshold 0.9 --out results/attention
+
+For every layer and head, over the first `--windows` fixed validation windows of the checkpoint's
+dataset: the approximate rank of the T x T attention probability matrix (the smallest k whose top-k
+singular values hold `--threshold` of the squared spectral energy, averaged over windows) and the
+mean attention mass on the first token (over all query positions). A head is collapsed when its
+rank is at most `--collapsed` x T; the first layer where most heads are collapsed is reported.
+
+The model computes attention with F.scaled_dot_product_attention, which never forms the
+probabilities; hooks on the attention modules recompute them from q and k with each layer's own
+scale (scale_attn_by_inverse_layer_idx included), so model.py's forward stays as fast as it is.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from checkpoint import load_checkpoint
+from model import GPT, CausalSelfAttention, GPTConfig
+from prepare_openwebtext import load_split, write_json_atomically
+
+
+def attention_probs(attn, x):
+    """The (B, heads, T, T) causal softmax probabilities `attn` computes from its input x."""
+    B, T, C = x.shape
+    q, k, _ = attn.c_attn(x).split(C, dim=2)
+    q, k = (t.view(B, T, attn.n_head, C // attn.n_head).transpose(1, 2) for t in (q, k))
+    scores = (q @ k.transpose(-2, -1)).float() * attn.scale
+    causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+    return scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
+
+
+def energy_rank(probs, threshold):
+    """Smallest k whose top-k singular values hold `threshold` of sum(s^2), per matrix of (..., T, T)."""
+    energy = torch.linalg.svdvals(probs.double()) ** 2
+    share = energy.cumsum(-1) / energy.sum(-1, keepdim=True)
+    return (share < threshold - 1e-12).sum(-1) + 1  # 1e-12: k/T == threshold exactly counts as reached
+
+
+def uniform_causal(T):
+    """Attention spread evenly over each query's causal prefix: row i puts 1/(i+1) on tokens 0..i."""
+    return torch.ones(T, T).tril() / torch.arange(1, T + 1)[:, None]
+
+
+def first_token_mass(probs):
+    """Mean over query positions of the probability put on the first token, per matrix."""
+    return probs[..., :, 0].mean(-1)
+
+
+@torch.no_grad()
+def collapse_stats(model, windows, threshold):
+    """Per layer and head: mean energy rank and mean first-token mass over the windows (B, T)."""
+    layers = [m for m in model.modules() if isinstance(m, CausalSelfAttention)]
+    ranks, masses = ([[] for _ in layers] for _ in range(2))
+
+    def record(i):
+        def hook(module, args, output):
+            probs = attention_probs(module, args[0])
+            ranks[i].append(energy_rank(probs, threshold).double())
+            masses[i].append(first_token_mass(probs).double())
+        return hook
+
+    handles = [attn.register_forward_hook(record(i)) for i, attn in enumerate(layers)]
+    try:
+        model.eval()
+        for window in windows:  # one window at a time bounds memory at (heads, T, T) per layer
+            model(window[None])
+    finally:
+        for h in handles:
+            h.remove()
+    return ([torch.cat(r).mean(0).tolist() for r in ranks], [torch.cat(m).mean(0).tolist() for m in masses])
+
+
+def fixed_windows(data, block_size, count):
+    """The first `count` non-overlapping validation windows, as train.py's evaluator lays them out."""
+    n = min(count, (len(data) - 1) // block_size)
+    if n == 0:
+        raise SystemExit(f"the validation split holds fewer than block_size={block_size} tokens")
+    return torch.from_numpy(np.asarray(data[:n * block_size], dtype=np.int64).reshape(n, block_size))
+
+
+def summarize(ranks, masses, T, collapsed):
+    """Per-layer rows and the first layer in which most heads are collapsed (None if none)."""
+    rows = []
+    for i, (r, m) in enumerate(zip(ranks, masses)):
+        n_collapsed = sum(x <= collapsed * T for x in r)
+        rows.append({"layer": i, "rank": r, "first_token_mass": m, "mean_rank": float(np.mean(r)),
+                     "mean_first_token_mass": float(np.mean(m)), "collapsed_heads": n_collapsed})
+    first = next((row["layer"] for row in rows if 2 * row["collapsed_heads"] > len(row["rank"])), None)
+    return rows, first
+
+
+def table(rows, T):
+    lines = [f"| layer | mean rank (of T={T}) | head ranks | first-token mass | collapsed heads |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['layer']} | {row['mean_rank']:.1f} | {' '.join(f'{r:.1f}' for r in row['rank'])} | "
+                     f"{row['mean_first_token_mass']:.3f} | {row['collapsed_heads']}/{len(row['rank'])} |")
+    return "\n".join(lines)
+
+
+def plot_heatmap(rows, T, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ranks = np.array([row["rank"] for row in rows])
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.6 + 0.6 * ranks.shape[1]), 1.4 + 0.45 * ranks.shape[0]))
+    image = ax.imshow(ranks, cmap="viridis", vmin=1, vmax=T, aspect="auto")
+    for (layer, head), r in np.ndenumerate(ranks):
+        ax.text(head, layer, f"{r:.0f}", ha="center", va="center", color="w" if r < T / 2 else "k", fontsize=8)
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    ax.set_xticks(range(ranks.shape[1]))
+    ax.set_yticks(range(ranks.shape[0]))
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, label="attention rank (90% energy)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def analyze(ckpt_path, out_dir, windows=16, threshold=0.9, collapsed=0.05, data_dir="", dataset=""):
+    """Run the analysis on a checkpoint; writes attention.json and attention.png into out_dir."""
+    if not 0 < threshold <= 1 or not 0 <= collapsed < 1 or windows < 1:
+        raise SystemExit("--threshold must be in (0, 1], --collapsed in [0, 1) and --windows at least 1")
+    ckpt = load_checkpoint(ckpt_path)
+    model = GPT(GPTConfig(**ckpt["model_args"]))
+    model.load_state_dict(ckpt["model"])
+    config = ckpt.get("config", {})
+    data_dir, dataset = data_dir or config.get("data_dir", "data"), dataset or config.get("dataset", "builtin")
+    T = model.config.block_size
+    batch = fixed_windows(load_split(data_dir, dataset, "val"), T, windows)
+    ranks, masses = collapse_stats(model, batch, threshold)
+    rows, first = summarize(ranks, masses, T, collapsed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = {"checkpoint": str(ckpt_path), "step": ckpt["step"], "dataset": f"{data_dir}/{dataset}",
+              "windows": len(batch), "block_size": T, "threshold": threshold, "collapsed": collapsed,
+              "first_collapsed_layer": first, "layers": rows,
+              # for scale: the ranks of uniform causal attention and of attention to each token itself
+              "uniform_causal_rank": energy_rank(uniform_causal(T), threshold).item(),
+              "self_rank": energy_rank(torch.eye(T), threshold).item()}
+    write_json_atomically(out_dir / "attention.json", report)
+    plot_heatmap(rows, T, out_dir / "attention.png",
+                 f"{Path(ckpt_path).parent.name}, step {ckpt['step']}: rank holding\n"
+                 f"{threshold:.0%} of the energy, {len(batch)} windows of {T}")
+    print(table(rows, T))
+    print(f"for scale: uniform causal attention has rank {report['uniform_causal_rank']}, "
+          f"attention to each token itself {report['self_rank']}")
+    where = f"layer {first}" if first is not None else "no layer"
+    print(f"collapsed (rank <= {collapsed:g} T in most heads) from {where}; "
+          f"wrote {out_dir / 'attention.json'} and {out_dir / 'attention.png'}")
+    return report
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="a run's ckpt.pt")
+    p.add_argument("--out", default="", help="output folder (default: the checkpoint's folder)")
+    p.add_argument("--windows", type=int, default=16, help="fixed validation windows to average over")
+    p.add_argument("--threshold", type=float, default=0.9, help="share of squared singular values the rank holds")
+    p.add_argument("--collapsed", type=float, default=0.05, help="a head is collapsed at rank <= this x T")
+    p.add_argument("--data-dir", default="", help="default: the checkpoint's data_dir")
+    p.add_argument("--dataset", default="", help="default: the checkpoint's dataset")
+    args = p.parse_args(argv)
+    analyze(args.checkpoint, args.out or Path(args.checkpoint).parent, args.windows, args.threshold,
+            args.collapsed, args.data_dir, args.dataset)
+
+
+if __name__ == "__main__":
+    main()
