@@ -25,6 +25,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -306,8 +307,10 @@ def launch(args, overrides, config_files=()):
     cmd = train_command(args, overrides, config_files)
     print(("resuming: " if overrides.get("init_from") == "resume" else "running: ") + shlex.join(cmd), flush=True)
     child = subprocess.Popen(cmd, preexec_fn=die_with(os.getpid()))
-    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM)),
-                signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN)}
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # only it may handle signals (study.py --jobs)
+        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM)),
+                    signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN)}
     try:
         return child.wait() == 0
     finally:

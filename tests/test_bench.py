@@ -24,7 +24,8 @@ def test_smoke_bench_times_train_pys_batches_against_synthetic_ones(builtin_data
     other step: the real-data figures must come from the first cost, the synthetic ones from the second."""
     options = [f"--data_dir={builtin_data_dir}", "--batch_size=4", "--block_size=32", "--n_layer=1"]
     cfg = SimpleNamespace(**load_config(train.DEFAULTS, [str(bench.SMOKE["tiny-cpu"]), *options], train.CHOICES))
-    train.resolve_data_seed(cfg, None)  # as prepare() does for the scratch run bench.py builds
+    cfg.vocab_size = train.resolve_vocab_size(cfg)  # as prepare() does for the scratch run bench.py builds
+    train.resolve_data_seed(cfg, None)
     data, d = train.load_tokens(cfg, "train"), train.Dist(0, 0, 1, "cpu")
 
     def drawn_by_train_py(batches, seed):
