@@ -9,6 +9,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+def one_line_exit(fn, *args, **kwargs):
+    """fn(*args, **kwargs) must stop with a SystemExit whose message is one line: no traceback, no bare code."""
+    with pytest.raises(SystemExit) as excinfo:
+        fn(*args, **kwargs)
+    message = str(excinfo.value.code)
+    assert message and not message.isdigit() and "\n" not in message, message
+    return message
+
+
 @pytest.fixture(scope="session")
 def builtin_data_dir(tmp_path_factory):
     """A data_dir holding builtin/{train,val}.bin, prepared from the bundled corpus (~5 s, offline)."""

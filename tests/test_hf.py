@@ -20,6 +20,7 @@ import inherit
 import train
 from checkpoint import GPT2_VOCAB, load_model_source, save_checkpoint
 from model import GPT, GPTConfig
+from conftest import one_line_exit
 
 transformers = pytest.importorskip("transformers")
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,13 +47,6 @@ def hf_gpt2(tmp_path, **overrides):
     model.save_pretrained(tmp_path / "hf")
     return tmp_path / "hf", model
 
-
-def one_line_exit(fn, *args):
-    with pytest.raises(SystemExit) as e:
-        fn(*args)
-    message = str(e.value.code)
-    assert "\n" not in message and "Traceback" not in message
-    return message
 
 
 # ---- import --------------------------------------------------------------------------------

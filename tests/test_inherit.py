@@ -25,6 +25,7 @@ import torch
 import inherit
 import train
 from model import GPT, GPTConfig
+from conftest import one_line_exit
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTH_VOCAB = 256
@@ -66,13 +67,6 @@ def expected_source(name, parts, layers, embeddings):
     assert any(name in names for names in OUTSIDE_BLOCKS.values()), name
     return name if any(name in OUTSIDE_BLOCKS[e] for e in embeddings) else None
 
-
-def one_line_exit(fn, *args, **kwargs):
-    with pytest.raises(SystemExit) as excinfo:
-        fn(*args, **kwargs)
-    message = str(excinfo.value)
-    assert message and not message.isdigit() and "\n" not in message, message
-    return message
 
 
 def read_json(path):

@@ -16,6 +16,7 @@ from plots.plot_grow import plot_grow
 from plots.plot_runs import loss_ylim, main as plot_runs_main, plot_runs
 from plots.report import report_table
 from plots.runs import distinct_labels, format_count, load_run, run_label
+from conftest import one_line_exit
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -79,13 +80,6 @@ def assert_png(path):
     assert data[:8] == PNG_MAGIC
     assert len(data) > 20_000  # a blank 150-dpi canvas compresses far smaller than real plots
 
-
-def one_line_exit(func, *args, **kwargs):
-    with pytest.raises(SystemExit) as e:
-        func(*args, **kwargs)
-    message = str(e.value.code)
-    assert message and "\n" not in message and "Traceback" not in message
-    return message
 
 
 def test_labels_read_the_reference_layers_from_its_run_dir(study, tmp_path):

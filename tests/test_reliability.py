@@ -22,6 +22,7 @@ import checkpoint
 import inherit
 import train
 from model import GPT, GPTConfig
+from conftest import one_line_exit
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 256
@@ -66,13 +67,6 @@ def read_log(out_dir):
 def digests(out_dir):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(out_dir).iterdir()}
 
-
-def one_line_exit(fn, *args):
-    with pytest.raises(SystemExit) as excinfo:
-        fn(*args)
-    message = str(excinfo.value)
-    assert message and "\n" not in message, message
-    return message
 
 
 @pytest.fixture(scope="module")

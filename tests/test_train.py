@@ -22,6 +22,7 @@ import torch
 
 import train
 from model import GPT, GPTConfig
+from conftest import one_line_exit
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTH_VOCAB = 256
@@ -70,14 +71,6 @@ def load_ckpt(out_dir):
 def digest(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
-
-def one_line_exit(args):
-    """train.main(args) must stop with a SystemExit whose message is a single line."""
-    with pytest.raises(SystemExit) as excinfo:
-        train.main(args)
-    message = str(excinfo.value)
-    assert message and "\n" not in message, message
-    return message
 
 
 @pytest.fixture(scope="module")
@@ -420,7 +413,7 @@ def test_checkpoint_contents(short_run):
 def test_existing_checkpoint_is_not_overwritten_by_scratch_run(short_run, tmp_path):
     out_dir = copy_run(short_run, tmp_path)
     before = {p.name: digest(p) for p in out_dir.iterdir()}
-    message = one_line_exit(argv(out_dir, short_run.data_dir))
+    message = one_line_exit(train.main, argv(out_dir, short_run.data_dir))
     assert "already exists" in message and "--init_from=resume" in message
     assert {p.name: digest(p) for p in out_dir.iterdir()} == before
 
@@ -433,7 +426,7 @@ def test_corrupt_checkpoint(short_run, tmp_path, damage):
         ckpt.write_bytes(b"this is not a checkpoint\x00\xff" * 100)
     else:
         ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
-    message = one_line_exit(argv(out_dir, short_run.data_dir, init_from="resume", max_iters=6))
+    message = one_line_exit(train.main, argv(out_dir, short_run.data_dir, init_from="resume", max_iters=6))
     assert str(ckpt) in message and "corrupt" in message
 
 
@@ -441,19 +434,19 @@ def test_checkpoint_of_another_kind(short_run, tmp_path):
     out_dir = tmp_path / "run"
     out_dir.mkdir()
     torch.save({"weights": torch.zeros(2)}, out_dir / "ckpt.pt")
-    message = one_line_exit(argv(out_dir, short_run.data_dir, init_from="resume"))
+    message = one_line_exit(train.main, argv(out_dir, short_run.data_dir, init_from="resume"))
     assert "not a checkpoint of this project" in message
 
 
 def test_resume_without_checkpoint(synth_data_dir, tmp_path):
-    message = one_line_exit(argv(tmp_path / "empty", synth_data_dir, init_from="resume"))
+    message = one_line_exit(train.main, argv(tmp_path / "empty", synth_data_dir, init_from="resume"))
     assert "ckpt.pt not found" in message
 
 
 def test_resume_past_max_iters_stops_instead_of_training_forever(short_run, tmp_path):
     out_dir = copy_run(short_run, tmp_path)
     before = {p.name: digest(p) for p in out_dir.iterdir()}
-    message = one_line_exit(argv(out_dir, short_run.data_dir, init_from="resume", max_iters=2))
+    message = one_line_exit(train.main, argv(out_dir, short_run.data_dir, init_from="resume", max_iters=2))
     assert "max_iters=2" in message and "--max_iters=4" in message
     assert {p.name: digest(p) for p in out_dir.iterdir()} == before
 
@@ -461,14 +454,14 @@ def test_resume_past_max_iters_stops_instead_of_training_forever(short_run, tmp_
 @pytest.mark.parametrize("tokens_per_step", [100, 0])
 def test_tokens_per_step_must_divide_into_micro_batches(synth_data_dir, tmp_path, tokens_per_step):
     out_dir = tmp_path / "run"
-    message = one_line_exit(argv(out_dir, synth_data_dir, tokens_per_step=tokens_per_step))
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, tokens_per_step=tokens_per_step))
     assert f"tokens_per_step={tokens_per_step}" in message and "128" in message
     assert not out_dir.exists()
 
 
 def test_missing_data_dir(tmp_path):
     out_dir = tmp_path / "run"
-    message = one_line_exit(argv(out_dir, tmp_path / "no_data"))
+    message = one_line_exit(train.main, argv(out_dir, tmp_path / "no_data"))
     assert "train.bin not found" in message and "prepare_openwebtext.py" in message
     assert not out_dir.exists()
 
@@ -564,7 +557,7 @@ def test_attention_setting_allows_only_the_named_sdpa_kernel_on_cuda(restore_sdp
 
 @pytest.mark.parametrize("key,value", [("attention", "fa3"), ("compile_mode", "fast")])
 def test_kernel_and_compile_choices_are_checked(synth_data_dir, tmp_path, key, value):
-    assert f"{key}='{value}' is not one of" in one_line_exit(argv(tmp_path / "run", synth_data_dir, **{key: value}))
+    assert f"{key}='{value}' is not one of" in one_line_exit(train.main, argv(tmp_path / "run", synth_data_dir, **{key: value}))
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own imports on torch 2.13
@@ -573,7 +566,7 @@ def test_cuda_graphs_with_accumulation_are_refused(synth_data_dir, tmp_path, mod
     # on an H200, torch 2.11 raised "accessing tensor output of CUDAGraphs that has been overwritten"
     # at the second micro-batch; the run must stop before compiling instead
     out_dir = tmp_path / "run"
-    message = one_line_exit(argv(out_dir, synth_data_dir, tokens_per_step=256, compile=True, compile_mode=mode))
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, tokens_per_step=256, compile=True, compile_mode=mode))
     assert "cannot accumulate gradients over 2 micro-batches" in message and "batch_size" in message
     assert "=8" in message and not out_dir.exists()
 
