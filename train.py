@@ -735,7 +735,7 @@ def run(cfg_dict, d, held):
         first_bad = note_non_finite(first_bad, loss, grad_norm, step)
 
         if step % cfg.log_interval == 0:
-            train_loss = mean_across_ranks(loss, d).item()  # the only host sync in the loop
+            train_loss = mean_across_ranks(loss, d).item()  # host syncs: at log, eval and save steps only
             tokens_per_s = (step - step_last) * cfg.tokens_per_step / (time.time() - t_last)
             mfu = tokens_per_s / d.world_size * flops_per_token / peak if peak else None
             norm = grad_norm.item()
