@@ -100,8 +100,8 @@ def bench(name, argv, warmup, iters, accum=1, profile=False):
     ctx = autocast_context(d.device, cfg.dtype)
     data = load_tokens(cfg, "train")
     shape = (cfg.batch_size, cfg.block_size)
-    fake = [(torch.randint(0, 50257, shape, device=d.device),
-             torch.randint(0, 50257, shape, device=d.device))] * accum
+    fake = [(torch.randint(0, cfg.vocab_size, shape, device=d.device),
+             torch.randint(0, cfg.vocab_size, shape, device=d.device))] * accum
 
     def step_on(batches_at):
         return lambda i: train_step(model, optimizer, batches_at(i), accum, ctx, cfg.learning_rate,

@@ -4,7 +4,7 @@ A checkpoint holds tensors and plain types only (`torch.load(..., weights_only=T
 the model's state dict (no `_orig_mod.`/`module.` prefixes), its constructor arguments, the run's
 resolved config, the step, a CRC-32 of its tensors, and optionally optimizer state and an inheritance
 manifest. train.py, inherit.py, export_hf.py and evaluate.py all read and write checkpoints through
-here, and lock the run directories they write (one writer each).
+here; train.py and the grow loop lock the run directories they write (one writer each).
 
 A Hugging Face GPT-2 (hub id or local directory) is read into the same form by `load_model_source`;
 `transformers` is not needed for that (safetensors is), only `huggingface_hub` to fetch a hub id.
@@ -94,6 +94,9 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
         free = shutil.disk_usage(Path(path).parent).free / 2**20
         raise SystemExit(f"cannot write {path}: {e.strerror or e} ({free:.0f} MiB free there): disk full or "
                          f"not writable; {kept}; free space and resume with --init_from=resume") from None
+    except BaseException:  # e.g. a second Ctrl-C mid-save: no multi-GB temporary file left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path, map_location="cpu", mmap=True):
@@ -148,6 +151,10 @@ def lock_run_dir(out_dir):
         f.close()
         raise SystemExit(f"{out_dir} is in use by another run (pid {holder}): wait for it to end or stop it, "
                          "or choose another out_dir") from None
+    except OSError as e:  # a filesystem without flock (some NFS or Lustre mounts)
+        f.close()
+        raise SystemExit(f"cannot lock {out_dir / 'run.lock'} ({e.strerror or e}): put out_dir on a filesystem "
+                         "with file locks (a local disk, or NFS/Lustre mounted with flock)") from None
     f.truncate(0)
     f.write(f"{os.getpid()} on {socket.gethostname()}\n")
     f.flush()
@@ -255,7 +262,9 @@ def load_hf_gpt2(spec):
         raise SystemExit(f"{folder} has no config.json: not a Hugging Face checkpoint")
     model_args = gpt2_model_args(json.loads(config_path.read_text()), spec)
     state = from_hf_state_dict(read_hf_weights(folder), model_args["bias"])
-    return {"model": state, "model_args": model_args, "config": {}, "step": 0, "source": str(spec)}
+    ckpt = {"model": state, "model_args": model_args, "config": {}, "step": 0, "source": str(spec)}
+    check_shapes(ckpt, folder)
+    return ckpt
 
 
 def load_model_source(spec):

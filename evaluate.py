@@ -37,7 +37,10 @@ def load_docs(task, path=None):
     """The task's texts: from a JSON lines file, or from the hub (or the datasets cache)."""
     hub_id, name, split, field = TASKS[task]
     if path:
-        lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
+        try:
+            lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
+        except OSError as e:
+            raise SystemExit(f"{task}: cannot read --data file {path} ({e.strerror or e})") from None
         try:
             return [json.loads(ln)[field] for ln in lines]
         except (ValueError, KeyError, TypeError):
@@ -81,7 +84,9 @@ def lambada_requests(texts, encode, max_len):
     its tokens taken from the encoding of the whole passage, past those of the context without its
     trailing whitespace (as the harness does)."""
     requests = []
-    for text in texts:
+    for line, text in enumerate(texts, 1):
+        if " " not in text.strip():
+            raise SystemExit(f"LAMBADA passage {line} has no last word after a space: {text[:60]!r}")
         context, word = text.rsplit(" ", 1)
         context_ids, whole = encode(context.rstrip()), encode(context + " " + word)
         n = len(whole) - len(context_ids)
@@ -97,6 +102,8 @@ def lambada(model, texts, encode, max_len, device, batch_size):
 
 def rolling_windows(n_tokens, max_len):
     """(first, end) of the disjoint token ranges each window predicts: max_len tokens at a time."""
+    if n_tokens == 0:  # an empty page has nothing to predict (the harness yields no window either)
+        return []
     first, end = 0, min(max_len, n_tokens)
     windows = [(first, end)]
     while end < n_tokens:

@@ -106,6 +106,16 @@ def logit_divisors(ref_args, layer_map):
     return {f"transformer.h.{i}{DIVISOR}": f"trained with {r + 1}, gets {i + 1}" for i, r in enumerate(layer_map)}
 
 
+def check_moved_blocks(layer_map, scaled_by_layer, allow_moved):
+    """Under scale_attn_by_inverse_layer_idx a block moved to another position divides its attention
+    logits by another layer index + 1 than it was trained with: refused unless allowed."""
+    moved = [f"{r}->{i}" for i, r in enumerate(layer_map) if r != i]
+    if scaled_by_layer and moved and not allow_moved:
+        raise SystemExit(f"blocks {' '.join(moved)} (reference->target) would divide their attention logits by "
+                         "another layer index + 1 than they were trained with (scale_attn_by_inverse_layer_idx): "
+                         "keep them in place, or allow it with --allow-moved-blocks / inherit_allow_moved=True")
+
+
 def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="wte", seed=1337, allow_moved=False):
     """Build the n_layer target: a scratch init with `seed`, then the inherited tensors copied in.
 
@@ -116,11 +126,7 @@ def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="w
         raise SystemExit(f"unknown parts '{parts}': choose from {', '.join(PRESETS)}")
     layer_map = parse_layers(layers, n_layer, ref_args["n_layer"])
     embedding_names = parse_embeddings(embeddings)
-    moved = [f"{r}->{i}" for i, r in enumerate(layer_map) if r != i]
-    if ref_args["scale_attn_by_inverse_layer_idx"] and moved and not allow_moved:
-        raise SystemExit(f"blocks {' '.join(moved)} (reference->target) would divide their attention logits by "
-                         "another layer index + 1 than they were trained with (scale_attn_by_inverse_layer_idx): "
-                         "keep them in place, or allow it with --allow-moved-blocks / inherit_allow_moved=True")
+    check_moved_blocks(layer_map, ref_args["scale_attn_by_inverse_layer_idx"], allow_moved)
     torch.manual_seed(seed)  # the same init a scratch run of this shape and seed gets
     model = GPT(GPTConfig(**{**ref_args, "n_layer": n_layer}))
     manifest = {}
@@ -255,6 +261,8 @@ def write_inherited_hf(args):
     model, tokenizer = load_hf_causal_lm(args.reference)
     _, ref_layers = decoder_layer_list(model)
     layers = parse_layers(args.layers, args.n_layer, len(ref_layers))
+    check_moved_blocks(layers, getattr(model.config, "scale_attn_by_inverse_layer_idx", False),
+                       args.allow_moved_blocks)
     manifest = keep_hf_layers(model, layers)
     model.save_pretrained(out)
     if tokenizer is not None:

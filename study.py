@@ -136,7 +136,7 @@ def verdict(diff, kind):
     if kind == "beats":
         return "holds" if hi < 0 else "does not hold" if lo > 0 else "inconclusive"
     if kind == "matches":
-        return "holds" if hi <= MATCH_MARGIN else "does not hold" if lo > 0 else "inconclusive"
+        return "holds" if hi <= MATCH_MARGIN else "does not hold" if lo > MATCH_MARGIN else "inconclusive"
     inside, outside = -MATCH_MARGIN <= lo and hi <= MATCH_MARGIN, hi < -MATCH_MARGIN or lo > MATCH_MARGIN
     return "holds" if inside else "does not hold" if outside else "inconclusive"
 

@@ -98,7 +98,7 @@ CHOICES = dict(
     attention=("auto", "flash", "cudnn", "efficient", "math"),
     compile_mode=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
 )
-POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "eval_interval", "log_interval")
+POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "eval_interval", "log_interval", "grad_scale")
 NON_NEGATIVE = ("max_iters", "learning_rate", "min_lr", "warmup_iters", "lr_decay_iters", "weight_decay",
                 "grad_clip", "eval_tokens", "ckpt_interval", "peak_tflops", "vocab_size")
 # a resumed run keeps these training settings; the ones after them may be changed on purpose
@@ -443,6 +443,10 @@ def build_model(cfg, ckpt_path, mmap=True):
     """The model to train and, for inheritance, the manifest of what came from where."""
     if cfg.init_from == "resume":  # the checkpoint's model wins, as in nanoGPT; other shape flags are refused
         ckpt = load_checkpoint(ckpt_path, mmap=mmap)
+        # runs from before decay_embeddings existed decayed the embeddings (their optimizer groups say so)
+        ckpt["config"] = {"decay_embeddings": True, **ckpt["config"]}
+        if ckpt["config"].get("init_from") == "pretrained":  # its shape came from the source, not the config
+            vars(cfg).update(ckpt["model_args"])
         adopt_run_settings(cfg, ckpt["model_args"], ckpt_path, MODEL_KEYS)
         model = GPT(GPTConfig(**ckpt["model_args"]))
         model.load_state_dict(ckpt["model"])
@@ -663,6 +667,9 @@ def run(cfg_dict, d, held):
               f"{cfg.block_size} x accumulation {accum} x world {d.world_size} | {d.device}", flush=True)
     if cfg.eval_only:
         val_loss = evaluate(eval_model, val_data, cfg, d, ctx)
+        if not math.isfinite(val_loss):
+            raise SystemExit(f"non-finite validation loss ({val_loss}) of the model in {out_dir}: its weights "
+                             "or the data are broken" if d.master else 1)
         if d.master:
             evaluation = {"step": step, "val_loss": val_loss, "eval_tokens": cfg.eval_tokens,
                           "world_size": d.world_size}

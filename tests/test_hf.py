@@ -315,3 +315,33 @@ def test_evaluate_without_data_says_how_to_give_it(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     message = one_line_exit(evaluate.load_docs, "lambada")
     assert "EleutherAI/lambada_openai" in message and "--data lambada=" in message
+
+
+def test_format_hf_refuses_moving_blocks_whose_attention_scale_depends_on_the_layer(tmp_path):
+    config = transformers.GPT2Config(n_layer=3, n_head=2, n_embd=32, n_positions=32, vocab_size=128,
+                                     scale_attn_by_inverse_layer_idx=True)
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path / "ref")
+    args = ["--reference", str(tmp_path / "ref"), "--n-layer", "2", "--out", str(tmp_path / "t"), "--format", "hf",
+            "--layers", "0,2"]
+    assert "2->1" in one_line_exit(inherit.main, args) and not (tmp_path / "t").exists()
+
+
+class NextTokenModel(torch.nn.Module):
+    """Logits that put almost all probability on token (x + 1) % V: greedy decoding is known in advance."""
+
+    def forward(self, x):
+        return 10.0 * torch.nn.functional.one_hot((x + 1) % 64, GPT2_VOCAB).float(), None
+
+
+def test_score_counts_a_continuation_greedy_only_when_every_token_is_the_argmax():
+    ascending, broken = [5, 6, 7, 8, 9], [5, 6, 7, 30, 9]  # the last 3 tokens are the continuation
+    (ll_hit, hit), (_, miss) = evaluate.score(NextTokenModel(), [(ascending, 3), (broken, 3)], "cpu", batch_size=2)
+    assert hit and not miss
+    per_token = 10.0 - math.log(math.exp(10.0) + GPT2_VOCAB - 1)  # log-softmax of the argmax
+    assert ll_hit == pytest.approx(3 * per_token, rel=1e-5)
+
+
+def test_evaluate_data_errors_are_one_line(tmp_path):
+    assert "cannot read" in one_line_exit(evaluate.load_docs, "lambada", tmp_path / "missing.jsonl")
+    assert "no last word" in one_line_exit(evaluate.lambada_requests, ["oneword"], lambda t: [1], 8)
+    assert evaluate.rolling_windows(0, 8) == []  # an empty page scores nothing

@@ -68,6 +68,10 @@ def test_paired_differences_and_verdicts():
     assert study.verdict(study.paired([2.0, 2.005, 1.995], [2.0, 2.0, 2.0]), "equal") == "holds"
     assert study.verdict(study.paired([2.2, 2.3, 2.25], [2.0, 2.0, 2.0]), "equal") == "does not hold"
     assert study.verdict(study.paired([1.0], [2.0]), "beats") == "inconclusive (one seed)"
+    # "matches" allows MATCH_MARGIN worse: an interval straddling the margin is inconclusive, one above it fails
+    assert study.verdict(study.paired([2.018, 2.02, 2.022], [2.0, 2.0, 2.0]), "matches") == "inconclusive"
+    assert study.verdict(study.paired([2.05, 2.06, 2.055], [2.0, 2.0, 2.0]), "matches") == "does not hold"
+    assert study.verdict(study.paired([2.0, 2.03, 2.01], [2.0, 2.0, 2.0]), "equal") == "inconclusive"
 
 
 def test_plateau_is_the_relative_gain_of_the_last_fifth(tmp_path):

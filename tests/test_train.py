@@ -577,3 +577,30 @@ def test_dropout_masks_differ_across_steps_and_ranks_but_not_runs():
     assert len(set(seeds.values())) == len(seeds)
     assert train.dropout_seed(cfg, 7, 3) == seeds[7, 3]
     assert train.dropout_seed(SimpleNamespace(seed=1338), 7, 3) != seeds[7, 3]
+
+
+def test_a_checkpoint_from_before_decay_embeddings_resumes_with_its_groups(synth_data_dir, tmp_path):
+    """Runs made before decay_embeddings existed decayed the embeddings: resuming one keeps that, so its
+    optimizer state (grouped that way) loads, instead of failing on mismatched parameter groups."""
+    out = tmp_path / "old"
+    run(out, synth_data_dir, decay_embeddings=True, max_iters=2)
+    ckpt = load_ckpt(out)
+    del ckpt["config"]["decay_embeddings"]
+    torch.save(ckpt, out / "ckpt.pt")
+    run(out, synth_data_dir, init_from="resume", max_iters=4)
+    assert read_json(out / "result.json")["step"] == 4 and load_ckpt(out)["config"]["decay_embeddings"] is True
+
+
+@pytest.mark.parametrize("value", [0.0, -8.0])
+def test_grad_scale_must_be_positive(synth_data_dir, tmp_path, value):
+    assert "grad_scale" in one_line_exit(train.main, argv(tmp_path / "run", synth_data_dir, grad_scale=value))
+
+
+def test_a_pretrained_run_resumes_with_the_command_that_started_it(synth_data_dir, tmp_path):
+    """init_from='pretrained' takes the source's shape over the config's; resuming with the same config
+    (plus --init_from=resume, as the stop message says) must not refuse that shape."""
+    run(tmp_path / "source", synth_data_dir, max_iters=2)
+    same = dict(scale_attn_by_inverse_layer_idx=True, pretrained_from=tmp_path / "source" / "ckpt.pt")
+    run(tmp_path / "run", synth_data_dir, init_from="pretrained", max_iters=2, **same)
+    run(tmp_path / "run", synth_data_dir, init_from="resume", max_iters=4, **same)
+    assert load_ckpt(tmp_path / "run")["model_args"]["scale_attn_by_inverse_layer_idx"] is False
