@@ -58,10 +58,11 @@ def data_seed_of(config):
     return config.get("data_seed", config["seed"])
 
 
-def target_data_seed(ref_config):
+def target_data_seed(ref_config, seed):
     """The default batch order of a model inherited from this reference: not the reference's own
-    (the paper's Inheritune script draws its batches from another seed than its baselines)."""
-    return data_seed_of(ref_config) + 1
+    (the paper's Inheritune script draws its batches from another seed than its baselines). A Hugging
+    Face reference, trained on other data and with no config of ours, leaves it to the target's seed."""
+    return data_seed_of(ref_config) + 1 if ref_config else seed
 
 
 def parse_layers(spec, n_layer, n_ref):
@@ -141,7 +142,9 @@ def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="w
 
 def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="wte", seed=1337,
                             allow_moved=False, check=None):
-    """`inherit` from a checkpoint file or a HF GPT-2; `check(model_args, path)` may veto a mismatching config."""
+    """`inherit` from a checkpoint file or a HF GPT-2; `check(model_args, path)` may veto a mismatching config.
+
+    Returns the model, its manifest and the reference's training config ({} for a HF model)."""
     if not str(path):  # train.py's default inherit_from='' would be reported as "checkpoint . not found"
         raise SystemExit("init_from='inherit' needs inherit_from=REF_DIR/ckpt.pt, the reference run's checkpoint")
     ckpt = load_model_source(path)
@@ -150,7 +153,7 @@ def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="
     model, manifest = inherit(ckpt["model"], ckpt["model_args"], n_layer, parts, layers, embeddings, seed,
                               allow_moved)
     print(manifest_summary(manifest), flush=True)
-    return model, manifest
+    return model, manifest, ckpt["config"]
 
 
 def manifest_summary(manifest):
@@ -182,10 +185,7 @@ def write_inherited_checkpoint(args):
     ckpt = load_model_source(args.reference)
     model, manifest = inherit(ckpt["model"], ckpt["model_args"], args.n_layer, args.parts,
                               args.layers, args.embeddings, args.seed, args.allow_moved_blocks)
-    if args.data_seed != -1:
-        data_seed = args.data_seed
-    else:  # a Hugging Face reference was trained on other data: no batch order of ours to avoid
-        data_seed = target_data_seed(ckpt["config"]) if ckpt["config"] else args.seed
+    data_seed = args.data_seed if args.data_seed != -1 else target_data_seed(ckpt["config"], args.seed)
     config = {**ckpt["config"], "n_layer": args.n_layer, "init_from": "inherit",
               "inherit_from": str(args.reference), "inherit_parts": args.parts,
               "inherit_layers": args.layers, "inherit_embeddings": args.embeddings,
@@ -403,7 +403,7 @@ def grow_until_baseline(args):
     start = args.start_n or K // 2
     if not 1 <= start < K or args.step_n < 1:
         raise SystemExit(f"--start-n must be in 1..{K - 1} and --step-n >= 1 for a {K}-layer reference")
-    data_seed = args.data_seed if args.data_seed != -1 else target_data_seed(ref_ckpt["config"])
+    data_seed = args.data_seed if args.data_seed != -1 else target_data_seed(ref_ckpt["config"], args.seed)
     overrides = {**reference_overrides(ref_ckpt["config"]), "max_iters": T, "init_from": "inherit",
                  "inherit_from": str(ref / "ckpt.pt"), "inherit_parts": args.parts,
                  "inherit_embeddings": args.embeddings, "inherit_layers": "", "data_seed": data_seed}

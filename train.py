@@ -29,8 +29,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from checkpoint import (MODEL_KEYS, is_checkpoint_file, load_checkpoint, load_model_source, lock_run_dir,
-                        save_checkpoint)
+from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from configurator import ConfigError, load_config
 from inherit import data_seed_of, inherit_from_checkpoint, target_data_seed
 from model import GPT, GPTConfig, peak_flops
@@ -427,16 +426,11 @@ def check_model_args(cfg, model_args, source):
 
 
 def resolve_data_seed(cfg, ckpt):
-    """data_seed=-1 picks the batch order: a resumed run keeps its checkpoint's, an inherited run takes its
-    reference's + 1 (it must not replay the batches its reference was trained on), a scratch run its seed."""
-    if cfg.data_seed != -1:
-        return
-    if ckpt is not None:
-        cfg.data_seed = data_seed_of(ckpt["config"])
-    elif cfg.init_from == "inherit" and is_checkpoint_file(cfg.inherit_from):
-        cfg.data_seed = target_data_seed(load_checkpoint(cfg.inherit_from)["config"])
-    else:  # scratch, pretrained, or a Hugging Face reference (trained on other data: no order of ours to avoid)
-        cfg.data_seed = cfg.seed
+    """data_seed=-1 picks the batch order: a resumed run keeps its checkpoint's, a scratch or pretrained
+    run takes its seed. (An inherited run took its reference's + 1 in build_model: it must not replay
+    the batches its reference was trained on.)"""
+    if cfg.data_seed == -1:
+        cfg.data_seed = data_seed_of(ckpt["config"]) if ckpt is not None else cfg.seed
 
 
 def build_model(cfg, ckpt_path, mmap=True):
@@ -452,10 +446,12 @@ def build_model(cfg, ckpt_path, mmap=True):
         model.load_state_dict(ckpt["model"])
         return model, ckpt, ckpt.get("inherit_manifest")
     if cfg.init_from == "inherit":
-        model, manifest = inherit_from_checkpoint(
+        model, manifest, ref_config = inherit_from_checkpoint(
             cfg.inherit_from, cfg.n_layer, parts=cfg.inherit_parts, layers=cfg.inherit_layers,
             embeddings=cfg.inherit_embeddings, seed=cfg.seed, allow_moved=cfg.inherit_allow_moved,
             check=lambda args, src: check_model_args(cfg, args, src))
+        if cfg.data_seed == -1:
+            cfg.data_seed = target_data_seed(ref_config, cfg.seed)
         return model, None, manifest
     if cfg.init_from == "pretrained":  # continued pre-training: its weights and shape, a fresh optimizer at step 0
         if not cfg.pretrained_from:
