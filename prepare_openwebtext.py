@@ -280,7 +280,7 @@ def is_prepared(out_dir, source, settings):
     meta = json.loads(meta_path.read_text())
     if (meta.get("source"), meta.get("split")) != (source, settings):
         return False
-    if meta["tokenizer"] != "gpt2" and not (out_dir / meta["tokenizer"]).is_file():
+    if not tokenizer_present(meta, out_dir):
         return False
     itemsize = np.dtype(DTYPE).itemsize
     return all((out_dir / f"{s}.bin").is_file()
@@ -358,6 +358,12 @@ def load_split(data_dir, name, split):
     if not path.is_file():
         raise SystemExit(f"error: {path} not found: run `{prepare_command(name)}` first")
     return np.memmap(path, dtype=DTYPE, mode="r")
+
+
+def tokenizer_present(meta, folder):
+    """meta.json's tokenizer is GPT-2's, or a tokenizer file of the dataset's own that is in its folder."""
+    tokenizer = meta.get("tokenizer")
+    return tokenizer == "gpt2" or (isinstance(tokenizer, str) and (pathlib.Path(folder) / tokenizer).is_file())
 
 
 def read_meta(data_dir, name):

@@ -33,7 +33,7 @@ from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_
 from configurator import ConfigError, load_config
 from inherit import data_seed_of, inherit_from_checkpoint, target_data_seed
 from model import GPT, GPTConfig, peak_flops
-from prepare_openwebtext import DTYPE, load_split, read_meta, write_json_atomically
+from prepare_openwebtext import DTYPE, load_split, read_meta, tokenizer_present, write_json_atomically
 
 DEFAULTS = dict(
     # run directory and initialisation
@@ -198,10 +198,9 @@ def check_against_meta(path, meta, data, split):
             raise SystemExit(f"{path} does not match {path.parent / 'meta.json'}: {key} is {value!r} in the file "
                              f"but {found[key]!r} in meta.json; the file was truncated, replaced or prepared "
                              "otherwise: prepare the dataset again")
-    tokenizer = meta.get("tokenizer")  # GPT-2's, or a tokenizer file of the dataset's own (--bpe-vocab)
-    if tokenizer != "gpt2" and not (isinstance(tokenizer, str) and (path.parent / tokenizer).is_file()):
-        raise SystemExit(f"{path.parent / 'meta.json'} names tokenizer {tokenizer!r}, neither 'gpt2' nor a file in "
-                         f"{path.parent}: it was prepared otherwise; prepare the dataset again")
+    if not tokenizer_present(meta, path.parent):
+        raise SystemExit(f"{path.parent / 'meta.json'} names tokenizer {meta.get('tokenizer')!r}, neither 'gpt2' nor "
+                         f"a file in {path.parent}: it was prepared otherwise; prepare the dataset again")
 
 
 def cached_largest_id(path, meta, data):
