@@ -17,6 +17,7 @@ scale (scale_attn_by_inverse_layer_idx included), so model.py's forward stays as
 import argparse
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ import torch
 from checkpoint import load_checkpoint
 from model import GPT, CausalSelfAttention, GPTConfig
 from prepare_openwebtext import load_split, write_json_atomically
+from train import val_windows, windows
 
 
 def attention_probs(attn, x):
@@ -78,11 +80,11 @@ def collapse_stats(model, windows, threshold):
 
 
 def fixed_windows(data, block_size, count):
-    """The first `count` non-overlapping validation windows, as train.py's evaluator lays them out."""
-    n = min(count, (len(data) - 1) // block_size)
-    if n == 0:
+    """The first `count` validation windows of train.py's evaluator (its val_windows and windows)."""
+    starts = val_windows(data, SimpleNamespace(eval_tokens=0, block_size=block_size))[:count]
+    if len(starts) == 0:
         raise SystemExit(f"the validation split holds fewer than block_size={block_size} tokens")
-    return torch.from_numpy(np.asarray(data[:n * block_size], dtype=np.int64).reshape(n, block_size))
+    return windows(data, starts, block_size, "cpu")[0]
 
 
 def summarize(ranks, masses, T, collapsed):

@@ -636,6 +636,11 @@ def main(argv=None):
             dist.destroy_process_group()
 
 
+def stop_every_rank(message, d):
+    """Every rank stops; the master says why (one line), the others exit 1 quietly."""
+    raise SystemExit(message if d.master else 1)
+
+
 def run(cfg_dict, d, held):
     cfg = SimpleNamespace(**cfg_dict)
     out_dir = Path(cfg.out_dir)
@@ -663,8 +668,8 @@ def run(cfg_dict, d, held):
     if cfg.eval_only:
         val_loss = evaluate(eval_model, val_data, cfg, d, ctx)
         if not math.isfinite(val_loss):
-            raise SystemExit(f"non-finite validation loss ({val_loss}) of the model in {out_dir}: its weights "
-                             "or the data are broken" if d.master else 1)
+            stop_every_rank(f"non-finite validation loss ({val_loss}) of the model in {out_dir}: its weights "
+                            "or the data are broken", d)
         if d.master:
             evaluation = {"step": step, "val_loss": val_loss, "eval_tokens": cfg.eval_tokens,
                           "world_size": d.world_size}
@@ -689,9 +694,6 @@ def run(cfg_dict, d, held):
     def elapsed():
         return run_state.elapsed_before + time.time() - t_start
 
-    def stop(message):  # every rank stops; the master says why
-        raise SystemExit(message if d.master else 1)
-
     first_bad = torch.tensor(NEVER, device=d.device)
     saved_at = step if ckpt_path.exists() else None
     signals = held.enter_context(StopSignals(d.master))
@@ -711,8 +713,8 @@ def run(cfg_dict, d, held):
                 kept = f"{ckpt_path} (step {saved_at}) is kept" if saved_at is not None else "no checkpoint was written"
                 where = f"training loss or gradient norm at step {bad_step}" if bad_step is not None else \
                     f"validation loss at step {step}"
-                stop(f"non-finite {where}: stopped; {kept}. Resume it with --init_from=resume (e.g. after fixing "
-                     "the data) or start a new out_dir with a lower learning_rate")
+                stop_every_rank(f"non-finite {where}: stopped; {kept}. Resume it with --init_from=resume (e.g. "
+                                "after fixing the data) or start a new out_dir with a lower learning_rate", d)
         if saving or stopping:
             if d.master:
                 save_checkpoint(ckpt_path, raw_model, run_config, step, optimizer, elapsed(), manifest,
@@ -724,8 +726,8 @@ def run(cfg_dict, d, held):
         if stopping:
             if d.world_size > 1:
                 dist.barrier()  # the other ranks wait for the master's save
-            stop(f"stopped by {signals.received or 'a signal on another rank'} at step {step}; saved {ckpt_path}. "
-                 f"Resume with the same command and --init_from=resume")
+            stop_every_rank(f"stopped by {signals.received or 'a signal on another rank'} at step {step}; saved "
+                            f"{ckpt_path}. Resume with the same command and --init_from=resume", d)
         record = {}
 
         lr = lr_at(step, cfg)

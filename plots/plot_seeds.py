@@ -33,13 +33,14 @@ def plot_seed_curves(groups, out_path, title):
     """groups: label -> run dirs (one per seed). Left: by step; right: by tokens."""
     fig = Figure(figsize=(13, 5), layout="constrained")
     axes = fig.subplots(1, 2)
+    finals = []
     for i, (label, run_dirs) in enumerate(groups.items()):
         steps, tokens, mean, std = seed_curve(run_dirs)
+        finals.append(mean[-1])
         for ax, x in zip(axes, (steps, tokens)):
             ax.plot(x, mean, color=f"C{i}", lw=1.8, label=f"{label} ({len(run_dirs)} seeds)")
             ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                             color=f"C{i}", alpha=0.2, lw=0)
-    finals = [seed_curve(d)[2][-1] for d in groups.values()]
     for ax, xlabel in zip(axes, ("step", "training tokens")):
         ax.set_xlabel(xlabel)
         ax.set_ylabel("validation loss (mean +- std over seeds)")
