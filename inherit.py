@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
@@ -311,10 +312,22 @@ def die_with(parent):
 
 def launch(args, overrides, config_files=()):
     """Run train.py to its end. SIGTERM to the grow loop is passed on to it (it saves and stops); Ctrl-C
-    reaches it directly, from the terminal's process group, which it shares."""
+    reaches it directly, from the terminal's process group, which it shares. With args.progress set
+    (study.py), its output goes to OUT_DIR/train.log instead of this terminal."""
     cmd = train_command(args, overrides, config_files)
-    print(("resuming: " if overrides.get("init_from") == "resume" else "running: ") + shlex.join(cmd), flush=True)
-    child = subprocess.Popen(cmd, preexec_fn=die_with(os.getpid()))
+    line = ("resuming: " if overrides.get("init_from") == "resume" else "running: ") + shlex.join(cmd)
+    with ExitStack() as stack:
+        output = None
+        if args.progress is not None:
+            Path(overrides["out_dir"]).mkdir(parents=True, exist_ok=True)
+            output = stack.enter_context(open(Path(overrides["out_dir"]) / "train.log", "a"))
+        print(line, file=output, flush=True)
+        return wait_for(subprocess.Popen(cmd, preexec_fn=die_with(os.getpid()), stdout=output,
+                                         stderr=subprocess.STDOUT if output else None))
+
+
+def wait_for(child):
+    """The child's success; meanwhile SIGTERM is forwarded to it and Ctrl-C left to it."""
     previous = {}
     if threading.current_thread() is threading.main_thread():  # only it may handle signals (study.py --jobs)
         previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM)),
@@ -327,14 +340,22 @@ def launch(args, overrides, config_files=()):
 
 
 def run_training(args, overrides, out_dir, config_files=()):
-    """Train (or resume) a run in out_dir to completion; returns its result.json."""
+    """Train (or resume) a run in out_dir to completion; returns its result.json. args.progress, when set,
+    hears of each run's start and finish (study.py's status lines)."""
     result_path = Path(out_dir) / "result.json"
-    if not result_path.exists():
+    trained = not result_path.exists()
+    if trained:
         if (Path(out_dir) / "ckpt.pt").exists():
             overrides = {**overrides, "init_from": "resume"}
+        if args.progress is not None:
+            args.progress.started(out_dir)
         if not launch(args, {**overrides, "out_dir": out_dir}, config_files):
-            raise SystemExit(f"training in {out_dir} failed (see above); rerun the same command to resume it")
-    return json.loads(result_path.read_text())
+            where = f"{Path(out_dir) / 'train.log'}" if args.progress is not None else "above"
+            raise SystemExit(f"training in {out_dir} failed (see {where}); rerun the same command to resume it")
+    result = json.loads(result_path.read_text())
+    if args.progress is not None:
+        args.progress.finished(out_dir, result, trained)
+    return result
 
 
 def reference_overrides(ref_config):
@@ -470,6 +491,7 @@ def parse_args(argv=None):
     g.add_argument("--tolerance", type=float, default=0.0, help="stop when val loss <= baseline + this")
     g.add_argument("--nproc-per-node", type=int, default=1, help="GPUs per round via torchrun")
     g.add_argument("--launcher", default="", help="custom launch prefix, e.g. 'torchrun --nnodes=2 ...'")
+    p.set_defaults(progress=None)  # study.py's status lines (an object with started/finished), not a flag
     args = p.parse_args(argv)
     if args.grow_until_baseline:
         args.out = args.out or "out/grow"

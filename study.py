@@ -23,6 +23,7 @@ import platform
 import shlex
 import statistics
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,14 +42,16 @@ HERE = Path(__file__).resolve().parent
 BPE_VOCAB = 1024
 PRESETS = {"cpu": "config/study_cpu.py", "gpu": "config/study_gpu.py"}
 RESULTS = {"cpu": "results", "gpu": "results/gpu"}
-SEEDS = (0, 1, 2)
+SEEDS = {"cpu": (0, 1, 2), "gpu": (0, 1, 2, 3, 4)}
 # --quick: the same pipeline at a size that trains in seconds on a CPU, whatever the preset
 QUICK = dict(n_layer=4, n_head=2, n_embd=16, block_size=32, batch_size=4, tokens_per_step=128, max_iters=4,
              warmup_iters=1, eval_interval=2, eval_tokens=1024, log_interval=2, device="cpu", compile=False)
 PARTS = ("attn_ln", "mlp_ln", "attn_mlp_noln", "full")
 PAPER_EMBEDDINGS = "wte"  # the released code inherits the token embedding (= tied LM head) only
-ALL_EMBEDDINGS = "wte,wpe,ln_f"
-MATCH_MARGIN = 0.02  # nats: "matches" means the paired 95% interval lies below +MATCH_MARGIN
+# "matches" means the paired 95% interval lies below +MATCH_MARGIN. The paper calls a gap of 0.00 a match
+# (medium 16L Inheritune 2.81 vs 24L 2.81) and one of +0.03 not (14L: 2.84); 0.02 nats is under that gap
+# (0.6% of this study's ~3.2 vs the paper's 1.1% of 2.81). study.md sets it beside the seed spread measured.
+MATCH_MARGIN = 0.02
 PLATEAU_SHARE, PLATEAU_LIMIT = 0.2, 0.02  # the reference's last 20% of steps improve val loss by < 2%
 
 
@@ -62,47 +65,127 @@ def study_settings(preset, quick):
     return inherit.reference_overrides(cfg)
 
 
-def seed_settings(seed):
-    """What a study seed sets: the initialisation (`seed`) and the reference's data order (`data_seed`);
-    the models compared with it train on the grow loop's order, the reference's + 1."""
-    return {"seed": seed, "data_seed": seed}
+def fixed_depths(K):
+    """The depths every comparison uses, fixed before any run: K/2 (the paper's large runs: 18 of 36) and
+    round(2K/3) (its medium runs and their ablation: 16 of 24)."""
+    return K // 2, round(2 * K / 3)
 
 
-def run(base, out_dir, **changes):
+def data_orders(seed):
+    """Seed s: its reference draws batches with data_seed 2s, every model compared with it (the grow loop's
+    default: the reference's + 1) with 2s + 1, so no two seeds share a batch order."""
+    return {"reference": 2 * seed, "targets": 2 * seed + 1}
+
+
+def run(base, out_dir, progress, **changes):
     """Train one model of the study (reused when finished, resumed when not); returns its run dir."""
-    launch = inherit.parse_args(["--grow-until-baseline"])  # plain single-process launcher
-    inherit.run_training(launch, {**base, **changes}, str(out_dir))
+    inherit.run_training(launcher(progress), {**base, **changes}, str(out_dir))
     return Path(out_dir)
 
 
-def reference_and_grow(base, seed, out):
-    """A seed's reference and its grow loop (blocks + wte inherited); returns where the loop stopped."""
-    ref = run(base, out / f"seed{seed}" / "reference", **seed_settings(seed))
-    return inherit.grow_until_baseline(inherit.parse_args(
-        ["--grow-until-baseline", "--reference-run", str(ref), "--out", str(out / f"seed{seed}" / "grow"),
-         "--embeddings", PAPER_EMBEDDINGS]))
+def launcher(progress):
+    """The grow loop's plain single-process launcher, reporting to `progress`."""
+    args = inherit.parse_args(["--grow-until-baseline"])
+    args.progress = progress
+    return args
 
 
-def target_runs(seed_dir, n, n_abl):
+def reference_and_grow(base, seed, out, progress):
+    """A seed's reference and its grow loop (blocks + wte inherited); returns the grow loop's results.json."""
+    ref = run(base, out / f"seed{seed}" / "reference", progress, seed=seed, data_seed=data_orders(seed)["reference"])
+    args = inherit.parse_args(["--grow-until-baseline", "--reference-run", str(ref), "--out",
+                               str(out / f"seed{seed}" / "grow"), "--embeddings", PAPER_EMBEDDINGS])
+    args.progress = progress
+    inherit.grow_until_baseline(args)
+    grow = json.loads((out / f"seed{seed}" / "grow" / "results.json").read_text())
+    ran = [r["n"] for r in grow["rounds"]]
+    progress.skip([n for n in grow_depths(base["n_layer"]) if n not in ran + list(fixed_depths(base["n_layer"]))])
+    return grow
+
+
+def grow_depths(K):
+    return list(range(K // 2, K, 2))
+
+
+def target_runs(seed, seed_dir, depths, n_abl, progress):
     """A seed's models compared with its reference, trained with its grow loop's recipe (search.json),
-    so seeds, data order and hyperparameters are the rounds'. Returns row name -> run dir."""
+    so init seed, data order and hyperparameters are the rounds'. Returns row name -> run dir."""
     recipe = json.loads((seed_dir / "grow" / "search.json").read_text())
+    assert recipe["data_seed"] == data_orders(seed)["targets"], "the grow loop's batch order is not the seed's own"
     scratch = {**{k: v for k, v in recipe.items() if not k.startswith("inherit_")}, "init_from": "scratch"}
+    rounds = grow_depths(recipe["n_layer"])
 
-    def inherited(depth, parts="full", embeddings=PAPER_EMBEDDINGS):
-        if (parts, embeddings) == ("full", PAPER_EMBEDDINGS):  # exactly a grow round: reuse or add it
-            return run(recipe, seed_dir / "grow" / f"n{depth:02d}", n_layer=depth)
-        name = f"inherit{depth}_{parts}_{embeddings.replace(',', '_')}"
-        return run(recipe, seed_dir / name, n_layer=depth, inherit_parts=parts, inherit_embeddings=embeddings)
+    def inherited(depth, parts="full"):
+        if parts == "full" and depth in rounds:  # exactly a grow round: reuse or add it
+            return run(recipe, seed_dir / "grow" / f"n{depth:02d}", progress, n_layer=depth)
+        return run(recipe, seed_dir / f"inherit{depth}_{parts}", progress, n_layer=depth, inherit_parts=parts)
 
-    rows = {"reference": seed_dir / "reference",
-            "inheritune": inherited(n),
-            "inheritune_wpe_lnf": inherited(n, embeddings=ALL_EMBEDDINGS),
-            "scratch_T": run(scratch, seed_dir / f"scratch{n}_T", n_layer=n),
-            "scratch_2T": run(scratch, seed_dir / f"scratch{n}_2T", n_layer=n, max_iters=2 * recipe["max_iters"])}
-    rows.update({f"ablate_{p}": inherited(n_abl, parts=p) for p in PARTS})
-    rows["ablate_scratch"] = run(scratch, seed_dir / f"scratch{n_abl}_T", n_layer=n_abl)
+    rows = {"reference": seed_dir / "reference"}
+    for d in depths:
+        rows[f"inheritune_n{d}"] = inherited(d)
+        rows[f"scratch_T_n{d}"] = run(scratch, seed_dir / f"scratch{d}_T", progress, n_layer=d)
+        rows[f"scratch_2T_n{d}"] = run(scratch, seed_dir / f"scratch{d}_2T", progress, n_layer=d,
+                                       max_iters=2 * recipe["max_iters"])
+    rows.update({f"ablate_{p}_n{n_abl}": inherited(n_abl, p) for p in PARTS if p != "full"})
     return rows
+
+
+class Progress:
+    """One status line per run start and finish (run, seed, val loss, elapsed, ETA of the whole study);
+    each run's own output goes to its train.log. The ETA weighs runs by FLOPs (parameters x tokens)."""
+
+    def __init__(self, out, base, seeds, depths, n_abl):
+        self.out, self.base, self.t0, self.lock = out, base, time.time(), threading.Lock()
+        self.started_at, self.done, self.rate_cost = {}, 0.0, 0.0
+        K, T = base["n_layer"], base["max_iters"]
+        plan = [(K, T)] + [(n, T) for n in grow_depths(K)]
+        plan += [(n, T) for n in depths if n not in grow_depths(K)] + [(n, t) for n in depths for t in (T, 2 * T)]
+        plan += [(n_abl, T)] * (len(PARTS) - 1)
+        self.total = len(seeds) * sum(self.cost(base, n, t) for n, t in plan)
+
+    @staticmethod
+    def cost(base, n_layer, steps):
+        d, V = base["n_embd"], base["vocab_size"] or BPE_VOCAB
+        return steps * (n_layer * 12 * d * d + V * d)
+
+    def skip(self, depths):
+        """Grow rounds the loop did not need."""
+        with self.lock:
+            self.total -= sum(self.cost(self.base, n, self.base["max_iters"]) for n in depths)
+
+    def started(self, out_dir):
+        with self.lock:
+            self.started_at[str(out_dir)] = time.time()
+        self.say(f"start  {self.name(out_dir)}")
+
+    def finished(self, out_dir, result, trained):
+        cfg = json.loads((Path(out_dir) / "config.json").read_text())
+        with self.lock:
+            cost = self.cost(cfg, cfg["n_layer"], cfg["max_iters"])
+            if trained:
+                self.done += cost
+                self.rate_cost += cost
+            else:
+                self.total -= cost
+            took = time.time() - self.started_at.get(str(out_dir), time.time())
+            left = self.total - self.done
+            rate = self.rate_cost / (time.time() - self.t0)
+            eta = f"ETA {clock(left / rate)}" if rate > 0 else "ETA n/a"
+        if trained:
+            self.say(f"finish {self.name(out_dir)}: val loss {result['val_loss']:.4f} in {clock(took)} | "
+                     f"study {100 * self.done / max(self.total, 1):.0f}% done, {eta}")
+
+    def name(self, out_dir):
+        path = Path(out_dir)
+        return str(path.relative_to(self.out)) if path.is_relative_to(self.out) else str(path)
+
+    def say(self, text):
+        print(f"[{clock(time.time() - self.t0)}] {text}", flush=True)
+
+
+def clock(seconds):
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def result(run_dir):
@@ -141,20 +224,58 @@ def verdict(diff, kind):
     return "holds" if inside else "does not hold" if outside else "inconclusive"
 
 
-# (claim, first row, second row, kind): the paper's claims as paired comparisons over seeds
-CLAIMS = [
-    ("(a) Inheritune at n reaches the K-layer reference after the same T steps", "inheritune", "reference", "matches"),
-    ("(b) Inheritune at n beats scratch at depth n after T steps", "inheritune", "scratch_T", "beats"),
-    ("(c) Inheritune at n (T steps) matches or beats scratch at depth n after 2T steps", "inheritune",
-     "scratch_2T", "matches"),
-    ("(d) attention+MLP inherited together beat attention (+ its layernorm) only", "ablate_full",
-     "ablate_attn_ln", "beats"),
-    ("(d) attention+MLP inherited together beat the MLP (+ its layernorm) only", "ablate_full", "ablate_mlp_ln",
-     "beats"),
-    ("(d) the layernorms do not matter (full blocks vs attention+MLP without them)", "ablate_full",
-     "ablate_attn_mlp_noln", "equal"),
-    ("wpe and ln_f inherited too change nothing (vs blocks + wte)", "inheritune_wpe_lnf", "inheritune", "equal"),
-]
+def detectable(diff, power=0.8):
+    """The smallest true difference these seeds detect with the given power (paired t test, 5% two-sided):
+    (t_0.975 + t_power) x std / sqrt(seeds), at the std measured; None for one seed."""
+    if diff["std"] is None:
+        return None
+    m = len(diff["diffs"])
+    return (t_quantile(0.975, m - 1) + t_quantile(power, m - 1)) * diff["std"] / math.sqrt(m)
+
+
+def seeds_to_decide(diff, kind, limit=1000):
+    """How many seeds would move the 95% interval off the verdict's boundary if mean and std stayed as
+    measured (None: one seed, or more than `limit`)."""
+    if diff["std"] is None:
+        return None
+    mean = diff["mean"]
+    gap = {"beats": abs(mean), "matches": abs(mean - MATCH_MARGIN), "equal": abs(abs(mean) - MATCH_MARGIN)}[kind]
+    for m in range(2, limit + 1):
+        if t_quantile(0.975, m - 1) * diff["std"] / math.sqrt(m) < gap:
+            return m
+    return None
+
+
+def claims(depths, n_abl):
+    """(claim, first row, second row, kind), paired over seeds at the depths fixed before any run: (a) at
+    each depth beside the grow loop's own verdict, (b) and (c) at each depth, (d) at n_abl."""
+    rows = []
+    for n in depths:
+        rows += [(f"(a) n={n}: Inheritune matches the K-layer reference after the same T", f"inheritune_n{n}",
+                  "reference", "matches"),
+                 (f"(b) n={n}: Inheritune beats scratch after the same T", f"inheritune_n{n}", f"scratch_T_n{n}",
+                  "beats"),
+                 (f"(c) n={n}: Inheritune (T) matches or beats scratch after 2T", f"inheritune_n{n}",
+                  f"scratch_2T_n{n}", "matches")]
+    full = f"inheritune_n{n_abl}"
+    rows += [(f"(d) n={n_abl}: attention+MLP inherited together beat attention (+ its layernorm) only", full,
+              f"ablate_attn_ln_n{n_abl}", "beats"),
+             (f"(d) n={n_abl}: attention+MLP inherited together beat the MLP (+ its layernorm) only", full,
+              f"ablate_mlp_ln_n{n_abl}", "beats"),
+             (f"(d) n={n_abl}: the layernorms do not matter (full blocks vs attention+MLP without them)", full,
+              f"ablate_attn_mlp_noln_n{n_abl}", "equal")]
+    return rows
+
+
+def grow_verdict(grows, K):
+    """Claim (a) judged from the grow loop itself: 'holds' when every seed's loop stopped at some n < K (a
+    target reached the reference's val loss after the same T steps); 'does not hold' when a seed's loop
+    went through n = K-2 without matching."""
+    failed = [s for s, g in grows.items() if g["stopped_at"] is None]
+    if failed:
+        return (f"does not hold (seed {', '.join(map(str, failed))}: no n up to {max(grow_depths(K))} "
+                "matched the reference)")
+    return "holds" + (" (one seed)" if len(grows) == 1 else "")
 
 
 def plateau(run_dir, share=PLATEAU_SHARE):
@@ -187,81 +308,146 @@ def fmt(x, sign=False):
     return "n/a" if x is None else f"{x:+.4f}" if sign else f"{x:.4f}"
 
 
-def row_line(name, depth, losses):
-    mean = statistics.fmean(losses)
-    std = statistics.stdev(losses) if len(losses) > 1 else None
-    return (f"| {name} | {depth} | {mean:.4f} ± {fmt(std)} | " + " ".join(f"{x:.4f}" for x in losses) + " |")
+def mean_std(values):
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
-def write_results(results_dir, base, seeds, stops, n, n_abl, rows, attention, wall_s, command):
+# the paper's depth gain: its K-layer reference against scratch at the target depth, both after 100K steps
+PAPER_DEPTH_GAIN = "medium: 24L 2.81 vs 16L 2.86 (-0.05); large: 36L 2.85 vs 18L 2.97 (-0.12)"
+
+
+def row_labels(K, depths, n_abl):
+    """Row name -> (label, depth), in the order of the tables."""
+    labels = {"reference": (f"reference ({K} blocks), T", K)}
+    for n in depths:
+        labels |= {f"inheritune_n{n}": ("Inheritune (blocks + wte), T", n), f"scratch_T_n{n}": ("scratch, T", n),
+                   f"scratch_2T_n{n}": ("scratch, 2T", n)}
+    return labels | {f"ablate_{p}_n{n_abl}": (f"Inheritune ({p} + wte), T", n_abl) for p in PARTS if p != "full"}
+
+
+def grow_lines(grows):
+    """Per seed: where the grow loop stopped, its gap to the reference there and at the round before."""
+    lines = []
+    for s, g in grows.items():
+        gaps = {r["n"]: r["gap"] for r in g["rounds"]}
+        stop = g["stopped_at"]
+        before = [n for n in gaps if stop is None or n < stop]
+        lines.append(f"| {s} | {g['baseline_val_loss']:.4f} | " + " ".join(f"n={n}: {v:+.4f}" for n, v in gaps.items())
+                     + f" | {stop if stop is not None else 'none'} | {fmt(gaps.get(stop), True)} | "
+                     + (f"{gaps[before[-1]]:+.4f} (n={before[-1]})" if before else "n/a (first round)") + " |")
+    return lines
+
+
+def claim_line(claim, kind, d):
+    undecided = verdict(d, kind) == "inconclusive"
+    decide = seeds_to_decide(d, kind) if undecided else None
+    return (f"| {claim} | {fmt(d['mean'], True)} | {fmt(d['std'])} | [{fmt(d['lo'], True)}, {fmt(d['hi'], True)}] "
+            f"| {' '.join(f'{x:+.4f}' for x in d['diffs'])} | {fmt(detectable(d))} | **{verdict(d, kind)}** | "
+            + (("more than 1,000" if decide is None else f"{decide}") if undecided else "") + " |")
+
+
+def write_results(results_dir, base, seeds, grows, depths, n_abl, rows, attention, wall_s, command):
     """results_dir/study.md, results.json and the figures, from the finished runs."""
     results_dir.mkdir(parents=True, exist_ok=True)
     K, T = base["n_layer"], base["max_iters"]
-    losses = {name: [result(rows[s][name])["val_loss"] for s in seeds] for name in rows[seeds[0]]}
-    diffs = [(claim, a, b, kind, paired(losses[a], losses[b])) for claim, a, b, kind in CLAIMS]
-    ref0 = rows[seeds[0]]["reference"]
-    params = result(ref0)["num_params"]
+    labels = row_labels(K, depths, n_abl)
+    runs = {name: [result(rows[s][name]) for s in seeds] for name in labels}
+    losses = {name: [r["val_loss"] for r in rs] for name, rs in runs.items()}
+    clip = {name: statistics.fmean(r["clip_rate"] for r in rs) for name, rs in runs.items()}
+    compared = [(c, a, b, k, paired(losses[a], losses[b])) for c, a, b, k in claims(depths, n_abl)]
+    gains = {n: paired(losses["reference"], losses[f"scratch_T_n{n}"]) for n in depths}
+    ref_config = json.loads((rows[seeds[0]]["reference"] / "config.json").read_text())
+    params = runs["reference"][0]["num_params"]
     train_tokens = read_meta(base["data_dir"], base["dataset"])["tokens"]["train"]
     tokens = T * base["tokens_per_step"]
     plateaus = [plateau(rows[s]["reference"]) for s in seeds]
-    every_run = {str(d) for s in seeds for d in rows[s].values()}
-    validation = (f"the first {base['eval_tokens']:,} tokens of val.bin" if base["eval_tokens"] else "all of val.bin")
-    validation += ", deterministic"
+    every_run = {str(d) for s in seeds for d in rows[s].values()} | {
+        r["run_dir"] for g in grows.values() for r in g["rounds"]}
     train_s = sum(result(d)["elapsed_s"] for d in every_run)
+    validation = (f"the first {base['eval_tokens']:,} tokens of val.bin" if base["eval_tokens"] else "all of val.bin")
+    orders = {s: data_orders(s) for s in seeds}
+    ref_spread = mean_std(losses["reference"])[1]
+    diff_spreads = [d["std"] for *_, d in compared if d["std"] is not None]
 
-    depth = {"reference": K, "inheritune": n, "inheritune_wpe_lnf": n, "scratch_T": n, "scratch_2T": n}
-    names = {"reference": f"reference, T={T}", "inheritune": "Inheritune (blocks + wte), T",
-             "inheritune_wpe_lnf": "Inheritune (blocks + wte, wpe, ln_f), T", "scratch_T": "scratch, T",
-             "scratch_2T": "scratch, 2T", **{f"ablate_{p}": f"Inheritune ({p}), T" for p in PARTS},
-             "ablate_scratch": "scratch, T"}
-    headline = [row_line(names[r], depth[r], losses[r]) for r in depth]
-    ablation = [row_line(names[r], n_abl, losses[r]) for r in [f"ablate_{p}" for p in PARTS] + ["ablate_scratch"]]
-    claim_lines = [f"| {claim} | {fmt(d['mean'], True)} | {fmt(d['std'])} | [{fmt(d['lo'], True)}, {fmt(d['hi'], True)}] "
-                   f"| {' '.join(f'{x:+.4f}' for x in d['diffs'])} | **{verdict(d, kind)}** |"
-                   for claim, a, b, kind, d in diffs]
+    table = [f"| {label} | {depth} | {mean_std(losses[r])[0]:.4f} ± {fmt(mean_std(losses[r])[1])} | "
+             + " ".join(f"{x:.4f}" for x in losses[r]) + f" | {clip[r]:.3f} |" for r, (label, depth) in labels.items()]
+    gain_lines = [f"| {n} | {fmt(d['mean'], True)} | [{fmt(d['lo'], True)}, {fmt(d['hi'], True)}] | "
+                  f"{' '.join(f'{x:+.4f}' for x in d['diffs'])} | "
+                  f"{fmt(paired(losses[f'inheritune_n{n}'], losses[f'scratch_T_n{n}'])['mean'], True)} |"
+                  for n, d in gains.items()]
     collapse = [f"| {s} | {attention[s] if attention[s] is not None else 'none'} | "
-                f"{stops[s] if stops[s] is not None else f'none < {K}'} |" for s in seeds]
+                f"{grows[s]['stopped_at'] if grows[s]['stopped_at'] is not None else f'none < {K}'} |" for s in seeds]
 
-    curve_groups = {f"{names[r]} ({depth[r]}L)": [rows[s][r] for s in seeds] for r in depth}
-    plot_seed_curves(curve_groups, results_dir / "curves.png", f"K={K}, n={n}: mean ± std over {len(seeds)} seeds")
-    plot_grow(str(Path(ref0).parent / "grow"), results_dir / "grow.png")
-    plot_seed_bars({p: losses[f"ablate_{p}"] for p in PARTS} | {"scratch": losses["ablate_scratch"]},
+    curve_rows = ["reference"] + [f"{kind}_n{n}" for n in depths for kind in ("inheritune", "scratch_T", "scratch_2T")]
+    plot_seed_curves({f"{labels[r][0]} ({labels[r][1]}L)": [rows[s][r] for s in seeds] for r in curve_rows},
+                     results_dir / "curves.png", f"K={K}: mean ± std over {len(seeds)} seeds")
+    plot_grow(str(rows[seeds[0]]["reference"].parent / "grow"), results_dir / "grow.png")
+    ablation = {p: losses[f"ablate_{p}_n{n_abl}"] for p in PARTS if p != "full"}
+    plot_seed_bars(ablation | {"full": losses[f"inheritune_n{n_abl}"], "scratch": losses[f"scratch_T_n{n_abl}"]},
                    results_dir / "ablation.png", f"parts inherited, {n_abl} of {K} blocks, {len(seeds)} seeds",
                    baseline=statistics.fmean(losses["reference"]))
     write_json_atomically(results_dir / "results.json", {
-        "command": command, "seeds": list(seeds), "K": K, "T": T, "n": n, "n_ablation": n_abl,
-        "grow_stopped_at": {str(s): stops[s] for s in seeds}, "final_val_loss": losses,
-        "claims": [{"claim": c, "first": a, "second": b, "kind": k, **d, "verdict": verdict(d, k)}
-                   for c, a, b, k, d in diffs],
+        "command": command, "git_commit": ref_config["git_commit"], "seeds": list(seeds), "K": K, "T": T,
+        "depths": list(depths), "n_ablation": n_abl, "data_orders": {str(s): o for s, o in orders.items()},
+        "match_margin": MATCH_MARGIN, "final_val_loss": losses, "clip_rate": clip,
+        "grow": {str(s): {"stopped_at": g["stopped_at"], "baseline": g["baseline_val_loss"],
+                          "gaps": {str(r["n"]): r["gap"] for r in g["rounds"]}} for s, g in grows.items()},
+        "grow_verdict": grow_verdict(grows, K),
+        "depth_gain": {str(n): d for n, d in gains.items()},
+        "claims": [{"claim": c, "first": a, "second": b, "kind": k, **d, "verdict": verdict(d, k),
+                    "detectable": detectable(d), "seeds_to_decide": seeds_to_decide(d, k)}
+                   for c, a, b, k, d in compared],
         "first_collapsed_layer": {str(s): attention[s] for s in seeds}, "reference_last20_improvement": plateaus,
         "num_params": params, "train_tokens_in_corpus": train_tokens, "reference_tokens": tokens,
         "train_s": train_s, "wall_s": wall_s, "hardware": hardware(base)})
     md = [
-        "# Inheritune at small scale, in the paper's regime\n",
-        f"Command: `{command}`  ",
+        "# Inheritune at small scale, on the paper's recipe\n",
+        f"Command: `{command}`, from commit {ref_config['git_commit']}.  ",
         f"Data: the built-in corpus in its own {BPE_VOCAB:,}-token BPE ({base['dataset']}), {train_tokens:,} training "
-        f"tokens; validation: {validation}.  ",
+        f"tokens; validation: {validation}, deterministic.  ",
         f"Model: K = {K} blocks, d = {base['n_embd']}, {base['n_head']} heads, block {base['block_size']}, "
-        f"{params / 1e6:.2f}M parameters. T = {T} steps of {base['tokens_per_step']:,} tokens = {tokens / 1e6:.2f}M tokens "
-        f"= {tokens / params:.1f} tokens per parameter and {tokens / train_tokens:.1f} passes over the training data "
-        "(the paper's references: about 17-110 tokens per parameter).  ",
+        f"{params / 1e6:.2f}M parameters. T = {T} steps of {base['tokens_per_step']:,} tokens = {tokens / 1e6:.2f}M "
+        f"tokens = {tokens / params:.1f} tokens per parameter and {tokens / train_tokens:.1f} passes over the "
+        "training data (the paper's references: about 17-110 tokens per parameter, under one pass).  ",
+        f"Recipe: {PRESETS[base['device'].split(':')[0] == 'cuda' and 'gpu' or 'cpu']} over train.py's defaults: the "
+        f"paper's (no biases, dropout 0, AdamW (0.9, 0.95), weight decay {base['weight_decay']} on nn.Linear weights "
+        f"only, clip {base['grad_clip']} of the gradient x {base['grad_scale']:g}, attention scaled by 1/(layer+1), "
+        "cosine schedule with warmup) but for size, learning rate, batch and steps.  ",
+        "Seeds: seed s initialises with s, draws the reference's batches with data_seed 2s and every compared model's "
+        "with 2s+1 (" + "; ".join(f"seed {s}: {o['reference']} / {o['targets']}" for s, o in orders.items()) + ").  ",
         "Reference plateau: its last 20% of steps improved val loss by "
-        + ", ".join(f"{100 * p:.1f}%" for p in plateaus) + f" (seeds {', '.join(map(str, seeds))}; target < 2%).  ",
-        f"Hardware: {hardware(base)}. Time: {train_s / 60:.1f} min training and evaluating the {len(every_run)} models "
-        f"(their elapsed_s); {wall_s / 60:.1f} min this invocation (finished runs are reused).\n",
-        f"## Rows (final val loss, mean ± std over {len(seeds)} seed(s), then each seed)\n",
-        "Grow until baseline stopped at n = " + ", ".join(
-            f"{stops[s] if stops[s] is not None else 'none'} (seed {s})" for s in seeds) + f"; the rows use n = {n}.\n",
-        "| model | layers | val loss | per seed |", "|---|---|---|---|", *headline, "",
-        f"Ablation at n = {n_abl} of {K} blocks (block parts inherited, plus wte):\n",
-        "| model | layers | val loss | per seed |", "|---|---|---|---|", *ablation, "",
-        f"## Claims (paired over seeds: first minus second; 95% t interval; 'matches' allows +{MATCH_MARGIN})\n",
-        "| claim | mean difference | std | 95% interval | per seed | verdict |", "|---|---|---|---|---|---|",
-        *claim_lines, "",
-        "## Attention collapse in the references (python analyze.py REF/ckpt.pt)\n",
+        + ", ".join(f"{100 * p:.1f}%" for p in plateaus) + " (target < 2%).  ",
+        f"Hardware: {hardware(base)}. Time: {train_s / 60:.1f} min of training and evaluation summed over the "
+        f"{len(every_run)} runs (their elapsed_s); {wall_s / 3600:.2f} h wall for this invocation "
+        "(finished runs are reused).\n",
+        f"## Rows: final val loss, mean ± std over {len(seeds)} seeds, each seed, clip rate\n",
+        f"Depths fixed before any run: n = K/2 = {depths[0]} (the paper's large runs: 18 of 36) and "
+        f"n = round(2K/3) = {depths[1]} (its medium runs and ablation: 16 of 24).\n",
+        "| model | layers | val loss | per seed | clip rate |", "|---|---|---|---|---|", *table, "",
+        "## (a) Grow until baseline (from n = K/2 by 2; a round matches when val loss <= the reference's)\n",
+        f"Verdict: **{grow_verdict(grows, K)}**.\n",
+        "| seed | reference val loss | gap per round (target - reference) | stopped at n | gap there | "
+        "gap at the round before |", "|---|---|---|---|---|---|", *grow_lines(grows), "",
+        "## Depth gain: the K-layer reference minus scratch at n after the same T steps\n",
+        f"The paper's: {PAPER_DEPTH_GAIN}. The last column is what inheriting bought at the same depth "
+        "(Inheritune minus scratch, both T).\n",
+        "| n | reference - scratch T | 95% interval | per seed | Inheritune - scratch T |",
+        "|---|---|---|---|---|", *gain_lines, "",
+        "## Claims, paired over seeds (first minus second)\n",
+        f"'matches' holds when the 95% t interval lies below +{MATCH_MARGIN}; 'equal' when it lies within "
+        f"±{MATCH_MARGIN}; 'beats' when it lies below 0. The margin: the paper calls a gap of 0.00 a match (medium 16L "
+        f"Inheritune 2.81 vs 24L 2.81) and +0.03 not (14L, 2.84); {MATCH_MARGIN} nats is under that. Seed spread "
+        f"here: the reference's final val loss has std {fmt(ref_spread)} over seeds; the paired differences' stds "
+        f"range {fmt(min(diff_spreads, default=None))}-{fmt(max(diff_spreads, default=None))}. 'Detectable': the "
+        "smallest true difference these seeds find with 80% power (paired t test, 5% two-sided, at the measured "
+        "std). 'Seeds to decide': for an inconclusive verdict, the seeds whose interval would clear the boundary "
+        "if mean and std stayed as measured.\n",
+        "| claim | mean difference | std | 95% interval | per seed | detectable | verdict | seeds to decide |",
+        "|---|---|---|---|---|---|---|---|", *[claim_line(c, k, d) for c, a, b, k, d in compared], "",
+        "## Attention collapse in the references (python analyze.py REF/ckpt.pt) beside the grow loop\n",
         "| seed | first layer where most heads are collapsed | grow loop stopped at n |", "|---|---|---|",
         *collapse, "",
-        "![loss curves](curves.png)\n", "![grow until baseline, first seed](grow.png)\n",
+        "![loss curves by step and by tokens](curves.png)\n", "![grow until baseline, first seed](grow.png)\n",
         "![ablation](ablation.png)\n", "![attention rank, first seed's reference](attention.png)\n",
     ]
     (results_dir / "study.md").write_text("\n".join(md) + "\n")
@@ -285,19 +471,24 @@ def main(argv=None):
     t0 = time.time()
     base = study_settings(args.preset, args.quick)
     prepare_builtin(base["data_dir"], bpe_vocab=BPE_VOCAB)
-    seeds = SEEDS[:1] if args.quick else SEEDS
-    K = base["n_layer"]
+    seeds = SEEDS[args.preset][:1] if args.quick else SEEDS[args.preset]
+    depths, n_abl = fixed_depths(base["n_layer"]), fixed_depths(base["n_layer"])[1]
+    progress = Progress(out, base, seeds, depths, n_abl)
+    progress.say(f"{len(seeds)} seeds, {args.jobs} at a time; each run's output in its train.log under {out}")
+
+    def seed_runs(seed):  # a seed's runs one after another, independent of the other seeds'
+        grow = reference_and_grow(base, seed, out, progress)
+        return grow, target_runs(seed, out / f"seed{seed}", depths, n_abl, progress)
+
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        stops = dict(zip(seeds, pool.map(lambda s: reference_and_grow(base, s, out), seeds)))
-        # the depth compared: the deepest any seed needed (K-2 if none matched)
-        n = max((v for v in stops.values() if v), default=None) or K - 2
-        n_abl = round(2 * K / 3)
-        rows = dict(zip(seeds, pool.map(lambda s: target_runs(out / f"seed{s}", n, n_abl), seeds)))
+        grows, rows = {}, {}
+        for s, (grow, runs) in zip(seeds, pool.map(seed_runs, seeds)):
+            grows[s], rows[s] = grow, runs
     attention = {}
     for s in seeds:
         report = analyze(rows[s]["reference"] / "ckpt.pt", results_dir if s == seeds[0] else rows[s]["reference"])
         attention[s] = report["first_collapsed_layer"]
-    write_results(results_dir, base, seeds, stops, n, n_abl, rows, attention, time.time() - t0, command)
+    write_results(results_dir, base, seeds, grows, depths, n_abl, rows, attention, time.time() - t0, command)
 
 
 if __name__ == "__main__":
