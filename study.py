@@ -1,18 +1,19 @@
-"""The paper's four claims at small scale, in the paper's regime: blocks hold most of the parameters,
-the reference is trained to its plateau, every row has several seeds and every claim a paired test.
+"""The paper's four claims at small scale, on its recipe: blocks hold most of the parameters, the
+reference is trained to its plateau, every row has several seeds and every claim a paired test.
 
     OMP_NUM_THREADS=1 python study.py --jobs 3   # CPU: K=8, d=64, T=1,600 steps, 3 seeds side by side
-                                                 # (estimated 1.9-2.3 h on 2 free cores)
-    python study.py --preset gpu     # K=12, d=80, block 256: one H100/H200, seeds in parallel (--jobs 3)
-    python study.py --quick          # tiny and one seed: checks the pipeline (the tests run it)
+    python study.py --preset gpu --jobs 5        # K=12, d=80, block 256, 5 seeds: one H100/H200
+    python study.py --quick                      # tiny and one seed: checks the pipeline (the tests run it)
 
-Data: the built-in corpus in its own 1,024-token BPE (data/builtin_bpe1024). Per seed (a seed sets the
-initialisation and the data order): a K-block reference; the grow loop from K/2 by 2 inheriting the
-blocks and the token embedding (= tied LM head), the paper's default; at the deepest n any seed needed:
-Inheritune, Inheritune that also inherits wpe and ln_f, and scratch at depth n for T and 2T steps; at
-n = 2K/3 the four ablation presets and scratch. Every run trains with the reference's recipe:
-config/study_<preset>.py over train.py's defaults. Interrupted, rerun the same command: finished runs
-are reused and unfinished ones resumed. Writes results/study.md (RESULTS/) with its figures.
+Data: the built-in corpus in its own 1,024-token BPE (data/builtin_bpe1024). Per seed s (initialisation s;
+the reference's batches drawn with data_seed 2s, every compared model's with 2s+1): a K-block reference;
+the grow loop from K/2 by 2, inheriting the blocks and the token embedding (= tied LM head) as the paper
+does, which judges claim (a); then, at depths fixed before any run, n = K/2 and n = round(2K/3):
+Inheritune and scratch for T and 2T steps, and at round(2K/3) the ablation's three other part presets.
+Every run trains with the reference's recipe: config/study_<preset>.py over train.py's defaults. One
+status line per run start and finish; each run's output goes to its train.log. Interrupted, rerun the
+same command: finished runs are reused and unfinished ones resumed. Writes results/study.md
+(RESULTS/) with its figures.
 """
 
 import argparse
@@ -46,7 +47,12 @@ SEEDS = {"cpu": (0, 1, 2), "gpu": (0, 1, 2, 3, 4)}
 # --quick: the same pipeline at a size that trains in seconds on a CPU, whatever the preset
 QUICK = dict(n_layer=4, n_head=2, n_embd=16, block_size=32, batch_size=4, tokens_per_step=128, max_iters=4,
              warmup_iters=1, eval_interval=2, eval_tokens=1024, log_interval=2, device="cpu", compile=False)
-PARTS = ("attn_ln", "mlp_ln", "attn_mlp_noln", "full")
+PARTS = ("attn_ln", "mlp_ln", "attn_mlp_noln")  # the ablation's part presets besides 'full' (= Inheritune)
+# What each preset compares, fixed before its runs: how many of fixed_depths, and the ablation's parts. The CPU
+# study measured 12,800 tokens/s on this machine's 2 cores (3 single-thread runs; the pilot had estimated
+# 22,000-26,000), so one depth, K/2, and the two single-part presets fit its 3 hours; the GPU preset compares at
+# both depths and ablates all three presets at round(2K/3), as the paper.
+PLANS = {"cpu": (1, PARTS[:2]), "gpu": (2, PARTS)}
 PAPER_EMBEDDINGS = "wte"  # the released code inherits the token embedding (= tied LM head) only
 # "matches" means the paired 95% interval lies below +MATCH_MARGIN. The paper calls a gap of 0.00 a match
 # (medium 16L Inheritune 2.81 vs 24L 2.81) and one of +0.03 not (14L: 2.84); 0.02 nats is under that gap
@@ -69,6 +75,20 @@ def fixed_depths(K):
     """The depths every comparison uses, fixed before any run: K/2 (the paper's large runs: 18 of 36) and
     round(2K/3) (its medium runs and their ablation: 16 of 24)."""
     return K // 2, round(2 * K / 3)
+
+
+def compared_depths(K, preset):
+    return fixed_depths(K)[:PLANS[preset][0]]
+
+
+def ablation_depth(K, preset):
+    """The deepest compared depth: round(2K/3) where the plan has both (the paper ablates GPT2-medium at
+    16 of its 24 blocks), else K/2."""
+    return compared_depths(K, preset)[-1]
+
+
+def ablation_parts(preset):
+    return PLANS[preset][1]
 
 
 def data_orders(seed):
@@ -98,8 +118,7 @@ def reference_and_grow(base, seed, out, progress):
     args.progress = progress
     inherit.grow_until_baseline(args)
     grow = json.loads((out / f"seed{seed}" / "grow" / "results.json").read_text())
-    ran = [r["n"] for r in grow["rounds"]]
-    progress.skip([n for n in grow_depths(base["n_layer"]) if n not in ran + list(fixed_depths(base["n_layer"]))])
+    progress.grow_stopped([r["n"] for r in grow["rounds"]])
     return grow
 
 
@@ -107,13 +126,22 @@ def grow_depths(K):
     return list(range(K // 2, K, 2))
 
 
-def target_runs(seed, seed_dir, depths, n_abl, progress):
+def seed_runs(base, seed, out, preset, progress):
+    """A seed's runs, one after another: its reference and grow loop, then the models compared at the fixed
+    depths, whatever depth its grow loop stopped at. Returns the grow loop's results and row -> run dir."""
+    grow = reference_and_grow(base, seed, out, progress)
+    return grow, target_runs(seed, out / f"seed{seed}", preset, progress)
+
+
+def target_runs(seed, seed_dir, preset, progress):
     """A seed's models compared with its reference, trained with its grow loop's recipe (search.json),
     so init seed, data order and hyperparameters are the rounds'. Returns row name -> run dir."""
     recipe = json.loads((seed_dir / "grow" / "search.json").read_text())
     assert recipe["data_seed"] == data_orders(seed)["targets"], "the grow loop's batch order is not the seed's own"
     scratch = {**{k: v for k, v in recipe.items() if not k.startswith("inherit_")}, "init_from": "scratch"}
     rounds = grow_depths(recipe["n_layer"])
+    K = recipe["n_layer"]
+    depths, n_abl = compared_depths(K, preset), ablation_depth(K, preset)
 
     def inherited(depth, parts="full"):
         if parts == "full" and depth in rounds:  # exactly a grow round: reuse or add it
@@ -126,7 +154,7 @@ def target_runs(seed, seed_dir, depths, n_abl, progress):
         rows[f"scratch_T_n{d}"] = run(scratch, seed_dir / f"scratch{d}_T", progress, n_layer=d)
         rows[f"scratch_2T_n{d}"] = run(scratch, seed_dir / f"scratch{d}_2T", progress, n_layer=d,
                                        max_iters=2 * recipe["max_iters"])
-    rows.update({f"ablate_{p}_n{n_abl}": inherited(n_abl, p) for p in PARTS if p != "full"})
+    rows.update({f"ablate_{p}_n{n_abl}": inherited(n_abl, p) for p in ablation_parts(preset)})
     return rows
 
 
@@ -134,13 +162,15 @@ class Progress:
     """One status line per run start and finish (run, seed, val loss, elapsed, ETA of the whole study);
     each run's own output goes to its train.log. The ETA weighs runs by FLOPs (parameters x tokens)."""
 
-    def __init__(self, out, base, seeds, depths, n_abl):
+    def __init__(self, out, base, seeds, preset):
         self.out, self.base, self.t0, self.lock = out, base, time.time(), threading.Lock()
         self.started_at, self.done, self.rate_cost = {}, 0.0, 0.0
         K, T = base["n_layer"], base["max_iters"]
+        self.depths = depths = compared_depths(K, preset)
+        n_abl = ablation_depth(K, preset)
         plan = [(K, T)] + [(n, T) for n in grow_depths(K)]
         plan += [(n, T) for n in depths if n not in grow_depths(K)] + [(n, t) for n in depths for t in (T, 2 * T)]
-        plan += [(n_abl, T)] * (len(PARTS) - 1)
+        plan += [(n_abl, T)] * len(ablation_parts(preset))
         self.total = len(seeds) * sum(self.cost(base, n, t) for n, t in plan)
 
     @staticmethod
@@ -148,10 +178,11 @@ class Progress:
         d, V = base["n_embd"], base["vocab_size"] or BPE_VOCAB
         return steps * (n_layer * 12 * d * d + V * d)
 
-    def skip(self, depths):
-        """Grow rounds the loop did not need."""
+    def grow_stopped(self, rounds):
+        """Takes the grow rounds a loop did not need, and no compared run trains, out of the plan."""
+        unneeded = [n for n in grow_depths(self.base["n_layer"]) if n not in rounds + list(self.depths)]
         with self.lock:
-            self.total -= sum(self.cost(self.base, n, self.base["max_iters"]) for n in depths)
+            self.total -= sum(self.cost(self.base, n, self.base["max_iters"]) for n in unneeded)
 
     def started(self, out_dir):
         with self.lock:
@@ -246,25 +277,22 @@ def seeds_to_decide(diff, kind, limit=1000):
     return None
 
 
-def claims(depths, n_abl):
+def claims(K, preset):
     """(claim, first row, second row, kind), paired over seeds at the depths fixed before any run: (a) at
-    each depth beside the grow loop's own verdict, (b) and (c) at each depth, (d) at n_abl."""
-    rows = []
-    for n in depths:
+    each depth beside the grow loop's own verdict, (b) and (c) at each depth, (d) at the ablation depth."""
+    rows, n_abl = [], ablation_depth(K, preset)
+    for n in compared_depths(K, preset):
         rows += [(f"(a) n={n}: Inheritune matches the K-layer reference after the same T", f"inheritune_n{n}",
                   "reference", "matches"),
                  (f"(b) n={n}: Inheritune beats scratch after the same T", f"inheritune_n{n}", f"scratch_T_n{n}",
                   "beats"),
                  (f"(c) n={n}: Inheritune (T) matches or beats scratch after 2T", f"inheritune_n{n}",
                   f"scratch_2T_n{n}", "matches")]
-    full = f"inheritune_n{n_abl}"
-    rows += [(f"(d) n={n_abl}: attention+MLP inherited together beat attention (+ its layernorm) only", full,
-              f"ablate_attn_ln_n{n_abl}", "beats"),
-             (f"(d) n={n_abl}: attention+MLP inherited together beat the MLP (+ its layernorm) only", full,
-              f"ablate_mlp_ln_n{n_abl}", "beats"),
-             (f"(d) n={n_abl}: the layernorms do not matter (full blocks vs attention+MLP without them)", full,
-              f"ablate_attn_mlp_noln_n{n_abl}", "equal")]
-    return rows
+    ablation = {"attn_ln": ("attention+MLP inherited together beat attention (+ its layernorm) only", "beats"),
+                "mlp_ln": ("attention+MLP inherited together beat the MLP (+ its layernorm) only", "beats"),
+                "attn_mlp_noln": ("the layernorms do not matter (full blocks vs attention+MLP without them)", "equal")}
+    return rows + [(f"(d) n={n_abl}: {ablation[p][0]}", f"inheritune_n{n_abl}", f"ablate_{p}_n{n_abl}",
+                    ablation[p][1]) for p in ablation_parts(preset)]
 
 
 def grow_verdict(grows, K):
@@ -316,13 +344,13 @@ def mean_std(values):
 PAPER_DEPTH_GAIN = "medium: 24L 2.81 vs 16L 2.86 (-0.05); large: 36L 2.85 vs 18L 2.97 (-0.12)"
 
 
-def row_labels(K, depths, n_abl):
+def row_labels(K, preset):
     """Row name -> (label, depth), in the order of the tables."""
-    labels = {"reference": (f"reference ({K} blocks), T", K)}
-    for n in depths:
+    labels, n_abl = {"reference": (f"reference ({K} blocks), T", K)}, ablation_depth(K, preset)
+    for n in compared_depths(K, preset):
         labels |= {f"inheritune_n{n}": ("Inheritune (blocks + wte), T", n), f"scratch_T_n{n}": ("scratch, T", n),
                    f"scratch_2T_n{n}": ("scratch, 2T", n)}
-    return labels | {f"ablate_{p}_n{n_abl}": (f"Inheritune ({p} + wte), T", n_abl) for p in PARTS if p != "full"}
+    return labels | {f"ablate_{p}_n{n_abl}": (f"Inheritune ({p} + wte), T", n_abl) for p in ablation_parts(preset)}
 
 
 def grow_lines(grows):
@@ -346,15 +374,16 @@ def claim_line(claim, kind, d):
             + (("more than 1,000" if decide is None else f"{decide}") if undecided else "") + " |")
 
 
-def write_results(results_dir, base, seeds, grows, depths, n_abl, rows, attention, wall_s, command):
+def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall_s, command):
     """results_dir/study.md, results.json and the figures, from the finished runs."""
     results_dir.mkdir(parents=True, exist_ok=True)
     K, T = base["n_layer"], base["max_iters"]
-    labels = row_labels(K, depths, n_abl)
+    depths, n_abl = compared_depths(K, preset), ablation_depth(K, preset)
+    labels = row_labels(K, preset)
     runs = {name: [result(rows[s][name]) for s in seeds] for name in labels}
     losses = {name: [r["val_loss"] for r in rs] for name, rs in runs.items()}
     clip = {name: statistics.fmean(r["clip_rate"] for r in rs) for name, rs in runs.items()}
-    compared = [(c, a, b, k, paired(losses[a], losses[b])) for c, a, b, k in claims(depths, n_abl)]
+    compared = [(c, a, b, k, paired(losses[a], losses[b])) for c, a, b, k in claims(K, preset)]
     gains = {n: paired(losses["reference"], losses[f"scratch_T_n{n}"]) for n in depths}
     ref_config = json.loads((rows[seeds[0]]["reference"] / "config.json").read_text())
     params = runs["reference"][0]["num_params"]
@@ -382,7 +411,7 @@ def write_results(results_dir, base, seeds, grows, depths, n_abl, rows, attentio
     plot_seed_curves({f"{labels[r][0]} ({labels[r][1]}L)": [rows[s][r] for s in seeds] for r in curve_rows},
                      results_dir / "curves.png", f"K={K}: mean ± std over {len(seeds)} seeds")
     plot_grow(str(rows[seeds[0]]["reference"].parent / "grow"), results_dir / "grow.png")
-    ablation = {p: losses[f"ablate_{p}_n{n_abl}"] for p in PARTS if p != "full"}
+    ablation = {p: losses[f"ablate_{p}_n{n_abl}"] for p in ablation_parts(preset)}
     plot_seed_bars(ablation | {"full": losses[f"inheritune_n{n_abl}"], "scratch": losses[f"scratch_T_n{n_abl}"]},
                    results_dir / "ablation.png", f"parts inherited, {n_abl} of {K} blocks, {len(seeds)} seeds",
                    baseline=statistics.fmean(losses["reference"]))
@@ -409,7 +438,7 @@ def write_results(results_dir, base, seeds, grows, depths, n_abl, rows, attentio
         f"{params / 1e6:.2f}M parameters. T = {T} steps of {base['tokens_per_step']:,} tokens = {tokens / 1e6:.2f}M "
         f"tokens = {tokens / params:.1f} tokens per parameter and {tokens / train_tokens:.1f} passes over the "
         "training data (the paper's references: about 17-110 tokens per parameter, under one pass).  ",
-        f"Recipe: {PRESETS[base['device'].split(':')[0] == 'cuda' and 'gpu' or 'cpu']} over train.py's defaults: the "
+        f"Recipe: {PRESETS[preset]} over train.py's defaults: the "
         f"paper's (no biases, dropout 0, AdamW (0.9, 0.95), weight decay {base['weight_decay']} on nn.Linear weights "
         f"only, clip {base['grad_clip']} of the gradient x {base['grad_scale']:g}, attention scaled by 1/(layer+1), "
         "cosine schedule with warmup) but for size, learning rate, batch and steps.  ",
@@ -421,8 +450,10 @@ def write_results(results_dir, base, seeds, grows, depths, n_abl, rows, attentio
         f"{len(every_run)} runs (their elapsed_s); {wall_s / 3600:.2f} h wall for this invocation "
         "(finished runs are reused).\n",
         f"## Rows: final val loss, mean ± std over {len(seeds)} seeds, each seed, clip rate\n",
-        f"Depths fixed before any run: n = K/2 = {depths[0]} (the paper's large runs: 18 of 36) and "
-        f"n = round(2K/3) = {depths[1]} (its medium runs and ablation: 16 of 24).\n",
+        f"Depths fixed before any run: n = {', '.join(map(str, depths))} of K = {K} "
+        f"({'K/2 and round(2K/3), as' if len(depths) == 2 else 'K/2, as'} the paper's large runs, 18 of 36"
+        f"{', and its medium runs, 16 of 24' if len(depths) == 2 else ''}); the ablation at n = {n_abl}"
+        f"{'' if n_abl == fixed_depths(K)[1] else ' (the paper ablates at 2K/3: 16 of 24)'}.\n",
         "| model | layers | val loss | per seed | clip rate |", "|---|---|---|---|---|", *table, "",
         "## (a) Grow until baseline (from n = K/2 by 2; a round matches when val loss <= the reference's)\n",
         f"Verdict: **{grow_verdict(grows, K)}**.\n",
@@ -472,23 +503,18 @@ def main(argv=None):
     base = study_settings(args.preset, args.quick)
     prepare_builtin(base["data_dir"], bpe_vocab=BPE_VOCAB)
     seeds = SEEDS[args.preset][:1] if args.quick else SEEDS[args.preset]
-    depths, n_abl = fixed_depths(base["n_layer"]), fixed_depths(base["n_layer"])[1]
-    progress = Progress(out, base, seeds, depths, n_abl)
+    progress = Progress(out, base, seeds, args.preset)
     progress.say(f"{len(seeds)} seeds, {args.jobs} at a time; each run's output in its train.log under {out}")
-
-    def seed_runs(seed):  # a seed's runs one after another, independent of the other seeds'
-        grow = reference_and_grow(base, seed, out, progress)
-        return grow, target_runs(seed, out / f"seed{seed}", depths, n_abl, progress)
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         grows, rows = {}, {}
-        for s, (grow, runs) in zip(seeds, pool.map(seed_runs, seeds)):
+        for s, (grow, runs) in zip(seeds, pool.map(lambda s: seed_runs(base, s, out, args.preset, progress), seeds)):
             grows[s], rows[s] = grow, runs
     attention = {}
     for s in seeds:
         report = analyze(rows[s]["reference"] / "ckpt.pt", results_dir if s == seeds[0] else rows[s]["reference"])
         attention[s] = report["first_collapsed_layer"]
-    write_results(results_dir, base, seeds, grows, depths, n_abl, rows, attention, time.time() - t0, command)
+    write_results(results_dir, args.preset, base, seeds, grows, rows, attention, time.time() - t0, command)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 # - batch: 4,096 tokens per step (the paper's ~128-394K would be 1-3 steps per pass here);
 # - steps: T=1,600 (6.55M tokens = 14.0 tokens/parameter = 5.0 passes over the 1.30M training
 #   tokens; results/pilot.md), warmup 40 (2.5% of T; the paper's 2K of 100K is 2%).
+# Beside the recipe: float32 on CPU (the paper trains in bf16 autocast on GPUs; study_gpu.py does).
 # Gradient regime: the paper's runs clip nearly every step (their loop's gradient is 8-12x the mean
 # gradient, see _paper_gpt2.py). This model's mean gradient falls to a few tenths as it trains, so a
 # factor of 8 would leave late steps unclipped; 32 keeps the clip rate near 1 (each row reports it).

@@ -1,6 +1,7 @@
 """The small-scale study: its pipeline end to end (study.py --quick), its statistics, and its presets' regime."""
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -26,34 +27,99 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
     study.main(["--quick", "--out", str(out), "--results", str(results)])
 
     numbers = json.loads((results / "results.json").read_text())
-    K, n, n_abl, T = numbers["K"], numbers["n"], numbers["n_ablation"], numbers["T"]
-    assert (K, n, n_abl) == (4, 2, 3)  # grow from K/2; ablation at 2K/3
+    K, T = numbers["K"], numbers["T"]
+    assert (K, numbers["depths"], numbers["n_ablation"]) == (4, [2], 2)  # the CPU plan: K/2 only
     seed_dir = out / "seed0"
-    dirs = {"reference": seed_dir / "reference", "inheritune": seed_dir / "grow" / "n02",
-            "inheritune_wpe_lnf": seed_dir / "inherit2_full_wte_wpe_ln_f", "scratch_T": seed_dir / "scratch2_T",
-            "scratch_2T": seed_dir / "scratch2_2T", "ablate_full": seed_dir / "grow" / "n03",
-            "ablate_attn_ln": seed_dir / "inherit3_attn_ln_wte", "ablate_scratch": seed_dir / "scratch3_T"}
+    dirs = {"reference": seed_dir / "reference", "inheritune_n2": seed_dir / "grow" / "n02",
+            "scratch_T_n2": seed_dir / "scratch2_T", "scratch_2T_n2": seed_dir / "scratch2_2T",
+            "ablate_attn_ln_n2": seed_dir / "inherit2_attn_ln", "ablate_mlp_ln_n2": seed_dir / "inherit2_mlp_ln"}
     md = (results / "study.md").read_text()
     for row, run_dir in dirs.items():
         assert numbers["final_val_loss"][row] == [_final(run_dir)], row
         assert f"{_final(run_dir):.4f}" in md
-    assert json.loads((dirs["scratch_2T"] / "result.json").read_text())["step"] == 2 * T
-    # the paper's inheritance (blocks + wte) by default, wpe and ln_f only in their own row
-    assert _config(dirs["inheritune"])["inherit_embeddings"] == "wte"
-    assert _config(dirs["inheritune_wpe_lnf"])["inherit_embeddings"] == "wte,wpe,ln_f"
+        assert numbers["clip_rate"][row] == json.loads((run_dir / "result.json").read_text())["clip_rate"]
+    assert json.loads((dirs["scratch_2T_n2"] / "result.json").read_text())["step"] == 2 * T
+    assert _config(dirs["ablate_attn_ln_n2"])["inherit_parts"] == "attn_ln"
+    assert _config(dirs["inheritune_n2"])["inherit_embeddings"] == "wte"  # the paper's inheritance: blocks + wte
     # scratch controls train exactly like the inherited runs, but for the initialisation
     origin = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings", "out_dir")
-    same = {k: v for k, v in _config(dirs["inheritune"]).items() if k not in origin + ("git_commit", "num_params")}
-    assert {k: _config(dirs["scratch_T"])[k] for k in same} == same
-    assert _config(dirs["reference"])["seed"] == 0 and _config(dirs["scratch_T"])["init_from"] == "scratch"
-    # the compared models train on another batch order than their reference: the reference's data_seed + 1
-    assert _config(dirs["reference"])["data_seed"] == 0 and _config(dirs["inheritune"])["data_seed"] == 1
-    assert _config(dirs["scratch_2T"])["data_seed"] == 1
-    assert [c["verdict"] for c in numbers["claims"]] == ["inconclusive (one seed)"] * len(study.CLAIMS)
+    same = {k: v for k, v in _config(dirs["inheritune_n2"]).items() if k not in origin + ("git_commit", "num_params")}
+    assert {k: _config(dirs["scratch_T_n2"])[k] for k in same} == same
+    assert _config(dirs["reference"])["seed"] == 0 and _config(dirs["scratch_T_n2"])["init_from"] == "scratch"
+    # the seed's own batch orders, recorded in every run's config.json
+    orders = study.data_orders(0)
+    assert numbers["data_orders"]["0"] == orders
+    assert _config(dirs["reference"])["data_seed"] == orders["reference"]
+    assert {_config(d)["data_seed"] for row, d in dirs.items() if row != "reference"} == {orders["targets"]}
+    # (a) from the grow loop's outcome; the paired claims at the fixed depths, one seed: inconclusive
+    grow = json.loads((seed_dir / "grow" / "results.json").read_text())
+    assert numbers["grow"]["0"]["stopped_at"] == grow["stopped_at"]
+    assert numbers["grow_verdict"].startswith("holds" if grow["stopped_at"] else "does not hold")
+    assert [c["verdict"] for c in numbers["claims"]] == ["inconclusive (one seed)"] * len(study.claims(K, "cpu"))
     assert "first_collapsed_layer" in json.loads((results / "attention.json").read_text())
     for fig in ("curves.png", "grow.png", "ablation.png", "attention.png"):
         data = (results / fig).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, fig
+
+
+def _fake_grow(stops):
+    """inherit.grow_until_baseline stand-in: seed s's loop stops at stops[s] (None: no n matched)."""
+    def grow(args):
+        out, seed = Path(args.out), int(Path(args.out).parent.name[4:])
+        K, stop = 8, stops[seed]
+        rounds = [{"n": n, "gap": -0.01 if n == stop else 0.05} for n in range(K // 2, (stop or K - 1) + 1, 2)]
+        out.mkdir(parents=True)
+        (out / "search.json").write_text(json.dumps({"n_layer": K, "max_iters": 10, "data_seed": 2 * seed + 1,
+                                                     "init_from": "inherit", "inherit_parts": "full"}))
+        (out / "results.json").write_text(json.dumps({"stopped_at": stop, "rounds": rounds}))
+    return grow
+
+
+def test_every_seed_is_compared_at_the_same_fixed_depths_wherever_its_grow_loop_stopped(tmp_path, monkeypatch):
+    monkeypatch.setattr(study.inherit, "grow_until_baseline", _fake_grow({0: 4, 1: 6, 2: None}))
+    monkeypatch.setattr(study, "run", lambda base, out_dir, progress, **changes: (Path(out_dir), changes)[0])
+    base = {"n_layer": 8, "max_iters": 10, "n_embd": 8, "vocab_size": 64}
+    rows = {s: study.seed_runs(base, s, tmp_path, "gpu", study.Progress(tmp_path, base, (0, 1, 2), "gpu"))[1]
+            for s in (0, 1, 2)}
+    assert study.fixed_depths(8) == (4, 5) and study.fixed_depths(24) == (12, 16) and study.fixed_depths(36)[0] == 18
+    assert study.compared_depths(8, "gpu") == (4, 5) and study.compared_depths(8, "cpu") == (4,)
+    for s in (0, 1, 2):
+        assert rows[s].keys() == rows[0].keys()
+        assert {int(name.rsplit("_n", 1)[1]) for name in rows[s] if "_n" in name} == {4, 5}
+        assert rows[s]["inheritune_n4"] == tmp_path / f"seed{s}" / "grow" / "n04"  # the grow loop's first round
+        assert {name for name in rows[s] if name.startswith("ablate_")} == {
+            f"ablate_{p}_n5" for p in ("attn_ln", "mlp_ln", "attn_mlp_noln")}  # the paper's ablation depth
+
+
+def test_claim_a_is_judged_from_the_grow_loops_outcome():
+    stopped = {0: {"stopped_at": 4}, 1: {"stopped_at": 6}, 2: {"stopped_at": 4}}
+    assert study.grow_verdict(stopped, 8) == "holds"
+    failed = {**stopped, 1: {"stopped_at": None}}
+    assert study.grow_verdict(failed, 8).startswith("does not hold (seed 1: no n up to 6")
+    assert study.grow_verdict({0: {"stopped_at": 2}}, 4) == "holds (one seed)"
+
+
+@pytest.mark.parametrize("preset", ["cpu", "gpu"])
+def test_seeds_draw_disjoint_batch_orders(preset):
+    orders = [o for s in study.SEEDS[preset] for o in study.data_orders(s).values()]
+    assert len(orders) == len(set(orders)) == 2 * len(study.SEEDS[preset])
+    for s in study.SEEDS[preset]:  # the grow loop gives its targets the reference's order + 1
+        assert study.inherit.target_data_seed({"seed": s, "data_seed": study.data_orders(s)["reference"]}, s) \
+            == study.data_orders(s)["targets"]
+    assert len(study.SEEDS["gpu"]) >= 5
+
+
+def test_detectable_difference_and_seeds_to_decide():
+    d = study.paired([3.0, 4.0, 5.0], [0.0, 0.0, 0.0])  # mean 3, std 1, 3 seeds
+    assert study.detectable(d) == pytest.approx((4.302653 + 1.060660) / math.sqrt(3), rel=1e-5)
+    # t(0.975, 1) x 1 / sqrt 2 = 8.98 > 3 > t(0.975, 2) / sqrt 3 = 2.48: three seeds clear 0
+    assert study.seeds_to_decide(d, "beats") == 3
+    close = study.paired([0.02, 0.03, 0.04], [0.0, 0.0, 0.0])  # mean 0.03, std 0.01: 0.01 above the margin
+    assert study.verdict(close, "matches") == "inconclusive"
+    # t(0.975, 5) / sqrt 6 = 1.05 > 1 > t(0.975, 6) / sqrt 7 = 0.92: seven seeds put the interval above 0.02
+    assert study.seeds_to_decide(close, "matches") == 7
+    assert study.detectable(study.paired([1.0], [0.0])) is None and study.seeds_to_decide(
+        study.paired([1.0], [0.0]), "beats") is None
 
 
 def test_paired_differences_and_verdicts():
@@ -81,9 +147,38 @@ def test_plateau_is_the_relative_gain_of_the_last_fifth(tmp_path):
     assert study.plateau(tmp_path) == pytest.approx(0.23 / 3.2)  # from the last evaluation at or before step 80
 
 
+# what a study preset may change from the paper's configs, each scaled to the built-in corpus (the config's comment
+# gives the reason): size, learning rate, batch, steps; and where and how it runs, logs and evaluates
+SCALED = {"size": ("dataset", "n_layer", "n_head", "n_embd", "block_size", "vocab_size"),
+          "lr": ("learning_rate", "min_lr"), "batch": ("batch_size", "tokens_per_step"),
+          "steps": ("max_iters", "warmup_iters")}
+RUNNING = ("out_dir", "eval_interval", "eval_tokens", "log_interval", "ckpt_interval", "device", "dtype", "compile",
+           "seed", "data_seed")
+PAPER = ("gpt2m_baseline24", "gpt2l_baseline36", "gpt2xl_baseline48")
+
+
+def _resolve(path):
+    return load_config(DEFAULTS, [str(path)])
+
+
+@pytest.mark.parametrize("preset", ["cpu", "gpu"])
+def test_presets_are_on_the_papers_recipe(preset):
+    cfg = _resolve(study.HERE / study.PRESETS[preset])
+    papers = [_resolve(study.HERE / "config" / f"{name}.py") for name in PAPER]
+    free = {k for keys in SCALED.values() for k in keys} | set(RUNNING) | {"grad_scale"}
+    for paper in papers:  # every other key, optimiser, schedule form and model options included, is the paper's
+        assert {k: v for k, v in cfg.items() if k not in free} == {k: v for k, v in paper.items() if k not in free}
+    assert cfg["scale_attn_by_inverse_layer_idx"] and not cfg["decay_embeddings"] and cfg["lr_decay_iters"] == 0
+    # the gradient regime: scaled at least as strongly as the paper's loops (8 or 12 x the mean gradient), so the
+    # clip at 1.0 fires on nearly every step (the study reports each row's clip rate)
+    assert cfg["grad_clip"] == 1.0 and cfg["grad_scale"] >= max(p["grad_scale"] for p in papers)
+    comment = (study.HERE / "config" / "study_cpu.py").read_text()
+    assert all(f"# - {reason}:" in comment for reason in SCALED)
+
+
 @pytest.mark.parametrize("preset", ["cpu", "gpu"])
 def test_presets_are_in_the_papers_regime(preset, builtin_bpe_data_dir):
-    cfg = load_config(DEFAULTS, [str(study.HERE / study.PRESETS[preset])])
+    cfg = _resolve(study.HERE / study.PRESETS[preset])
     meta = read_meta(builtin_bpe_data_dir, cfg["dataset"])
     model = GPT(GPTConfig(**{k: cfg[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "bias")},
                           vocab_size=meta["vocab_size"]))
