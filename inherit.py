@@ -36,6 +36,8 @@ from checkpoint import load_checkpoint, load_model_source, lock_run_dir, save_ch
 from model import GPT, GPTConfig
 from prepare_openwebtext import prepare_builtin, write_json_atomically
 
+BUILTIN_BPE_VOCAB = 1024  # the built-in job's corpus: its own compact BPE, as the study's (config/builtin_reference.py)
+
 # per-block parts of the paper's ablation, as module-name prefixes inside transformer.h.{i}
 PRESETS = {
     "full": ("ln_1.", "attn.c_attn.", "attn.c_proj.", "ln_2.", "mlp.c_fc.", "mlp.c_proj."),
@@ -370,9 +372,9 @@ def ensure_reference(args):
         if not (ref / "ckpt.pt").is_file():
             raise SystemExit(f"{ref}/ckpt.pt not found: --reference-run must be a finished train.py out_dir")
         return ref
-    prepare_builtin()
-    ref = Path(args.out) / "reference"
     cfg_file = HERE / "config" / "builtin_reference.py"
+    prepare_builtin(bpe_vocab=BUILTIN_BPE_VOCAB)
+    ref = Path(args.out) / "reference"
     print(f"training the built-in reference ({cfg_file.name}) in {ref}", flush=True)
     run_training(args, {}, str(ref), config_files=[cfg_file])
     return ref
@@ -387,6 +389,20 @@ def measure_baseline(args, ref, ref_config, state_path):
         evaluation = json.loads((Path(ref) / "eval.json").read_text())
         write_json_atomically(state_path, evaluation)
     return json.loads(state_path.read_text())["val_loss"]
+
+
+def scratch_overrides(recipe):
+    """A round's recipe, initialised from scratch: the control that shows what inheriting bought."""
+    return {**{k: v for k, v in recipe.items() if not k.startswith("inherit_")}, "init_from": "scratch"}
+
+
+def scratch_control(args, overrides, out, n, inherited_loss):
+    """Scratch at depth n with the rounds' recipe, T steps and batches; prints it beside the Inheritune round."""
+    result = run_training(args, {**scratch_overrides(overrides), "n_layer": n}, str(out / f"scratch{n:02d}"))
+    print(f"scratch control: {n} layers from scratch, the same {result['step']} steps and batches: val loss "
+          f"{result['val_loss']:.4f}; Inheritune at n={n}: {inherited_loss:.4f} "
+          f"({inherited_loss - result['val_loss']:+.4f} from inheriting)", flush=True)
+    return result
 
 
 def check_same_search(out, overrides):
@@ -460,6 +476,11 @@ def grow_until_baseline(args):
         print(f"no n < K={K} matched the baseline: at this budget the target needs all {K} layers")
     else:
         print(f"n={stopped_at} of {K} layers matches the {K}-layer reference after the same {T} steps")
+    if args.scratch_control or not args.reference_run:  # the built-in job shows it; a paper-scale run asks for it
+        n = rounds[-1]["n"]
+        control = scratch_control(args, overrides, out, n, rounds[-1]["val_loss"])
+        summary["scratch_control"] = {"n": n, "val_loss": control["val_loss"], "run_dir": str(out / f"scratch{n:02d}")}
+        write_json_atomically(out / "results.json", summary)
     print(f"results: {out / 'results.json'} and {out / 'results.md'}")
     return stopped_at
 
@@ -489,6 +510,9 @@ def parse_args(argv=None):
     g.add_argument("--start-n", type=int, default=0, help="first n (default K/2)")
     g.add_argument("--step-n", type=int, default=2, help="layers added per round")
     g.add_argument("--tolerance", type=float, default=0.0, help="stop when val loss <= baseline + this")
+    g.add_argument("--scratch-control", action="store_true",
+                   help="also train the last round's depth from scratch for T steps on the same batches (the "
+                        "built-in default always does)")
     g.add_argument("--nproc-per-node", type=int, default=1, help="GPUs per round via torchrun")
     g.add_argument("--launcher", default="", help="custom launch prefix, e.g. 'torchrun --nnodes=2 ...'")
     p.set_defaults(progress=None)  # study.py's status lines (an object with started/finished), not a flag

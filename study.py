@@ -138,7 +138,7 @@ def target_runs(seed, seed_dir, preset, progress):
     so init seed, data order and hyperparameters are the rounds'. Returns row name -> run dir."""
     recipe = json.loads((seed_dir / "grow" / "search.json").read_text())
     assert recipe["data_seed"] == data_orders(seed)["targets"], "the grow loop's batch order is not the seed's own"
-    scratch = {**{k: v for k, v in recipe.items() if not k.startswith("inherit_")}, "init_from": "scratch"}
+    scratch = inherit.scratch_overrides(recipe)
     rounds = grow_depths(recipe["n_layer"])
     K = recipe["n_layer"]
     depths, n_abl = compared_depths(K, preset), ablation_depth(K, preset)
@@ -211,7 +211,8 @@ class Progress:
         return str(path.relative_to(self.out)) if path.is_relative_to(self.out) else str(path)
 
     def say(self, text):
-        print(f"[{clock(time.time() - self.t0)}] {text}", flush=True)
+        sys.stdout.write(f"[{clock(time.time() - self.t0)}] {text}\n")  # one write: seeds' threads do not interleave
+        sys.stdout.flush()
 
 
 def clock(seconds):

@@ -499,6 +499,26 @@ def test_grow_stops_at_the_first_round_matching_the_baseline(grown, ref_run, tmp
             assert f"n={stop} of {K} layers matches the {K}-layer reference after the same {T} steps" in printed
 
 
+def test_grow_scratch_control_trains_the_last_depth_from_scratch_on_the_rounds_batches(grown, ref_run, tmp_path,
+                                                                                        capsys):
+    out = tmp_path / "grow"
+    shutil.copytree(grown, out)  # the rounds are reused; only the control trains
+    capsys.readouterr()
+    inherit.main(grow_argv(ref_run, out) + ["--scratch-control"])
+    printed = capsys.readouterr().out
+    results = read_json(out / "results.json")
+    last = results["rounds"][-1]
+    control = out / f"scratch{last['n']:02d}"
+    assert results["scratch_control"] == {"n": last["n"], "val_loss": read_json(control / "result.json")["val_loss"],
+                                          "run_dir": str(control)}
+    round_config, config = read_json(out / f"n{last['n']:02d}" / "config.json"), read_json(control / "config.json")
+    assert config["init_from"] == "scratch" and config["n_layer"] == last["n"]
+    same = ("data_seed", "seed", "max_iters", "learning_rate", "tokens_per_step", "grad_scale")
+    assert {k: config[k] for k in same} == {k: round_config[k] for k in same}
+    assert f"Inheritune at n={last['n']}: {last['val_loss']:.4f}" in printed
+    assert f"{last['val_loss'] - results['scratch_control']['val_loss']:+.4f} from inheriting" in printed
+
+
 def test_grow_refuses_an_unfinished_reference(data_dir, tmp_path):
     ref_dir = tmp_path / "ref"
     train.main(run_argv(ref_dir, data_dir, max_iters=4))
