@@ -1,4 +1,4 @@
-# The small-scale study's reference on one H100/H200 (python study.py --preset gpu --jobs 3): the
+# The small-scale study's reference on one H100/H200 (python study.py --preset gpu --jobs 5): the
 # CPU study's data (1,024-token BPE of the built-in corpus), more depth and width: K=12, d=80,
 # 5 heads of 16 (as on CPU), block 256: 1.03M parameters, 90% in blocks. T=630 steps of 16,384 tokens
 # = 10.3M tokens = 10.1 tokens/parameter = 7.9 passes over the 1.30M training tokens: the corpus

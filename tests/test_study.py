@@ -32,7 +32,7 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
     seed_dir = out / "seed0"
     dirs = {"reference": seed_dir / "reference", "inheritune_n2": seed_dir / "grow" / "n02",
             "scratch_T_n2": seed_dir / "scratch2_T", "scratch_2T_n2": seed_dir / "scratch2_2T",
-            "ablate_attn_ln_n2": seed_dir / "inherit2_attn_ln", "ablate_mlp_ln_n2": seed_dir / "inherit2_mlp_ln"}
+            "ablate_attn_ln_n2": seed_dir / "inherit2_attn_ln"}
     md = (results / "study.md").read_text()
     for row, run_dir in dirs.items():
         assert numbers["final_val_loss"][row] == [_final(run_dir)], row
