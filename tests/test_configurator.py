@@ -93,6 +93,7 @@ def test_unknown_key_without_close_match_lists_valid_keys():
 @pytest.mark.parametrize("arg, key, expected", [
     ("--max_iters=1.5", "max_iters", "int"),
     ("--max_iters=abc", "max_iters", "int"),
+    ("--max_iters=True", "max_iters", "int"),  # a bool is an int to Python, not to a config
     ("--compile=1", "compile", "bool"),
     ("--learning_rate=fast", "learning_rate", "float"),
     ("--learning_rate=True", "learning_rate", "float"),

@@ -219,6 +219,21 @@ def test_format_hf_keeps_the_first_layers_of_any_decoder(tmp_path, build, layers
                                    rtol=0, atol=1e-5)
 
 
+def test_format_hf_keeps_the_layer_types_of_the_kept_layers(tmp_path):
+    """Qwen2-style configs list each layer's attention kind: the target's list is that of its layers."""
+    types = ["full_attention", "sliding_attention", "sliding_attention", "full_attention"]
+    config = transformers.Qwen2Config(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=4,
+                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32,
+                                      use_sliding_window=True, sliding_window=8, layer_types=types)
+    transformers.Qwen2ForCausalLM(config).save_pretrained(tmp_path / "ref")
+    inherit.main(["--reference", str(tmp_path / "ref"), "--n-layer", "2", "--out", str(tmp_path / "target"),
+                  "--format", "hf", "--layers", "0,2"])
+    saved = json.loads((tmp_path / "target" / "config.json").read_text())
+    assert saved["num_hidden_layers"] == 2 and saved["layer_types"] == [types[0], types[2]]
+    target = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "target")
+    assert target.config.layer_types == [types[0], types[2]]
+
+
 def test_format_hf_refuses_block_parts(tmp_path):
     with pytest.raises(SystemExit):
         inherit.parse_args(["--reference", "x", "--n-layer", "1", "--out", "y", "--format", "hf", "--parts", "attn_ln"])

@@ -24,6 +24,7 @@ import torch
 
 import inherit
 import train
+from checkpoint import save_checkpoint
 from model import GPT, GPTConfig
 from conftest import one_line_exit
 
@@ -340,17 +341,21 @@ def test_cli_out_must_be_a_ckpt_pt(ref_run, tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("parts,layers,embeddings", [("full", "", "wte,wpe,ln_f"), ("mlp_ln", "3,1", "wte")])
+@pytest.mark.parametrize("parts,layers,embeddings", [("full", "", "wte,wpe,ln_f"), ("mlp_ln", "3,1", "wte"),
+                                                     ("full", "", None)])  # None: left unset, the paper's wte
 def test_train_inherit_starts_from_inherit_inherit(ref_run, tmp_path, parts, layers, embeddings):
     out_dir = tmp_path / "run"
+    chosen = {} if embeddings is None else {"inherit_embeddings": embeddings}
     val_loss = train.main(run_argv(out_dir, ref_run.data_dir, init_from="inherit", inherit_from=ref_run.ckpt,
-                                   n_layer=2, inherit_parts=parts, inherit_layers=layers,
-                                   inherit_embeddings=embeddings, max_iters=0, seed=5))
+                                   n_layer=2, inherit_parts=parts, inherit_layers=layers, **chosen,
+                                   max_iters=0, seed=5))
     ref_ckpt = load_ckpt(ref_run.ckpt)
     expected, manifest = inherit.inherit(ref_ckpt["model"], ref_ckpt["model_args"], 2, parts, layers,
-                                         embeddings, seed=5)
+                                         embeddings or "wte", seed=5)
     ckpt = load_ckpt(out_dir / "ckpt.pt")  # saved at step 0
     assert ckpt["step"] == 0 and ckpt["inherit_manifest"] == manifest
+    outside = {n for n, src in manifest.items() if src != "init" and not n.startswith("transformer.h.")}
+    assert outside == {n for e in (embeddings or "wte").split(",") for n in OUTSIDE_BLOCKS[e] if n in manifest}
     for name, tensor in expected.state_dict().items():
         assert torch.equal(ckpt["model"][name], tensor), name
     assert read_log(out_dir)[0] == {**read_log(out_dir)[0], "step": 0, "val_loss": val_loss}
@@ -387,6 +392,23 @@ def grown(ref_run, tmp_path_factory):
     set_baseline(out, -1.0)
     inherit.main(grow_argv(ref_run, out))
     return out
+
+
+def test_a_default_grow_loop_starts_at_half_depth_and_adds_two_blocks(tmp_path, monkeypatch):
+    """The paper's loop: n = K/2, K/2 + 2, ... below K (rounds stubbed: none matches the baseline)."""
+    ref_dir = tmp_path / "ref"
+    save_checkpoint(ref_dir / "ckpt.pt", GPT(GPTConfig(vocab_size=64, n_layer=12, n_head=1, n_embd=8, block_size=8)),
+                    {"seed": 1, "max_iters": 0}, step=0)
+    visited = []
+
+    def fake_round(args, overrides, out_dir, config_files=()):
+        visited.append(overrides["n_layer"])
+        return {"num_params": 0, "val_loss": 9.0, "tokens": 0, "elapsed_s": 0.0, "clip_rate": 0.0}
+
+    monkeypatch.setattr(inherit, "run_training", fake_round)
+    monkeypatch.setattr(inherit, "measure_baseline", lambda *args: 1.0)
+    inherit.main(["--grow-until-baseline", "--reference-run", str(ref_dir), "--out", str(tmp_path / "grow")])
+    assert visited == [6, 8, 10]
 
 
 def test_baseline_is_the_reference_val_loss_and_is_cached(ref_run, tmp_path):

@@ -123,6 +123,27 @@ def test_gradient_accumulation_equals_one_big_batch(k):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-5, msg=name)
 
 
+class RecordingDDP(torch.nn.Module):
+    """Stands in for DDP: records, per forward, whether the backward that follows would sync gradients."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module, self.require_backward_grad_sync, self.syncs = module, True, []
+
+    def forward(self, *args):
+        self.syncs.append(self.require_backward_grad_sync)
+        return self.module(*args)
+
+
+def test_ddp_syncs_gradients_on_the_last_micro_step_only(monkeypatch):
+    monkeypatch.setattr(train, "DDP", RecordingDDP)
+    torch.manual_seed(0)
+    model = RecordingDDP(GPT(GPTConfig(**TINY_MODEL, vocab_size=64)))
+    x, y = torch.randint(0, 64, (2, 3, 2, 32))
+    train.forward_backward(model, list(zip(x, y)), 3, nullcontext())
+    assert model.syncs == [False, False, True]
+
+
 def full_batch_gradient(model, x, y):
     """The gradient of the mean loss over the whole batch, by one plain backward pass on a copy."""
     model = copy.deepcopy(model)
@@ -345,6 +366,40 @@ def test_eval_shards_windows_across_ranks(short_run, monkeypatch):
     assert (summed[0] / summed[1]).item() == pytest.approx(short_run.val_loss, rel=1e-6)
 
 
+def test_evaluation_switches_dropout_off(short_run):
+    """With dropout 0.5 the evaluator still gives one value: the loss of the weights in eval mode."""
+    ckpt = load_ckpt(short_run.out_dir)
+    model = GPT(GPTConfig(**{**ckpt["model_args"], "dropout": 0.5}))
+    model.load_state_dict(ckpt["model"])
+    data = train.load_split(short_run.data_dir, "synth", "val")
+    cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN})
+    losses = [train.evaluate(model, data, cfg, train.Dist(0, 0, 1, "cpu"), nullcontext()) for _ in range(2)]
+    assert losses[0] == losses[1] == pytest.approx(short_run.val_loss, rel=1e-6)  # the run evaluated with dropout 0
+
+
+def test_eval_shards_windows_by_global_rank_across_nodes(short_run, monkeypatch):
+    """Two nodes of two GPUs (local ranks 0, 1, 0, 1): the four ranks evaluate disjoint windows, all of them."""
+    data = train.load_split(short_run.data_dir, "synth", "val")
+    cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN, "eval_tokens": 0})
+    seen, real_windows = [], train.windows
+
+    def recording_windows(data, starts, *args):
+        seen.append(list(starts))
+        return real_windows(data, starts, *args)
+
+    monkeypatch.setattr(train, "windows", recording_windows)
+    monkeypatch.setattr(train.dist, "all_reduce", lambda *a, **k: None)
+    model = GPT(GPTConfig(**load_ckpt(short_run.out_dir)["model_args"]))
+    per_rank = []
+    for rank in range(4):
+        seen.clear()
+        train.evaluate(model, data, cfg, train.Dist(rank, rank % 2, 4, "cpu"), nullcontext())
+        per_rank.append({s for batch in seen for s in batch})
+    everything = set(train.val_windows(data, cfg).tolist())
+    assert set().union(*per_rank) == everything
+    assert sum(len(r) for r in per_rank) == len(everything)
+
+
 # ---- resume ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dropout", [0.0, 0.2])
@@ -386,6 +441,24 @@ def test_resume_continues_exactly(synth_data_dir, tmp_path, dropout):
     assert resumed_ckpt["config"]["init_from"] == "scratch"
     # elapsed time carries over: the first step after resuming starts from the checkpoint's time
     assert resumed_log[4]["elapsed_s"] > resumed_log[3]["elapsed_s"]
+
+
+LINEAR_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+@pytest.mark.parametrize("config_files", [[], ["config/study_cpu.py"]])
+def test_only_linear_weights_decay_by_default_and_in_the_study(tmp_path, config_files):
+    """The paper's groups: with train.py's default, and in the study's preset, the embeddings
+    (wte = the tied LM head, wpe), layernorms and biases are not decayed."""
+    overrides = {**({} if config_files else TINY_MODEL), "vocab_size": 64, "device": "cpu"}
+    cfg = train.load_config(train.DEFAULTS, [str(ROOT / f) for f in config_files] +
+                            [f"--{k}={v}" for k, v in overrides.items()], train.CHOICES)
+    state = train.prepare(SimpleNamespace(**cfg), train.Dist(0, 0, 1, "cpu"), tmp_path / "ckpt.pt")
+    name_of = {id(p): n for n, p in state.raw_model.named_parameters()}
+    decayed = {name_of[id(p)] for group in state.optimizer.param_groups if group["weight_decay"] > 0
+               for p in group["params"]}
+    assert decayed == {n for n in name_of.values() if n.endswith(LINEAR_WEIGHTS)}
+    assert {g["weight_decay"] for g in state.optimizer.param_groups} == {0.0, 0.1}
 
 
 # ---- checkpoint contents --------------------------------------------------------------------
@@ -518,6 +591,10 @@ def test_resume_keeps_the_runs_training_settings(synth_data_dir, tmp_path):
         train.main([f"--out_dir={part}", "--init_from=resume", f"--data_dir={synth_data_dir}", "--seed=7",
                     "--max_iters=6", "--device=cpu"])
     assert "seed=7" in str(e.value) and "seed=5" in str(e.value) and "\n" not in str(e.value)
+    # the batch order too: another data_seed would silently train on other batches from here on
+    message = one_line_exit(train.main, [f"--out_dir={part}", "--init_from=resume", f"--data_dir={synth_data_dir}",
+                                         "--data_seed=9", "--max_iters=6", "--device=cpu"])
+    assert "data_seed=9" in message and "data_seed=5" in message
 
 
 def test_too_few_eval_tokens_for_one_window_is_refused(synth_data_dir, tmp_path):
