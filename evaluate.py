@@ -38,13 +38,25 @@ def load_docs(task, path=None):
     hub_id, name, split, field = TASKS[task]
     if path:
         try:
-            lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
-        except OSError as e:
-            raise SystemExit(f"{task}: cannot read --data file {path} ({e.strerror or e})") from None
-        try:
-            return [json.loads(ln)[field] for ln in lines]
-        except (ValueError, KeyError, TypeError):
-            raise SystemExit(f"{path}: each line must be a JSON object with a '{field}' field for {task}") from None
+            lines = Path(path).read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise SystemExit(f"{task}: cannot read --data file {path} ({getattr(e, 'strerror', None) or e})") from None
+        docs = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)[field]
+            except (ValueError, KeyError, TypeError):
+                doc = None
+            if not isinstance(doc, str):
+                raise SystemExit(f"{path} line {number}: not a JSON object with a string '{field}' field, which "
+                                 f"each line of a {task} file must be")
+            docs.append(doc)
+        if not docs:
+            raise SystemExit(f"{path} holds no {task} documents: it is empty; give one JSON object with a "
+                             f"'{field}' field per line")
+        return docs
     try:
         import datasets
 
@@ -164,9 +176,9 @@ def load_model(spec, device):
 
 def evaluate(spec, tasks, data=None, device="cpu", batch_size=8):
     """{task: {metric: value}} for a checkpoint or HF GPT-2."""
+    docs = {task: load_docs(task, (data or {}).get(task)) for task in tasks}  # a bad file costs no model load
     model = load_model(spec, device)
     encode = gpt2_encoding().encode_ordinary
-    docs = {task: load_docs(task, (data or {}).get(task)) for task in tasks}  # fail on data before scoring
     return {task: EVALUATORS[task](model, docs[task], encode, model.config.block_size, device, batch_size)
             for task in tasks}
 

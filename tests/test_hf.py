@@ -360,3 +360,16 @@ def test_evaluate_data_errors_are_one_line(tmp_path):
     assert "cannot read" in one_line_exit(evaluate.load_docs, "lambada", tmp_path / "missing.jsonl")
     assert "no last word" in one_line_exit(evaluate.lambada_requests, ["oneword"], lambda t: [1], 8)
     assert evaluate.rolling_windows(0, 8) == []  # an empty page scores nothing
+
+
+@pytest.mark.parametrize("content,expected", [("", "holds no lambada documents"), (" \n\n", "holds no lambada documents"),
+                                              ('{"text": "a b"}\n{"text": 5}\n', "line 2"),
+                                              ('{"text": "a b"}\n\n[1]\n', "line 3"),
+                                              (b"\xff\xfe", "cannot read")])
+def test_a_bad_data_file_stops_with_one_line_before_the_model_is_loaded(tmp_path, content, expected):
+    path = tmp_path / "lambada.jsonl"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    # the model does not exist: the data is checked first, so its line is the one shown
+    message = one_line_exit(evaluate.main, [str(tmp_path / "missing" / "ckpt.pt"), "--tasks", "lambada",
+                                            "--data", f"lambada={path}", "--device", "cpu"])
+    assert expected in message and str(path) in message
