@@ -2,8 +2,8 @@
 
 A checkpoint holds tensors and plain types only (`torch.load(..., weights_only=True)` reads it):
 the model's state dict (no `_orig_mod.`/`module.` prefixes), its constructor arguments, the run's
-resolved config, the step, a CRC-32 of its tensors, and optionally optimizer state and an inheritance
-manifest. train.py, inherit.py, export_hf.py and evaluate.py all read and write checkpoints through
+resolved config, the step, a CRC-32 of everything it stores, and optionally optimizer state and an
+inheritance manifest. train.py, inherit.py, export_hf.py and evaluate.py all read and write checkpoints through
 here; train.py and the grow loop lock the run directories they write (one writer each).
 
 A Hugging Face GPT-2 (hub id or local directory) is read into the same form by `load_model_source`;
@@ -28,26 +28,40 @@ MODEL_KEYS = tuple(f.name for f in fields(GPTConfig))
 MODEL_DEFAULTS = asdict(GPTConfig())
 
 
-def named_tensors(obj, prefix=""):
-    """(name, tensor) pairs of a nested checkpoint, in the order they are stored."""
-    if isinstance(obj, torch.Tensor):
-        yield prefix, obj
-    elif isinstance(obj, dict):
+def named_values(obj, prefix=""):
+    """(name, value) pairs of the tensors and plain values of a nested checkpoint, in the order they are stored."""
+    if isinstance(obj, dict):
         for key, value in obj.items():
-            yield from named_tensors(value, f"{prefix}/{key}")
+            yield from named_values(value, f"{prefix}/{key}")
     elif isinstance(obj, (list, tuple)):
         for i, value in enumerate(obj):
-            yield from named_tensors(value, f"{prefix}/{i}")
+            yield from named_values(value, f"{prefix}/{i}")
+    else:
+        yield prefix, obj
 
 
-def tensor_checksum(ckpt):
-    """CRC-32 of every tensor's name, dtype, shape and bytes: catches corruption that still unpickles."""
+def checksum(ckpt, tensors_only=False):
+    """CRC-32 of every tensor's name, dtype, shape and bytes and of every other stored value (config, step,
+    counters, optimizer hyperparameters): catches corruption that still unpickles. tensors_only: the
+    checksum of checkpoints written before the values were covered."""
     crc = 0
-    for name, tensor in named_tensors(ckpt):
-        tensor = tensor.detach().cpu().contiguous()
-        crc = zlib.crc32(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode(), crc)
-        crc = zlib.crc32(tensor.reshape(-1).view(torch.uint8).numpy(), crc)
+    for name, value in named_values(ckpt):
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous()
+            crc = zlib.crc32(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode(), crc)
+            crc = zlib.crc32(tensor.reshape(-1).view(torch.uint8).numpy(), crc)
+        elif not tensors_only:
+            crc = zlib.crc32(f"{name}={value!r};".encode(), crc)
     return f"{crc:08x}"
+
+
+def checksum_fails(ckpt):
+    """Whether the stored checksum disagrees with the contents: 'crc32' covers everything, the older
+    'checksum' the tensors only; checkpoints written before checksums existed carry neither."""
+    contents = {k: v for k, v in ckpt.items() if k not in ("crc32", "checksum")}
+    if "crc32" in ckpt:
+        return checksum(contents) != ckpt["crc32"]
+    return "checksum" in ckpt and checksum(contents, tensors_only=True) != ckpt["checksum"]
 
 
 def non_finite_tensors(state_dict):
@@ -79,7 +93,7 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
         ckpt["optimizer"] = optimizer.state_dict()
     if manifest is not None:
         ckpt["inherit_manifest"] = manifest
-    ckpt["checksum"] = tensor_checksum(ckpt)
+    ckpt["crc32"] = checksum(ckpt)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
     try:
@@ -88,11 +102,12 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:  # a disk that fills mid-save: torch's zip writer raises RuntimeError
         tmp.unlink(missing_ok=True)
         kept = "the last good checkpoint is kept" if Path(path).exists() else "no checkpoint was written"
         free = shutil.disk_usage(Path(path).parent).free / 2**20
-        raise SystemExit(f"cannot write {path}: {e.strerror or e} ({free:.0f} MiB free there): disk full or "
+        reason = getattr(e, "strerror", None) or str(e).strip().splitlines()[-1]
+        raise SystemExit(f"cannot write {path}: {reason} ({free:.0f} MiB free there): disk full or "
                          f"not writable; {kept}; free space and resume with --init_from=resume") from None
     except BaseException:  # e.g. a second Ctrl-C mid-save: no multi-GB temporary file left behind
         tmp.unlink(missing_ok=True)
@@ -114,9 +129,8 @@ def load_checkpoint(path, map_location="cpu", mmap=True):
                          "not a checkpoint of this project; restore it or point to another") from None
     if not isinstance(ckpt, dict) or not {"model", "model_args", "step"} <= ckpt.keys():
         raise SystemExit(f"checkpoint {path} lacks model/model_args/step: not a checkpoint of this project")
-    # checkpoints written before checksums existed carry none
-    if "checksum" in ckpt and tensor_checksum({k: v for k, v in ckpt.items() if k != "checksum"}) != ckpt["checksum"]:
-        raise SystemExit(f"checkpoint {path} fails its checksum: its tensors were damaged on disk; "
+    if checksum_fails(ckpt):
+        raise SystemExit(f"checkpoint {path} fails its checksum: it was damaged on disk or edited; "
                          "restore it from a copy or point to another")
     # checkpoints written before a model option existed were made with its default
     ckpt["model_args"] = {**MODEL_DEFAULTS, **ckpt["model_args"]}
@@ -155,10 +169,33 @@ def lock_run_dir(out_dir):
         f.close()
         raise SystemExit(f"cannot lock {out_dir / 'run.lock'} ({e.strerror or e}): put out_dir on a filesystem "
                          "with file locks (a local disk, or NFS/Lustre mounted with flock)") from None
-    f.truncate(0)
-    f.write(f"{os.getpid()} on {socket.gethostname()}\n")
-    f.flush()
+    try:
+        f.truncate(0)
+        f.write(f"{os.getpid()} on {socket.gethostname()}\n")
+        f.flush()
+    except OSError:  # a full disk: the lock holds without the PID, which only names the holder to others
+        pass
+    remove_files_of_dead_writers(out_dir)
     return f
+
+
+def remove_files_of_dead_writers(folder):
+    """Temporary files (NAME.PID.tmp) that writers killed mid-write left behind (kill -9, power loss); a
+    checkpoint's is as large as the checkpoint. The caller holds the folder's lock: no other run writes there."""
+    for tmp in Path(folder).glob("*.*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_exists(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def process_exists(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 # ---- Hugging Face GPT-2 ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ Grow until the baseline is matched (the paper's loop; resumable, rerun the same 
 import argparse
 import ctypes
 import json
+import math
 import os
 import shlex
 import signal
@@ -34,7 +35,7 @@ import torch
 
 from checkpoint import load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from model import GPT, GPTConfig
-from prepare_openwebtext import prepare_builtin, write_json_atomically
+from prepare_openwebtext import prepare_builtin, write_json_atomically, write_text_atomically
 
 BUILTIN_BPE_VOCAB = 1024  # the built-in job's corpus: its own compact BPE, as the study's (config/builtin_reference.py)
 
@@ -324,8 +325,12 @@ def launch(args, overrides, config_files=()):
             Path(overrides["out_dir"]).mkdir(parents=True, exist_ok=True)
             output = stack.enter_context(open(Path(overrides["out_dir"]) / "train.log", "a"))
         print(line, file=output, flush=True)
-        return wait_for(subprocess.Popen(cmd, preexec_fn=die_with(os.getpid()), stdout=output,
-                                         stderr=subprocess.STDOUT if output else None))
+        try:
+            child = subprocess.Popen(cmd, preexec_fn=die_with(os.getpid()), stdout=output,
+                                     stderr=subprocess.STDOUT if output else None)
+        except OSError as e:  # e.g. a --launcher program that is not installed
+            raise SystemExit(f"cannot start {cmd[0]} ({e.strerror or e}): check --launcher or install it") from None
+        return wait_for(child)
 
 
 def wait_for(child):
@@ -464,8 +469,7 @@ def grow_until_baseline(args):
         summary = {"reference": str(ref), "baseline_val_loss": baseline, "K": K, "T": T, "inherited": inherited,
                    "data_seed": data_seed, "tolerance": args.tolerance, "stopped_at": stopped_at, "rounds": rounds}
         write_json_atomically(out / "results.json", summary)
-        (out / "results.md.tmp").write_text(results_markdown(rounds, baseline, inherited))
-        (out / "results.md.tmp").replace(out / "results.md")
+        write_text_atomically(out / "results.md", results_markdown(rounds, baseline, inherited))
         print(f"round n={n}: val loss {result['val_loss']:.4f} vs baseline {baseline:.4f} "
               f"({'matches' if matched else 'worse'}; clip rate {result['clip_rate']:.2f}; {time.time() - t0:.0f} s)",
               flush=True)
@@ -519,6 +523,10 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.grow_until_baseline:
         args.out = args.out or "out/grow"
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            p.error(f"--out {args.out} is a file: the grow loop needs a folder for its rounds (default out/grow)")
+        if not math.isfinite(args.tolerance):
+            p.error(f"--tolerance {args.tolerance} is not a finite number")
     elif not (args.reference and args.n_layer is not None and args.out):
         p.error("give --reference, --n-layer and --out, or --grow-until-baseline")
     elif args.format == "hf" and (args.parts != "full" or args.embeddings != p.get_default("embeddings")):

@@ -226,10 +226,23 @@ def temporary_path(path):
     return path.with_name(f"{path.name}.{os.getpid()}.tmp")
 
 
-def write_json_atomically(path, obj):
+def write_text_atomically(path, text):
+    """Replace `path` by `text` whole or not at all: written to a temporary file, synced, then renamed
+    (a kill or a full disk leaves the old file, and no temporary file once the error is raised)."""
     tmp = temporary_path(path)
-    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomically(path, obj):
+    write_text_atomically(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 def tokenizer_meta(splits, out_dir, bpe_vocab):
@@ -372,9 +385,14 @@ def read_meta(data_dir, name):
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        meta = json.loads(path.read_text())
     except ValueError:
         raise SystemExit(f"{path} is not valid JSON: prepare the dataset again") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("tokens", {}), dict) or \
+            type(meta.get("vocab_size", 0)) is not int:
+        raise SystemExit(f"{path} is not a meta.json of prepare_openwebtext.py (an object with a 'tokens' object "
+                         "and an integer 'vocab_size'): prepare the dataset again")
+    return meta
 
 
 def parse_args(argv=None):

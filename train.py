@@ -14,6 +14,7 @@ run out while this one lives; SIGTERM or Ctrl-C saves a checkpoint after the cur
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,7 +34,8 @@ from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_
 from configurator import ConfigError, load_config
 from inherit import data_seed_of, inherit_from_checkpoint, target_data_seed
 from model import GPT, GPTConfig, peak_flops
-from prepare_openwebtext import DTYPE, load_split, read_meta, tokenizer_present, write_json_atomically
+from prepare_openwebtext import (DTYPE, load_split, read_meta, tokenizer_present, write_json_atomically,
+                                 write_text_atomically)
 
 DEFAULTS = dict(
     # run directory and initialisation
@@ -105,6 +107,8 @@ RESUME_FIXED = ("seed", "data_seed", "dataset", "tokens_per_step", "learning_rat
                 "lr_decay_iters", "weight_decay", "decay_embeddings", "beta1", "beta2", "grad_clip", "grad_scale")
 RESUME_ADOPTED = ("max_iters", "eval_interval", "ckpt_interval", "eval_tokens", "log_interval", "batch_size",
                   "dtype")
+# values that mean "unset" even when given: a resumed run takes the checkpoint's
+UNSET = dict(vocab_size=0, data_seed=-1)
 ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings",
                "inherit_allow_moved", "pretrained_from")
 
@@ -123,6 +127,8 @@ class Dist:
 
 def setup_distributed(device, backend):
     """Join the torchrun process group if launched by torchrun; pick this process's device."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise ConfigError(f"device={device!r} is not one of 'auto', 'cpu', 'cuda', 'cuda:N'")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -204,9 +210,11 @@ def check_against_meta(path, meta, data, split):
 
 
 def cached_largest_id(path, meta, data):
-    """The largest token id in `path`, scanned once and cached in meta.json by file size and mtime."""
+    """The largest token id in `path`, scanned once and cached in meta.json by the file's size, mtime, inode
+    and ctime: `cp -p` or `rsync -t` keep size and mtime, but no tool can set ctime, and any write or
+    replacement of the file changes it (a rescan then costs one pass over the file)."""
     stat = path.stat()
-    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino, "ctime_ns": stat.st_ctime_ns}
     cached = meta.get("scan", {}).get(path.name, {})
     if cached and {k: cached.get(k) for k in key} == key:
         return cached["max_id"]
@@ -401,15 +409,15 @@ def git_commit():
         return "unknown"
 
 
-def adopt_run_settings(cfg, saved, source, fixed, adopted=()):
-    """Resuming continues the run: settings left at their defaults take the saved run's values,
-    and a `fixed` setting (training or model shape) set to something else is refused rather than
-    silently mixed in."""
+def adopt_run_settings(cfg, saved, source, fixed, adopted=(), given=()):
+    """Resuming continues the run: settings not `given` (by a config file or flag) take the saved run's
+    values, and a given `fixed` setting (training or model shape) that differs is refused rather than
+    silently mixed in, even when it equals train.py's default."""
     for key in fixed + adopted:
         value = getattr(cfg, key)
         if key not in saved or value == saved[key]:
             continue
-        if value == DEFAULTS[key]:
+        if key not in given or UNSET.get(key, object()) == value:
             setattr(cfg, key, saved[key])
         elif key in fixed:
             raise ConfigError(f"{key}={value!r} but the run in {source} was trained with {key}="
@@ -432,7 +440,7 @@ def resolve_data_seed(cfg, ckpt):
         cfg.data_seed = data_seed_of(ckpt["config"]) if ckpt is not None else cfg.seed
 
 
-def build_model(cfg, ckpt_path, mmap=True):
+def build_model(cfg, ckpt_path, mmap=True, given=()):
     """The model to train and, for inheritance, the manifest of what came from where."""
     if cfg.init_from == "resume":  # the checkpoint's model wins, as in nanoGPT; other shape flags are refused
         ckpt = load_checkpoint(ckpt_path, mmap=mmap)
@@ -440,7 +448,7 @@ def build_model(cfg, ckpt_path, mmap=True):
         ckpt["config"] = {"decay_embeddings": True, **ckpt["config"]}
         if ckpt["config"].get("init_from") == "pretrained":  # its shape came from the source, not the config
             vars(cfg).update(ckpt["model_args"])
-        adopt_run_settings(cfg, ckpt["model_args"], ckpt_path, MODEL_KEYS)
+        adopt_run_settings(cfg, ckpt["model_args"], ckpt_path, MODEL_KEYS, given=given)
         model = GPT(GPTConfig(**ckpt["model_args"]))
         model.load_state_dict(ckpt["model"])
         return model, ckpt, ckpt.get("inherit_manifest")
@@ -465,10 +473,10 @@ def build_model(cfg, ckpt_path, mmap=True):
     return GPT(GPTConfig(**{k: getattr(cfg, k) for k in MODEL_KEYS})), None, None
 
 
-def prepare(cfg, d, ckpt_path):
+def prepare(cfg, d, ckpt_path, given=()):
     """Model (raw, wrapped for training, for evaluation), optimizer and where the run starts.
 
-    Resuming also sets cfg's model keys (and unset training settings) to the checkpoint's.
+    Resuming also sets cfg's model keys and training settings not `given` (by the user) to the checkpoint's.
     bench.py times what this builds.
     A checkpoint without optimizer state (inherit.py's step-0 output) starts a run afresh:
     `resumed` is False, so its first step is evaluated and its log begins there.
@@ -478,10 +486,10 @@ def prepare(cfg, d, ckpt_path):
     cfg_dict = dict(vars(cfg))
     # on CPU the optimizer would keep tensors of a memory-mapped checkpoint, and with them the pages of
     # a file that the next save replaces; on a GPU everything is copied to the device
-    raw_model, ckpt, manifest = build_model(cfg, ckpt_path, mmap=d.device.startswith("cuda"))
+    raw_model, ckpt, manifest = build_model(cfg, ckpt_path, mmap=d.device.startswith("cuda"), given=given)
     vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})
     if ckpt is not None and "optimizer" in ckpt:
-        adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED)
+        adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED, given)
     resolve_data_seed(cfg, ckpt)
     # how the run began survives resumes: config.json and checkpoints keep init_from/inherit_*
     origin = ckpt["config"] if ckpt else cfg_dict
@@ -509,6 +517,25 @@ def prepare(cfg, d, ckpt_path):
                            run_config=run_config)
 
 
+def cannot_write(path, e):
+    """One line for a run file that could not be written, most often on a full disk; what was written before stays."""
+    return SystemExit(f"cannot write {path} ({e.strerror or e}): disk full or not writable; the files written before "
+                      "are kept; free space, then run the same command again (--init_from=resume continues from "
+                      "the last checkpoint)")
+
+
+def write_run_file(path, text):
+    """A file of the run directory, whole or not at all: a kill or a full disk keeps the old one."""
+    try:
+        write_text_atomically(path, text)
+    except OSError as e:
+        raise cannot_write(path, e) from None
+
+
+def write_run_json(path, obj):
+    write_run_file(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
 def _logged_step(line):
     """The step of a log.jsonl line; a blank or half-written one (a crash mid-write) counts as none."""
     try:
@@ -528,26 +555,44 @@ class RunLog:
         if not self.master:
             return
         config_path = self.path.parent / "config.json"
-        if resumed_step is None or not config_path.exists():
-            write_json_atomically(config_path, record)
+        before = self.previous_config(config_path) if resumed_step is not None else None
+        if before is None:
+            write_run_json(config_path, record)
         else:  # config.json keeps how the run began; it must still describe the model being trained
-            before = json.loads(config_path.read_text())
             for key in MODEL_KEYS:
                 if before.get(key, record[key]) != record[key]:
                     raise SystemExit(f"{config_path} says {key}={before[key]!r} but the checkpoint's model has "
                                      f"{key}={record[key]!r}: ckpt.pt comes from another run; put this run's "
                                      "checkpoint back or start a new out_dir")
         if resumed_step is None:
-            self.path.write_text("")
+            write_run_file(self.path, "")
         else:  # drop lines logged after the checkpoint we resume from: they will be redone
             lines = self.path.read_text().splitlines() if self.path.exists() else []
             kept = [ln for ln in lines if _logged_step(ln) <= resumed_step]
-            self.path.write_text("".join(ln + "\n" for ln in kept))
+            write_run_file(self.path, "".join(ln + "\n" for ln in kept))
+
+    @staticmethod
+    def previous_config(config_path):
+        """The resumed run's config.json; None if missing, or damaged (it is then written again)."""
+        if not config_path.exists():
+            return None
+        try:
+            before = json.loads(config_path.read_text())
+        except ValueError:
+            before = None
+        if not isinstance(before, dict):
+            print(f"warning: {config_path} is damaged (not a JSON object): written again from the checkpoint",
+                  flush=True)
+            return None
+        return before
 
     def write(self, **record):
         if self.master:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            try:  # a half-written last line is dropped on resume
+                with open(self.path, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+            except OSError as e:
+                raise cannot_write(self.path, e) from None
             shown = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                              for k, v in record.items() if v is not None)
             print(shown, flush=True)
@@ -567,6 +612,8 @@ def check_settings(cfg):
     if cfg["n_embd"] % cfg["n_head"]:
         raise ConfigError(f"n_embd={cfg['n_embd']} is not divisible by n_head={cfg['n_head']}: "
                           "choose an n_head that divides n_embd")
+    if not cfg["out_dir"].strip():
+        raise ConfigError("out_dir is empty: name the run's directory, e.g. --out_dir=out/my_run")
     if cfg["data_seed"] < -1:
         raise ConfigError(f"data_seed={cfg['data_seed']} must be -1 (the default order) or a seed >= 0")
 
@@ -625,12 +672,16 @@ def warn_if_disk_is_short(out_dir, raw_model):
 
 def main(argv=None):
     """Train (or with eval_only, evaluate) as configured by argv; returns the final val loss."""
-    cfg_dict = load_config(DEFAULTS, sys.argv[1:] if argv is None else argv, CHOICES)
+    given = set()  # keys the user set: on resume, only the others are taken from the checkpoint
+    cfg_dict = load_config(DEFAULTS, sys.argv[1:] if argv is None else argv, CHOICES, given)
     check_settings(cfg_dict)
     d = setup_distributed(cfg_dict["device"], cfg_dict["backend"])
     try:
         with ExitStack() as held:  # the run directory's lock and signal handlers, released however run ends
-            return run(cfg_dict, d, held)
+            return run(cfg_dict, d, held, given)
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop (start-up, final files): every write is atomic
+        raise SystemExit("interrupted (Ctrl-C); run the same command again (--init_from=resume continues from the "
+                         "last checkpoint)" if d.master else 1) from None
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
@@ -641,31 +692,24 @@ def stop_every_rank(message, d):
     raise SystemExit(message if d.master else 1)
 
 
-def run(cfg_dict, d, held):
+def run(cfg_dict, d, held, given=()):
     cfg = SimpleNamespace(**cfg_dict)
     out_dir = Path(cfg.out_dir)
     ckpt_path = out_dir / "ckpt.pt"
-    if cfg.init_from != "resume" and ckpt_path.exists() and not cfg.eval_only:
-        raise SystemExit(f"{ckpt_path} already exists: continue it with --init_from=resume, "
-                         "or choose another out_dir (nothing was overwritten)")
-    run_state = prepare(cfg, d, ckpt_path)
+    if cfg.init_from != "resume" and ckpt_path.exists():  # eval_only too: it would score another model than the run's
+        raise SystemExit(f"{ckpt_path} already exists: {'evaluate' if cfg.eval_only else 'continue'} it with "
+                         "--init_from=resume, or choose another out_dir (nothing was overwritten)")
+    run_state = prepare(cfg, d, ckpt_path, given)
     raw_model, model, eval_model, optimizer = (run_state.raw_model, run_state.model, run_state.eval_model,
                                                run_state.optimizer)
     step, manifest, run_config = run_state.step, run_state.manifest, run_state.run_config
-    accum = accumulation_steps(cfg, d.world_size)
     ctx = autocast_context(d.device, cfg.dtype)
     train_data, val_data = load_tokens(cfg, "train", d.master), load_tokens(cfg, "val", d.master)
     if len(val_windows(val_data, cfg)) == 0:
         raise ConfigError(f"eval_tokens={cfg.eval_tokens} holds no validation window of block_size="
                           f"{cfg.block_size} tokens; use 0 (all of val.bin) or at least {cfg.block_size + 1}")
 
-    if d.master:
-        held.enter_context(lock_run_dir(out_dir))
-        warn_if_disk_is_short(out_dir, raw_model)
-        print(f"{raw_model.num_params() / 1e6:.2f}M parameters, {raw_model.config.n_layer} layers | "
-              f"global batch {cfg.tokens_per_step} tokens = micro-batch {cfg.batch_size} x block "
-              f"{cfg.block_size} x accumulation {accum} x world {d.world_size} | {d.device}", flush=True)
-    if cfg.eval_only:
+    if cfg.eval_only:  # reads the run and writes only eval.json (atomically): no writer's lock, no batch to split
         val_loss = evaluate(eval_model, val_data, cfg, d, ctx)
         if not math.isfinite(val_loss):
             stop_every_rank(f"non-finite validation loss ({val_loss}) of the model in {out_dir}: its weights "
@@ -673,9 +717,18 @@ def run(cfg_dict, d, held):
         if d.master:
             evaluation = {"step": step, "val_loss": val_loss, "eval_tokens": cfg.eval_tokens,
                           "world_size": d.world_size}
-            write_json_atomically(out_dir / "eval.json", evaluation)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            write_run_json(out_dir / "eval.json", evaluation)
             print(json.dumps(evaluation), flush=True)
         return val_loss
+
+    accum = accumulation_steps(cfg, d.world_size)
+    if d.master:
+        held.enter_context(lock_run_dir(out_dir))
+        warn_if_disk_is_short(out_dir, raw_model)
+        print(f"{raw_model.num_params() / 1e6:.2f}M parameters, {raw_model.config.n_layer} layers | "
+              f"global batch {cfg.tokens_per_step} tokens = micro-batch {cfg.batch_size} x block "
+              f"{cfg.block_size} x accumulation {accum} x world {d.world_size} | {d.device}", flush=True)
 
     if step > cfg.max_iters:  # the loop stops at step == max_iters: it would never stop
         raise ConfigError(f"max_iters={cfg.max_iters} is below step {step}, where this run starts; "
@@ -748,7 +801,7 @@ def run(cfg_dict, d, held):
             t_last, step_last = time.time(), step
 
     if d.master:
-        write_json_atomically(out_dir / "result.json", {
+        write_run_json(out_dir / "result.json", {
             "step": step, "tokens": step * cfg.tokens_per_step, "val_loss": record["val_loss"],
             "num_params": raw_model.num_params(), "elapsed_s": elapsed(),
             "clip_rate": int(clipped_steps) / step if step else 0.0})

@@ -136,6 +136,47 @@ def test_a_checkpoint_damaged_inside_its_tensors_fails_its_checksum(finished, da
     assert str(path) in message and "checksum" in message
 
 
+def damage_beta2(ckpt):
+    ckpt["optimizer"]["param_groups"][0]["betas"] = (0.9, 2.8e-39)
+
+
+def damage_step(ckpt):
+    ckpt["step"] += 1
+
+
+def damage_config(ckpt):
+    ckpt["config"]["weight_decay"] = 0.25
+
+
+def damage_counter(ckpt):
+    ckpt["clipped_steps"] += 3
+
+
+@pytest.mark.parametrize("damage", [damage_beta2, damage_step, damage_config, damage_counter])
+def test_a_checkpoint_damaged_outside_its_tensors_fails_its_checksum(finished, data_dir, tmp_path, damage):
+    """A flipped byte in a pickled number still unpickles: the checksum covers every stored value too."""
+    out_dir = copy_of(finished, tmp_path)
+    path = out_dir / "ckpt.pt"
+    ckpt = torch.load(path, weights_only=True)
+    damage(ckpt)
+    torch.save(ckpt, path)
+    before = digests(out_dir)
+    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    assert str(path) in message and "checksum" in message and digests(out_dir) == before
+
+
+def test_a_checkpoint_with_the_older_tensor_checksum_still_loads(finished, tmp_path):
+    out_dir = copy_of(finished, tmp_path)
+    ckpt = torch.load(out_dir / "ckpt.pt", weights_only=True)
+    del ckpt["crc32"]
+    ckpt["checksum"] = checkpoint.checksum(ckpt, tensors_only=True)
+    torch.save(ckpt, out_dir / "ckpt.pt")
+    assert checkpoint.load_checkpoint(out_dir / "ckpt.pt")["step"] == 4
+    ckpt["model"]["transformer.wte.weight"][0, 0] += 1.0
+    torch.save(ckpt, out_dir / "ckpt.pt")
+    assert "checksum" in one_line_exit(checkpoint.load_checkpoint, out_dir / "ckpt.pt")
+
+
 def test_non_finite_config_values_are_refused(data_dir, tmp_path):
     for value in ("1e999", "-1e999"):
         message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, learning_rate=value))
@@ -274,6 +315,26 @@ def test_out_of_range_token_id_is_refused_at_start_and_the_scan_is_cached(tmp_pa
     assert scans == [16384]
 
 
+@pytest.mark.parametrize("how", ["in place", "replaced"])
+def test_data_changed_with_its_size_and_mtime_kept_is_scanned_again(tmp_path, how):
+    """cp -p or rsync -t bring other tokens with the old size and mtime: the cached scan must not apply."""
+    data_dir = write_synth(tmp_path / "data")
+    train_bin = data_dir / "synth" / "train.bin"
+    assert train.main(argv(tmp_path / "run", data_dir, max_iters=1, eval_interval=1)) > 0  # scanned and cached
+    ids = np.fromfile(train_bin, dtype=np.uint16)
+    ids[12345] = VOCAB + 7
+    stat = train_bin.stat()
+    if how == "replaced":  # written beside it and renamed over it, as rsync does
+        ids.tofile(data_dir / "synth" / "new.bin")
+        os.replace(data_dir / "synth" / "new.bin", train_bin)
+    else:
+        ids.tofile(train_bin)
+    os.utime(train_bin, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (train_bin.stat().st_size, train_bin.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    message = one_line_exit(train.main, argv(tmp_path / "run2", data_dir))
+    assert f"token id {VOCAB + 7}" in message
+
+
 def test_out_of_range_id_is_refused_without_meta_json(tmp_path):
     ids = np.full(4096, VOCAB, dtype=np.uint16)
     data_dir = write_synth(tmp_path / "data", meta=False, train_ids=ids)
@@ -322,6 +383,50 @@ def test_full_disk_keeps_the_last_checkpoint_and_leaves_no_temporary_file(finish
     assert not list(out_dir.glob("*.tmp"))
 
 
+def test_a_disk_that_fills_mid_checkpoint_ends_in_one_line(finished, data_dir, tmp_path, monkeypatch):
+    """Simulated (monkeypatched save): when the disk fills inside torch's zip writer, it raises a RuntimeError
+    while cleaning up, which hides the OSError."""
+    out_dir = copy_of(finished, tmp_path)
+    ckpt_before = hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest()
+
+    def fills_up(obj, f):
+        f.write(b"\0" * 4096)
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 4160 vs 4096")
+
+    monkeypatch.setattr(checkpoint.torch, "save", fills_up)
+    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    assert "unexpected pos" in message and "disk full" in message and "kept" in message
+    assert hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest() == ckpt_before
+    assert not list(out_dir.glob("*.tmp"))
+
+
+def no_space(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def test_a_full_disk_when_logging_or_writing_config_json_ends_in_one_line(data_dir, tmp_path, monkeypatch):
+    """Simulated: the append to log.jsonl, then the atomic write of config.json, fail as on a full disk."""
+    real_open = open
+    monkeypatch.setattr(train, "open", lambda path, mode="r", *a, **k: no_space() if mode == "a"
+                        else real_open(path, mode, *a, **k), raising=False)
+    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
+    assert "log.jsonl" in message and "No space left on device" in message
+    monkeypatch.setattr(os, "fsync", no_space)  # config.json is the first file a fresh run writes
+    message = one_line_exit(train.main, argv(tmp_path / "run2", data_dir))
+    assert "config.json" in message and "No space left on device" in message
+    assert not list((tmp_path / "run2").glob("*.tmp"))
+
+
+def test_temporary_files_of_killed_writers_are_removed_at_start(finished, data_dir, tmp_path):
+    out_dir = copy_of(finished, tmp_path)
+    dead = out_dir / f"ckpt.pt.{2**22 + 7}.tmp"  # above Linux's largest PID: no such process
+    alive = out_dir / f"ckpt.pt.{os.getppid()}.tmp"
+    dead.write_bytes(b"half a checkpoint")
+    alive.write_bytes(b"being written")
+    train.main(argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    assert not dead.exists() and alive.exists()
+
+
 def test_low_free_space_is_warned_at_start(data_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train.shutil, "disk_usage", lambda path: SimpleNamespace(total=1, used=1, free=1024))
     train.main(argv(tmp_path / "run", data_dir, max_iters=1, eval_interval=1))
@@ -355,6 +460,20 @@ def test_model_shape_flag_differing_from_the_checkpoint_is_refused(finished, dat
     assert digests(out_dir) == before
 
 
+@pytest.mark.parametrize("key,value", [("learning_rate", 6e-4), ("n_layer", 12), ("dataset", "builtin"),
+                                       ("warmup_iters", 100), ("min_lr", 6e-5)])
+def test_a_changed_flag_equal_to_the_default_is_refused_on_resume(finished, data_dir, tmp_path, key, value):
+    """What the user passed decides, not whether the value happens to be train.py's default."""
+    assert train.DEFAULTS[key] == value != RUN.get(key, "synth")
+    out_dir = copy_of(finished, tmp_path)
+    before = digests(out_dir)
+    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6, **{key: value}))
+    assert f"{key}={value!r}" in message and digests(out_dir) == before
+    # values that mean "unset" (the dataset's vocabulary, the run's own batch order) still take the run's
+    train.main(argv(out_dir, data_dir, init_from="resume", max_iters=6, vocab_size=0, data_seed=-1))
+    assert [r["step"] for r in read_log(out_dir)][-1] == 6
+
+
 def test_checkpoint_of_another_shape_copied_in_is_refused(finished, data_dir, tmp_path):
     other = tmp_path / "other"
     train.main(argv(other, data_dir, n_embd=64, max_iters=2))
@@ -369,11 +488,28 @@ def test_model_args_that_disagree_with_the_weights_stop_with_one_line(finished, 
     out_dir = copy_of(finished, tmp_path)
     ckpt = torch.load(out_dir / "ckpt.pt", weights_only=True)
     ckpt["model_args"]["n_embd"] = 64
-    ckpt.pop("checksum")
+    ckpt.pop("crc32")
     torch.save(ckpt, out_dir / "ckpt.pt")
     message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6,
                                              n_embd=64))
     assert "does not match its model_args" in message
+
+
+@pytest.mark.parametrize("text", ["", "[1, 2]", "{\"n_layer\": 2"])
+def test_a_damaged_config_json_is_written_again_on_resume(finished, data_dir, tmp_path, text, capsys):
+    out_dir = copy_of(finished, tmp_path)
+    (out_dir / "config.json").write_text(text)
+    train.main(argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    assert "config.json is damaged" in capsys.readouterr().out
+    assert json.loads((out_dir / "config.json").read_text())["n_layer"] == 2
+
+
+@pytest.mark.parametrize("meta", ["[1, 2]", '{"tokens": 5}', '{"vocab_size": "1024"}'])
+def test_a_meta_json_of_another_shape_stops_with_one_line(tmp_path, meta):
+    data_dir = write_synth(tmp_path / "data")
+    (data_dir / "synth" / "meta.json").write_text(meta)
+    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, vocab_size=0))
+    assert "meta.json" in message and "prepare the dataset again" in message
 
 
 # ---- 7. small ones --------------------------------------------------------------------------
@@ -384,6 +520,35 @@ def test_resuming_a_finished_run_does_not_log_its_final_step_twice(finished, dat
     train.main(argv(out_dir, data_dir, init_from="resume"))
     assert [r["step"] for r in read_log(out_dir)] == [0, 1, 2, 3, 4]
     assert json.loads((out_dir / "result.json").read_text())["step"] == 4
+
+
+def test_resume_replaces_the_log_whole_or_not_at_all(finished, data_dir, tmp_path, monkeypatch):
+    """Resuming drops the log lines after the checkpoint by writing a new log and renaming it over the old
+    one: a kill or a full disk at that moment keeps the run's history."""
+    out_dir = copy_of(finished, tmp_path)
+    log = out_dir / "log.jsonl"
+    with open(log, "a") as f:
+        f.write(json.dumps({"step": 5, "tokens": 640, "train_loss": 9.0}) + "\n")  # logged after the checkpoint
+    before, inode = log.read_text(), log.stat().st_ino
+    real_fsync = os.fsync
+
+    def full_disk_once(fd):
+        monkeypatch.setattr(os, "fsync", real_fsync)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk_once)  # the first file synced is the new log
+    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    assert "log.jsonl" in message and "No space left on device" in message
+    assert log.read_text() == before and not list(out_dir.glob("*.tmp"))
+    train.main(argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    assert [r["step"] for r in read_log(out_dir)] == [0, 1, 2, 3, 4, 5, 6] and log.stat().st_ino != inode
+
+
+def test_eval_only_without_resume_does_not_score_a_fresh_model_over_a_trained_run(finished, data_dir, tmp_path):
+    out_dir = copy_of(finished, tmp_path)
+    before = digests(out_dir)
+    message = one_line_exit(train.main, argv(out_dir, data_dir, eval_only=True))
+    assert "evaluate it with --init_from=resume" in message and digests(out_dir) == before
 
 
 @pytest.mark.parametrize("overrides,expected", [
@@ -409,6 +574,52 @@ def test_config_file_that_does_not_run(tmp_path, text, expected):
     config.write_text(text)
     message = one_line_exit(train.main, [str(config)])
     assert str(config) in message and expected in message
+
+
+@pytest.mark.parametrize("overrides,expected", [(dict(device="tpu"), "device='tpu'"),
+                                                (dict(out_dir=""), "out_dir is empty")])
+def test_a_device_or_out_dir_no_run_can_use_stops_with_one_line(data_dir, tmp_path, overrides, expected,
+                                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert expected in one_line_exit(train.main, argv(tmp_path / "run", data_dir, **overrides))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_during_start_up_ends_in_one_line(finished, data_dir, tmp_path, monkeypatch):
+    out_dir = copy_of(finished, tmp_path)
+    before = digests(out_dir)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "load_tokens", interrupted)
+    assert "interrupted" in one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    assert digests(out_dir) == before
+
+
+def test_evaluation_needs_neither_the_writers_lock_nor_a_batch_that_splits(finished, data_dir, tmp_path):
+    """The grow loop's baseline: another loop may hold the reference, and its world size need not divide
+    the training batch (batch_size 3 does not divide 128 tokens of 32-token rows)."""
+    out_dir = copy_of(finished, tmp_path)
+    with checkpoint.lock_run_dir(out_dir):
+        val_loss = train.main(argv(out_dir, data_dir, init_from="resume", eval_only=True, batch_size=3))
+    assert json.loads((out_dir / "eval.json").read_text())["val_loss"] == val_loss > 0
+
+
+@pytest.mark.parametrize("args,expected", [(["--tolerance", "nan"], "--tolerance nan"),
+                                           (["--out", "FILE"], "is a file")])
+def test_grow_arguments_no_loop_can_use_stop_at_once(tmp_path, capsys, args, expected):
+    (tmp_path / "ckpt.pt").write_bytes(b"a reference's checkpoint")
+    args = [str(tmp_path / "ckpt.pt") if a == "FILE" else a for a in args]
+    with pytest.raises(SystemExit):  # refused before anything is read, trained or written
+        inherit.main(["--grow-until-baseline", "--reference-run", str(tmp_path / "missing"),
+                      "--out", str(tmp_path / "grow"), *args])
+    assert expected in capsys.readouterr().err and not (tmp_path / "grow").exists()
+
+
+def test_a_launcher_that_is_not_installed_stops_with_one_line(tmp_path):
+    args = inherit.parse_args(["--grow-until-baseline", "--launcher", "no-such-launcher-i19 --nnodes=2"])
+    assert "no-such-launcher-i19" in one_line_exit(inherit.launch, args, {"out_dir": str(tmp_path)})
 
 
 def test_inherit_reference_given_a_directory(finished, tmp_path):
