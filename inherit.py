@@ -49,8 +49,6 @@ EMBEDDINGS = {
     "wpe": ("transformer.wpe.",),
     "ln_f": ("transformer.ln_f.",),
 }
-# manifest entries (not tensors) that record each target block's attention-logit divisor
-DIVISOR = ".attn.logit_divisor"
 HERE = Path(__file__).resolve().parent
 
 
@@ -101,36 +99,37 @@ def source_of(name, layers, parts, embeddings):
     return None
 
 
-def logit_divisors(ref_args, layer_map):
-    """Manifest entries: the attention-logit divisor each target block was trained with and gets here."""
-    if not ref_args["scale_attn_by_inverse_layer_idx"]:
-        return {}
-    return {f"transformer.h.{i}{DIVISOR}": f"trained with {r + 1}, gets {i + 1}" for i, r in enumerate(layer_map)}
-
-
 def check_moved_blocks(layer_map, scaled_by_layer, allow_moved):
-    """Under scale_attn_by_inverse_layer_idx a block moved to another position divides its attention
-    logits by another layer index + 1 than it was trained with: refused unless allowed."""
+    """--format hf: a HF GPT-2 under scale_attn_by_inverse_layer_idx divides block i's attention logits by
+    i + 1, so a block moved to another position computes another function there: refused unless allowed."""
     moved = [f"{r}->{i}" for i, r in enumerate(layer_map) if r != i]
     if scaled_by_layer and moved and not allow_moved:
         raise SystemExit(f"blocks {' '.join(moved)} (reference->target) would divide their attention logits by "
                          "another layer index + 1 than they were trained with (scale_attn_by_inverse_layer_idx): "
-                         "keep them in place, or allow it with --allow-moved-blocks / inherit_allow_moved=True")
+                         "keep them in place, or allow it with --allow-moved-blocks")
 
 
-def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="wte", seed=1337, allow_moved=False):
+def kept_divisors(ref_args, layer_map, n_layer):
+    """The target's attn_divisors: each block keeps the attention-logit divisor it was trained with, so a
+    moved block computes what it did in the reference; [] when that is the target's default anyway."""
+    trained = GPTConfig(**ref_args).divisors()
+    kept = [trained[r] for r in layer_map]
+    default = GPTConfig(**{**ref_args, "n_layer": n_layer, "attn_divisors": []}).divisors()
+    return [] if kept == default else kept
+
+
+def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="wte", seed=1337):
     """Build the n_layer target: a scratch init with `seed`, then the inherited tensors copied in.
 
-    Returns the model and its manifest: target tensor name -> reference tensor name or 'init', and with
-    scale_attn_by_inverse_layer_idx each block's attention-logit divisor (key `transformer.h.{i}` + DIVISOR).
+    Returns the model and its manifest: target tensor name -> reference tensor name or 'init'.
     """
     if parts not in PRESETS:
         raise SystemExit(f"unknown parts '{parts}': choose from {', '.join(PRESETS)}")
     layer_map = parse_layers(layers, n_layer, ref_args["n_layer"])
     embedding_names = parse_embeddings(embeddings)
-    check_moved_blocks(layer_map, ref_args["scale_attn_by_inverse_layer_idx"], allow_moved)
     torch.manual_seed(seed)  # the same init a scratch run of this shape and seed gets
-    model = GPT(GPTConfig(**{**ref_args, "n_layer": n_layer}))
+    model = GPT(GPTConfig(**{**ref_args, "n_layer": n_layer,
+                             "attn_divisors": kept_divisors(ref_args, layer_map, n_layer)}))
     manifest = {}
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
@@ -138,11 +137,10 @@ def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="w
             manifest[name] = src or "init"
             if src is not None:
                 tensor.copy_(ref_state[src])
-    return model, {**manifest, **logit_divisors(ref_args, layer_map)}
+    return model, manifest
 
 
-def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="wte", seed=1337,
-                            allow_moved=False, check=None):
+def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="wte", seed=1337, check=None):
     """`inherit` from a checkpoint file or a HF GPT-2; `check(model_args, path)` may veto a mismatching config.
 
     Returns the model, its manifest and the reference's training config ({} for a HF model)."""
@@ -151,27 +149,25 @@ def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="
     ckpt = load_model_source(path)
     if check is not None:
         check(ckpt["model_args"], path)
-    model, manifest = inherit(ckpt["model"], ckpt["model_args"], n_layer, parts, layers, embeddings, seed,
-                              allow_moved)
-    print(manifest_summary(manifest), flush=True)
+    model, manifest = inherit(ckpt["model"], ckpt["model_args"], n_layer, parts, layers, embeddings, seed)
+    print(manifest_summary(manifest, model.config), flush=True)
     return model, manifest, ckpt["config"]
 
 
-def manifest_summary(manifest):
+def manifest_summary(manifest, config):
     """One line: which reference blocks and which parts were copied, and the attention-logit divisors
-    that differ from the trained ones; the rest is fresh init."""
-    tensors = {n: src for n, src in manifest.items() if not n.endswith(DIVISOR)}
-    scaled = len(tensors) < len(manifest)
-    copied = {n: src for n, src in tensors.items() if src != "init"}
+    that moved blocks keep; the rest is fresh init."""
+    copied = {n: src for n, src in manifest.items() if src != "init"}
     in_blocks = [n for n in copied if n.startswith("transformer.h.")]
     block_map = sorted({(int(n.split(".")[2]), int(copied[n].split(".")[2])) for n in in_blocks})
     parts = sorted({n.split(".", 3)[3].rsplit(".", 1)[0] for n in in_blocks})
     outside = sorted({n.rsplit(".", 1)[0] for n in copied if n not in in_blocks})
-    moved = [f"{t}: {r + 1}->{t + 1}" for t, r in block_map if scaled and t != r]
-    return (f"inherited {len(copied)} of {len(tensors)} tensors | blocks (target<-reference): "
+    kept = config.attn_divisors
+    return (f"inherited {len(copied)} of {len(manifest)} tensors | blocks (target<-reference): "
             f"{' '.join(f'{t}<-{r}' for t, r in block_map) or 'none'} | block parts: "
             f"{', '.join(parts) or 'none'} | outside blocks: {', '.join(outside) or 'none'} | "
-            + (f"attention logit divisors changed (target: trained->here): {' '.join(moved)} | " if moved else "")
+            + (f"attention logit divisors kept from the reference: {' '.join(f'{x:g}' for x in kept)} | "
+               if kept else "")
             + "all else: fresh init")
 
 
@@ -185,15 +181,15 @@ def write_inherited_checkpoint(args):
         raise SystemExit(f"{out} already exists: choose another --out (nothing was overwritten)")
     ckpt = load_model_source(args.reference)
     model, manifest = inherit(ckpt["model"], ckpt["model_args"], args.n_layer, args.parts,
-                              args.layers, args.embeddings, args.seed, args.allow_moved_blocks)
+                              args.layers, args.embeddings, args.seed)
     data_seed = args.data_seed if args.data_seed != -1 else target_data_seed(ckpt["config"], args.seed)
     config = {**ckpt["config"], "n_layer": args.n_layer, "init_from": "inherit",
               "inherit_from": str(args.reference), "inherit_parts": args.parts,
               "inherit_layers": args.layers, "inherit_embeddings": args.embeddings,
-              "inherit_allow_moved": args.allow_moved_blocks, "seed": args.seed, "data_seed": data_seed,
+              "seed": args.seed, "data_seed": data_seed,
               "out_dir": str(out.parent)}
     save_checkpoint(out, model, config, step=0, manifest=manifest)
-    print(manifest_summary(manifest))
+    print(manifest_summary(manifest, model.config))
     print(f"wrote {out}; train it with: python train.py CONFIG --init_from=resume --out_dir={out.parent}")
 
 
@@ -358,9 +354,14 @@ def run_training(args, overrides, out_dir, config_files=()):
     return result
 
 
+# not the reference's recipe: where it lives and began, its blocks' own divisors (a target gets those of
+# the blocks it inherits), and inherit_allow_moved, a setting of earlier versions (moved blocks now keep theirs)
+NOT_RECIPE = ("out_dir", "init_from", "attn_divisors", "inherit_allow_moved")
+
+
 def reference_overrides(ref_config):
-    """The reference's own training config as train.py arguments (all but where it lives and began)."""
-    return {k: v for k, v in ref_config.items() if k not in ("out_dir", "init_from")}
+    """The reference's own training config as train.py arguments."""
+    return {k: v for k, v in ref_config.items() if k not in NOT_RECIPE}
 
 
 def ensure_reference(args):
@@ -475,8 +476,9 @@ def parse_args(argv=None):
     p.add_argument("--embeddings", default="wte",
                    help="non-block tensors to inherit: wte (= the tied lm_head, the paper's default), wpe, ln_f")
     p.add_argument("--allow-moved-blocks", action="store_true",
-                   help="with scale_attn_by_inverse_layer_idx, let --layers move a block (it then divides its "
-                        "attention logits by its new index + 1)")
+                   help="--format hf with a HF GPT-2 under scale_attn_by_inverse_layer_idx: let --layers move a "
+                        "block (it then divides its attention logits by its new index + 1; ckpt format keeps "
+                        "each block's trained divisor)")
     p.add_argument("--seed", type=int, default=1337, help="seed of the fresh init of what is not inherited")
     p.add_argument("--format", default="ckpt", choices=("ckpt", "hf"),
                    help="ckpt: OUT/ckpt.pt for train.py (GPT-2 references); hf: a HF checkpoint directory cut "

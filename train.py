@@ -44,7 +44,6 @@ DEFAULTS = dict(
     inherit_parts="full",  # per-block parts: 'full' | 'attn_ln' | 'mlp_ln' | 'attn_mlp_noln'
     inherit_layers="",  # comma list of reference blocks, e.g. '0,1,2,5'; '' = the first n_layer
     inherit_embeddings="wte",  # non-block tensors to inherit: 'wte' (= tied lm_head) as the paper; also wpe, ln_f
-    inherit_allow_moved=False,  # with scale_attn_by_inverse_layer_idx, allow inherit_layers to move a block
     seed=1337,  # model init (and dropout masks)
     data_seed=-1,  # batch order; -1: resumed run keeps its own, inherited = its reference's + 1, scratch = seed
     # data: data_dir/dataset/{train,val}.bin made by prepare_openwebtext.py
@@ -60,6 +59,7 @@ DEFAULTS = dict(
     dropout=0.0,
     scale_attn_by_inverse_layer_idx=False,
     layer_norm_epsilon=1e-5,
+    attn_divisors=[],  # per-block attention-logit divisors; [] = model.py's default (inherited runs: the reference's)
     # optimisation: the global batch is set in tokens; accumulation is derived from it
     batch_size=12,  # micro-batch (sequences per process per forward)
     tokens_per_step=12 * 1024,
@@ -106,7 +106,7 @@ RESUME_FIXED = ("seed", "data_seed", "dataset", "tokens_per_step", "learning_rat
 RESUME_ADOPTED = ("max_iters", "eval_interval", "ckpt_interval", "eval_tokens", "log_interval", "batch_size",
                   "dtype")
 ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings",
-               "inherit_allow_moved", "pretrained_from")
+               "pretrained_from")
 
 
 @dataclass
@@ -419,7 +419,7 @@ def adopt_run_settings(cfg, saved, source, fixed, adopted=()):
 def check_model_args(cfg, model_args, source):
     """A config that disagrees with the checkpoint it builds on is a user error, not a silent override."""
     for key in MODEL_KEYS:
-        if key != "n_layer" and getattr(cfg, key) != model_args[key]:
+        if key not in ("n_layer", "attn_divisors") and getattr(cfg, key) != model_args[key]:
             raise ConfigError(f"{key}={getattr(cfg, key)!r} but {source} has {key}={model_args[key]!r}; "
                               f"set --{key}={model_args[key]!r}")
 
@@ -447,7 +447,7 @@ def build_model(cfg, ckpt_path, mmap=True):
     if cfg.init_from == "inherit":
         model, manifest, ref_config = inherit_from_checkpoint(
             cfg.inherit_from, cfg.n_layer, parts=cfg.inherit_parts, layers=cfg.inherit_layers,
-            embeddings=cfg.inherit_embeddings, seed=cfg.seed, allow_moved=cfg.inherit_allow_moved,
+            embeddings=cfg.inherit_embeddings, seed=cfg.seed,
             check=lambda args, src: check_model_args(cfg, args, src))
         if cfg.data_seed == -1:
             cfg.data_seed = target_data_seed(ref_config, cfg.seed)
@@ -567,6 +567,9 @@ def check_settings(cfg):
     if cfg["n_embd"] % cfg["n_head"]:
         raise ConfigError(f"n_embd={cfg['n_embd']} is not divisible by n_head={cfg['n_head']}: "
                           "choose an n_head that divides n_embd")
+    divisors = cfg["attn_divisors"]
+    if divisors and (len(divisors) != cfg["n_layer"] or not all(type(x) in (int, float) and x > 0 for x in divisors)):
+        raise ConfigError(f"attn_divisors={divisors} must be [] or n_layer={cfg['n_layer']} positive numbers")
     if cfg["data_seed"] < -1:
         raise ConfigError(f"data_seed={cfg['data_seed']} must be -1 (the default order) or a seed >= 0")
 
