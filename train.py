@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from configurator import ConfigError, load_config
-from inherit import data_seed_of, inherit_from_checkpoint, target_data_seed
+from inherit import SELECT, data_seed_of, inherit_from_checkpoint, target_data_seed
 from model import GPT, GPTConfig, peak_flops
 from prepare_openwebtext import DTYPE, load_split, read_meta, tokenizer_present, write_json_atomically
 
@@ -42,7 +42,8 @@ DEFAULTS = dict(
     inherit_from="",  # reference for init_from='inherit': a checkpoint, a HF GPT-2 directory or hub id
     pretrained_from="",  # init_from='pretrained': the model (same kinds) whose weights and shape start the run
     inherit_parts="full",  # per-block parts: 'full' | 'attn_ln' | 'mlp_ln' | 'attn_mlp_noln'
-    inherit_layers="",  # comma list of reference blocks, e.g. '0,1,2,5'; '' = the first n_layer
+    inherit_layers="",  # comma list of reference blocks, e.g. '0,1,2,5'; '' = chosen by inherit_select
+    inherit_select="first",  # 'first' n (the paper) | 'spread' | 'influence' | 'rank': see inherit.py --select
     inherit_embeddings="wte",  # non-block tensors to inherit: 'wte' (= tied lm_head) as the paper; also wpe, ln_f
     seed=1337,  # model init (and dropout masks)
     data_seed=-1,  # batch order; -1: resumed run keeps its own, inherited = its reference's + 1, scratch = seed
@@ -92,6 +93,7 @@ DEFAULTS = dict(
 CHOICES = dict(
     init_from=("scratch", "resume", "inherit", "pretrained"),
     inherit_parts=("full", "attn_ln", "mlp_ln", "attn_mlp_noln"),
+    inherit_select=SELECT,
     dtype=("auto", "bfloat16", "float32"),
     backend=("auto", "nccl", "gloo"),
     attention=("auto", "flash", "cudnn", "efficient", "math"),
@@ -105,8 +107,8 @@ RESUME_FIXED = ("seed", "data_seed", "dataset", "tokens_per_step", "learning_rat
                 "lr_decay_iters", "weight_decay", "decay_embeddings", "beta1", "beta2", "grad_clip", "grad_scale")
 RESUME_ADOPTED = ("max_iters", "eval_interval", "ckpt_interval", "eval_tokens", "log_interval", "batch_size",
                   "dtype")
-ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings",
-               "pretrained_from")
+ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_select",
+               "inherit_embeddings", "pretrained_from")
 
 
 @dataclass
@@ -432,7 +434,7 @@ def resolve_data_seed(cfg, ckpt):
         cfg.data_seed = data_seed_of(ckpt["config"]) if ckpt is not None else cfg.seed
 
 
-def build_model(cfg, ckpt_path, mmap=True):
+def build_model(cfg, ckpt_path, mmap=True, device="cpu"):
     """The model to train and, for inheritance, the manifest of what came from where."""
     if cfg.init_from == "resume":  # the checkpoint's model wins, as in nanoGPT; other shape flags are refused
         ckpt = load_checkpoint(ckpt_path, mmap=mmap)
@@ -447,8 +449,8 @@ def build_model(cfg, ckpt_path, mmap=True):
     if cfg.init_from == "inherit":
         model, manifest, ref_config = inherit_from_checkpoint(
             cfg.inherit_from, cfg.n_layer, parts=cfg.inherit_parts, layers=cfg.inherit_layers,
-            embeddings=cfg.inherit_embeddings, seed=cfg.seed,
-            check=lambda args, src: check_model_args(cfg, args, src))
+            embeddings=cfg.inherit_embeddings, seed=cfg.seed, check=lambda args, src: check_model_args(cfg, args, src),
+            select=cfg.inherit_select, data=(cfg.data_dir, cfg.dataset), device=device)
         if cfg.data_seed == -1:
             cfg.data_seed = target_data_seed(ref_config, cfg.seed)
         return model, None, manifest
@@ -478,7 +480,7 @@ def prepare(cfg, d, ckpt_path):
     cfg_dict = dict(vars(cfg))
     # on CPU the optimizer would keep tensors of a memory-mapped checkpoint, and with them the pages of
     # a file that the next save replaces; on a GPU everything is copied to the device
-    raw_model, ckpt, manifest = build_model(cfg, ckpt_path, mmap=d.device.startswith("cuda"))
+    raw_model, ckpt, manifest = build_model(cfg, ckpt_path, mmap=d.device.startswith("cuda"), device=d.device)
     vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})
     if ckpt is not None and "optimizer" in ckpt:
         adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED)

@@ -227,6 +227,97 @@ def test_a_moved_block_computes_what_it_did_in_the_reference(ref):
         assert (plain.transformer.h[1](x) - expected).abs().max() > 0.1  # a wrong divisor would show
 
 
+# ---- which blocks: selection policies -------------------------------------------------------
+
+def reference_with(ref, edit):
+    """The reference checkpoint (as load_model_source gives it) after edit(state) changed some tensors."""
+    state = {k: v.clone() for k, v in ref.state.items()}
+    with torch.no_grad():
+        edit(state)
+    return {"model": state, "model_args": {**GPTConfig(**REF_ARGS).__dict__}, "config": {}}
+
+
+def make_identity(state, i):
+    """Block i adds nothing to the residual stream: its output equals its input."""
+    for proj in ("attn.c_proj", "mlp.c_proj"):
+        state[f"transformer.h.{i}.{proj}.weight"].zero_()
+        state[f"transformer.h.{i}.{proj}.bias"].zero_()
+
+
+def test_spread_takes_evenly_spaced_blocks_from_the_first_to_the_last():
+    assert inherit.spread_layers(K, K) == list(range(K))  # n = K: the first n
+    assert [inherit.spread_layers(n, 4) for n in (1, 2, 3)] == [[0], [0, 3], [0, 2, 3]]
+    assert inherit.spread_layers(6, 12) == [0, 2, 4, 7, 9, 11]
+    assert inherit.choose_layers({"model_args": REF_ARGS}, 2, "spread") == ("0,3", {
+        "policy": "spread", "blocks": [0, 3], "scores": None})
+
+
+def test_influence_never_chooses_an_identity_block(ref, data_dir, capsys):
+    reference = reference_with(ref, lambda state: make_identity(state, 2))
+    for n in range(1, K):
+        layers, record = inherit.choose_layers(reference, n, "influence", data_dir=data_dir, dataset="synth")
+        assert 2 not in record["blocks"] and len(record["blocks"]) == n
+        assert record["blocks"] == sorted(record["blocks"]) and layers == ",".join(map(str, record["blocks"]))
+    scores = record["scores"]
+    assert abs(scores[2]) < 1e-9 and min(scores[i] for i in (0, 1, 3)) > 1e-3
+    assert f"blocks chosen by influence: [0, 1, 3] of {K} | influence per block: " in capsys.readouterr().out
+
+
+def attend_to_the_first_token(state, i):
+    """Block i's heads put (almost) all attention on the first token; blocks before it are made the identity,
+    so its input is the embeddings, where only position 0 has a large component 0."""
+    C = REF_ARGS["n_embd"]
+    for j in range(i):
+        make_identity(state, j)
+    state["transformer.wte.weight"][:, 0] = 0
+    state["transformer.wpe.weight"][:, 0] = 0
+    state["transformer.wpe.weight"][0, 0] = 5
+    state[f"transformer.h.{i}.ln_1.weight"].fill_(1)
+    state[f"transformer.h.{i}.ln_1.bias"].zero_()
+    w, b = state[f"transformer.h.{i}.attn.c_attn.weight"], state[f"transformer.h.{i}.attn.c_attn.bias"]
+    w[:2 * C].zero_()
+    b[:2 * C].zero_()
+    b[:C] = 3  # every query the same: (3, ..., 3)
+    w[C:2 * C, 0] = 1  # every key: component 0 of the normalised input, large at position 0 only
+
+
+def test_rank_drops_first_a_block_whose_heads_attend_to_the_first_token(ref, data_dir):
+    reference = reference_with(ref, lambda state: attend_to_the_first_token(state, 2))
+    layers, record = inherit.choose_layers(reference, K - 1, "rank", data_dir=data_dir, dataset="synth")
+    assert layers == "0,1,3" and record["policy"] == "rank"
+    scores = record["scores"]  # mean attention rank over heads, from analyze.py
+    assert scores[2] == 1.0 and min(scores[i] for i in (0, 1, 3)) > 2
+    plain = inherit.choose_layers(reference_with(ref, lambda state: None), K - 1, "rank", data_dir=data_dir,
+                                  dataset="synth")[1]
+    assert plain["blocks"] != [0, 1, 3]  # the reference alone would drop another block: the edit decided it
+
+
+def test_selection_is_printed_and_recorded_in_the_checkpoints_manifest(ref, data_dir, tmp_path, capsys):
+    save_checkpoint(tmp_path / "ref" / "ckpt.pt", ref.model, {}, step=0)
+    out = tmp_path / "inh" / "ckpt.pt"
+    inherit.main(["--reference", str(tmp_path / "ref" / "ckpt.pt"), "--n-layer", "2", "--select", "influence",
+                  "--data-dir", str(data_dir), "--dataset", "synth", "--out", str(out)])
+    ckpt = load_ckpt(out)
+    selection = ckpt["inherit_manifest"]["selection"]
+    expected = inherit.choose_layers(load_ckpt(tmp_path / "ref" / "ckpt.pt"), 2, "influence", data_dir=data_dir,
+                                     dataset="synth")[1]
+    assert selection == expected and len(selection["scores"]) == K
+    assert ckpt["config"]["inherit_select"] == "influence"
+    blocks = selection["blocks"]
+    assert ckpt["inherit_manifest"]["transformer.h.1.mlp.c_fc.weight"] == f"transformer.h.{blocks[1]}.mlp.c_fc.weight"
+    assert f"blocks chosen by influence: {blocks} of {K}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kwargs,expected", [
+    (dict(select="best"), "unknown select 'best'"),
+    (dict(select="rank", layers="0,1"), "both layers '0,1' and select 'rank'"),
+    (dict(select="influence", n_layer=K + 1), f"n_layer={K + 1} but the reference has {K} blocks"),
+])
+def test_selection_errors_are_one_line(kwargs, expected):
+    kwargs = {"n_layer": 2, **kwargs}
+    assert expected in one_line_exit(inherit.choose_layers, {"model_args": REF_ARGS}, **kwargs)
+
+
 # ---- one-line errors ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs,expected", [
@@ -351,8 +442,9 @@ def test_moved_blocks_keep_their_divisors_through_training_and_resume(ref, data_
     shape = dict(n_layer=2, bias=True, scale_attn_by_inverse_layer_idx=True, eval_interval=2)
     out = tmp_path / "run"
     train.main(run_argv(out, data_dir, init_from="inherit", inherit_from=tmp_path / "ref" / "ckpt.pt",
-                        inherit_layers="0,3", max_iters=2, **shape))
-    assert load_ckpt(out / "ckpt.pt")["model_args"]["attn_divisors"] == [1.0, 4.0]
+                        inherit_select="spread", max_iters=2, **shape))
+    assert load_ckpt(out / "ckpt.pt")["model_args"]["attn_divisors"] == [1.0, 4.0]  # blocks 0 and 3
+    assert load_ckpt(out / "ckpt.pt")["inherit_manifest"]["selection"]["blocks"] == [0, 3]
     assert read_json(out / "config.json")["attn_divisors"] == [1.0, 4.0]
     train.main(run_argv(out, data_dir, init_from="resume", max_iters=3, **shape))
     ckpt = load_ckpt(out / "ckpt.pt")
