@@ -21,9 +21,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from checkpoint import load_checkpoint
-from model import GPT, CausalSelfAttention, GPTConfig
+from model import GPT, Block, CausalSelfAttention, GPTConfig
 from prepare_openwebtext import load_split, write_json_atomically
 from train import val_windows, windows
 
@@ -55,28 +56,50 @@ def first_token_mass(probs):
     return probs[..., :, 0].mean(-1)
 
 
+WINDOWS, THRESHOLD = 16, 0.9  # defaults of the analysis, and what inherit.py's selection policies use
+
+
 @torch.no_grad()
-def collapse_stats(model, windows, threshold):
-    """Per layer and head: mean energy rank and mean first-token mass over the windows (B, T)."""
-    layers = [m for m in model.modules() if isinstance(m, CausalSelfAttention)]
-    ranks, masses = ([[] for _ in layers] for _ in range(2))
-
-    def record(i):
-        def hook(module, args, output):
-            probs = attention_probs(module, args[0])
-            ranks[i].append(energy_rank(probs, threshold).double())
-            masses[i].append(first_token_mass(probs).double())
-        return hook
-
-    handles = [attn.register_forward_hook(record(i)) for i, attn in enumerate(layers)]
+def over_windows(model, windows, kind, record):
+    """Run the windows (B, T) through the model one at a time (bounding memory at (heads, T, T) per layer),
+    calling record(i, module, input, output) for the i-th module of type `kind` at each forward."""
+    modules = [m for m in model.modules() if isinstance(m, kind)]
+    handles = [m.register_forward_hook(lambda m, args, out, i=i: record(i, m, args[0], out))
+               for i, m in enumerate(modules)]
     try:
         model.eval()
-        for window in windows:  # one window at a time bounds memory at (heads, T, T) per layer
+        for window in windows:
             model(window[None])
     finally:
         for h in handles:
             h.remove()
-    return ([torch.cat(r).mean(0).tolist() for r in ranks], [torch.cat(m).mean(0).tolist() for m in masses])
+    return len(modules)
+
+
+def collapse_stats(model, windows, threshold):
+    """Per layer and head: mean energy rank and mean first-token mass over the windows (B, T)."""
+    ranks, masses = {}, {}
+
+    def record(i, attn, x, out):
+        probs = attention_probs(attn, x)
+        ranks.setdefault(i, []).append(energy_rank(probs, threshold).double())
+        masses.setdefault(i, []).append(first_token_mass(probs).double())
+
+    n = over_windows(model, windows, CausalSelfAttention, record)
+    return ([torch.cat(ranks[i]).mean(0).tolist() for i in range(n)],
+            [torch.cat(masses[i]).mean(0).tolist() for i in range(n)])
+
+
+def block_influence(model, windows):
+    """Per block: 1 - cos(block input, block output) of the residual stream, averaged over every token of
+    the windows (ShortGPT's Block Influence): 0 for a block that leaves the stream's direction unchanged."""
+    values = {}
+
+    def record(i, block, x, out):
+        values.setdefault(i, []).append(1 - F.cosine_similarity(x.double(), out.double(), dim=-1).flatten())
+
+    n = over_windows(model, windows, Block, record)
+    return [torch.cat(values[i]).mean().item() for i in range(n)]
 
 
 def fixed_windows(data, block_size, count):
@@ -127,7 +150,7 @@ def plot_heatmap(rows, T, path, title):
     plt.close(fig)
 
 
-def analyze(ckpt_path, out_dir, windows=16, threshold=0.9, collapsed=0.05, data_dir="", dataset=""):
+def analyze(ckpt_path, out_dir, windows=WINDOWS, threshold=THRESHOLD, collapsed=0.05, data_dir="", dataset=""):
     """Run the analysis on a checkpoint; writes attention.json and attention.png into out_dir."""
     if not 0 < threshold <= 1 or not 0 <= collapsed < 1 or windows < 1:
         raise SystemExit("--threshold must be in (0, 1], --collapsed in [0, 1) and --windows at least 1")
@@ -165,8 +188,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="a run's ckpt.pt")
     p.add_argument("--out", default="", help="output folder (default: the checkpoint's folder)")
-    p.add_argument("--windows", type=int, default=16, help="fixed validation windows to average over")
-    p.add_argument("--threshold", type=float, default=0.9, help="share of squared singular values the rank holds")
+    p.add_argument("--windows", type=int, default=WINDOWS, help="fixed validation windows to average over")
+    p.add_argument("--threshold", type=float, default=THRESHOLD, help="share of squared singular values the rank holds")
     p.add_argument("--collapsed", type=float, default=0.05, help="a head is collapsed at rank <= this x T")
     p.add_argument("--data-dir", default="", help="default: the checkpoint's data_dir")
     p.add_argument("--dataset", default="", help="default: the checkpoint's dataset")

@@ -319,6 +319,10 @@ def to_hf_gpt2(state, model_args):
     bias=False is written as zero biases (HF GPT-2 always has them) and marked in config.json.
     """
     a = {**MODEL_DEFAULTS, **model_args}
+    if a["attn_divisors"] and a["attn_divisors"] != GPTConfig(**{**a, "attn_divisors": []}).divisors():
+        raise SystemExit(f"this model's blocks divide their attention logits by {a['attn_divisors']} (blocks kept "
+                         "their reference's divisors when inherited out of place); a HF GPT-2 divides block i's by "
+                         "i + 1 or by 1 and cannot express that: evaluate it with evaluate.py instead")
     if a["vocab_size"] < GPT2_VOCAB:
         raise SystemExit(f"vocab_size={a['vocab_size']} is below the GPT-2 tokenizer's {GPT2_VOCAB}: "
                          "a HF GPT-2 with that tokenizer cannot express this model")

@@ -35,7 +35,7 @@ import torch
 
 from checkpoint import load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from model import GPT, GPTConfig
-from prepare_openwebtext import prepare_builtin, write_json_atomically, write_text_atomically
+from prepare_openwebtext import load_split, prepare_builtin, write_json_atomically, write_text_atomically
 
 BUILTIN_BPE_VOCAB = 1024  # the built-in job's corpus: its own compact BPE, as the study's (config/builtin_reference.py)
 
@@ -52,8 +52,10 @@ EMBEDDINGS = {
     "wpe": ("transformer.wpe.",),
     "ln_f": ("transformer.ln_f.",),
 }
-# manifest entries (not tensors) that record each target block's attention-logit divisor
-DIVISOR = ".attn.logit_divisor"
+# how the inherited blocks are chosen when --layers does not list them: the paper's first n, n spread evenly,
+# or the n that score highest on the reference (influence: block influence; rank: attention rank)
+SELECT = ("first", "spread", "influence", "rank")
+SELECTION = "selection"  # the manifest entry that records the policy, its per-block scores and the choice
 HERE = Path(__file__).resolve().parent
 
 
@@ -84,6 +86,49 @@ def parse_layers(spec, n_layer, n_ref):
     return layers
 
 
+def spread_layers(n_layer, n_ref):
+    """n_layer blocks evenly spaced over the reference's K, from block 0 to block K-1 (n = 1: block 0):
+    i (K-1) / (n-1) rounded half up; n = K gives the first n."""
+    if n_layer == 1:
+        return [0]
+    return [(2 * i * (n_ref - 1) + n_layer - 1) // (2 * (n_layer - 1)) for i in range(n_layer)]  # integers: exact
+
+
+def block_scores(select, ref, data_dir, dataset, device="cpu"):
+    """Per reference block, what the policy keeps the largest of, on analyze.py's fixed validation windows:
+    1 - cos(block input, output) for 'influence', the mean attention rank over heads for 'rank'."""
+    # imported here: analyze imports train, which imports this module
+    from analyze import THRESHOLD, WINDOWS, block_influence, collapse_stats, fixed_windows
+
+    model = GPT(GPTConfig(**ref["model_args"]))
+    model.load_state_dict(ref["model"])
+    windows = fixed_windows(load_split(data_dir, dataset, "val"), model.config.block_size, WINDOWS).to(device)
+    model.to(device)
+    if select == "influence":
+        return block_influence(model, windows)
+    return [sum(heads) / len(heads) for heads in collapse_stats(model, windows, THRESHOLD)[0]]
+
+
+def choose_layers(ref, n_layer, select="first", layers="", data_dir="data", dataset="builtin", device="cpu"):
+    """The reference blocks to inherit, as a comma list, and the manifest's record of how they were chosen:
+    an explicit `layers` list, else the `select` policy's (scores: the n highest kept, in their order)."""
+    if select not in SELECT:
+        raise SystemExit(f"unknown select '{select}': choose from {', '.join(SELECT)}")
+    if layers and select != "first":
+        raise SystemExit(f"both layers '{layers}' and select '{select}' choose the blocks: give one of them")
+    n_ref = ref["model_args"]["n_layer"]
+    chosen, scores = parse_layers(layers, n_layer, n_ref), None
+    if select == "spread":
+        chosen = spread_layers(n_layer, n_ref)
+    elif select in ("influence", "rank"):
+        scores = block_scores(select, ref, data_dir, dataset, device)
+        chosen = sorted(sorted(range(n_ref), key=lambda i: -scores[i])[:n_layer])  # ties: the earlier block
+    record = {"policy": "layers" if layers else select, "blocks": chosen, "scores": scores}
+    print(f"blocks chosen by {record['policy']}: {chosen} of {n_ref}"
+          + (f" | {select} per block: {' '.join(f'{x:.4g}' for x in scores)}" if scores else ""), flush=True)
+    return ",".join(map(str, chosen)), record
+
+
 def parse_embeddings(spec):
     names = [x for x in spec.split(",") if x]
     unknown = [x for x in names if x not in EMBEDDINGS]
@@ -104,36 +149,37 @@ def source_of(name, layers, parts, embeddings):
     return None
 
 
-def logit_divisors(ref_args, layer_map):
-    """Manifest entries: the attention-logit divisor each target block was trained with and gets here."""
-    if not ref_args["scale_attn_by_inverse_layer_idx"]:
-        return {}
-    return {f"transformer.h.{i}{DIVISOR}": f"trained with {r + 1}, gets {i + 1}" for i, r in enumerate(layer_map)}
-
-
 def check_moved_blocks(layer_map, scaled_by_layer, allow_moved):
-    """Under scale_attn_by_inverse_layer_idx a block moved to another position divides its attention
-    logits by another layer index + 1 than it was trained with: refused unless allowed."""
+    """--format hf: a HF GPT-2 under scale_attn_by_inverse_layer_idx divides block i's attention logits by
+    i + 1, so a block moved to another position computes another function there: refused unless allowed."""
     moved = [f"{r}->{i}" for i, r in enumerate(layer_map) if r != i]
     if scaled_by_layer and moved and not allow_moved:
         raise SystemExit(f"blocks {' '.join(moved)} (reference->target) would divide their attention logits by "
                          "another layer index + 1 than they were trained with (scale_attn_by_inverse_layer_idx): "
-                         "keep them in place, or allow it with --allow-moved-blocks / inherit_allow_moved=True")
+                         "keep them in place, or allow it with --allow-moved-blocks")
 
 
-def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="wte", seed=1337, allow_moved=False):
+def kept_divisors(ref_args, layer_map, n_layer):
+    """The target's attn_divisors: each block keeps the attention-logit divisor it was trained with, so a
+    moved block computes what it did in the reference; [] when that is the target's default anyway."""
+    trained = GPTConfig(**ref_args).divisors()
+    kept = [trained[r] for r in layer_map]
+    default = GPTConfig(**{**ref_args, "n_layer": n_layer, "attn_divisors": []}).divisors()
+    return [] if kept == default else kept
+
+
+def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="wte", seed=1337):
     """Build the n_layer target: a scratch init with `seed`, then the inherited tensors copied in.
 
-    Returns the model and its manifest: target tensor name -> reference tensor name or 'init', and with
-    scale_attn_by_inverse_layer_idx each block's attention-logit divisor (key `transformer.h.{i}` + DIVISOR).
+    Returns the model and its manifest: target tensor name -> reference tensor name or 'init'.
     """
     if parts not in PRESETS:
         raise SystemExit(f"unknown parts '{parts}': choose from {', '.join(PRESETS)}")
     layer_map = parse_layers(layers, n_layer, ref_args["n_layer"])
     embedding_names = parse_embeddings(embeddings)
-    check_moved_blocks(layer_map, ref_args["scale_attn_by_inverse_layer_idx"], allow_moved)
     torch.manual_seed(seed)  # the same init a scratch run of this shape and seed gets
-    model = GPT(GPTConfig(**{**ref_args, "n_layer": n_layer}))
+    model = GPT(GPTConfig(**{**ref_args, "n_layer": n_layer,
+                             "attn_divisors": kept_divisors(ref_args, layer_map, n_layer)}))
     manifest = {}
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
@@ -141,12 +187,13 @@ def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="w
             manifest[name] = src or "init"
             if src is not None:
                 tensor.copy_(ref_state[src])
-    return model, {**manifest, **logit_divisors(ref_args, layer_map)}
+    return model, manifest
 
 
-def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="wte", seed=1337,
-                            allow_moved=False, check=None):
-    """`inherit` from a checkpoint file or a HF GPT-2; `check(model_args, path)` may veto a mismatching config.
+def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="wte", seed=1337, check=None,
+                            select="first", data=("data", "builtin"), device="cpu"):
+    """`inherit` from a checkpoint file or a HF GPT-2, blocks chosen by `choose_layers` (scores on the
+    validation split of data = (data_dir, dataset)); `check(model_args, path)` may veto a mismatching config.
 
     Returns the model, its manifest and the reference's training config ({} for a HF model)."""
     if not str(path):  # train.py's default inherit_from='' would be reported as "checkpoint . not found"
@@ -154,27 +201,33 @@ def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="
     ckpt = load_model_source(path)
     if check is not None:
         check(ckpt["model_args"], path)
-    model, manifest = inherit(ckpt["model"], ckpt["model_args"], n_layer, parts, layers, embeddings, seed,
-                              allow_moved)
-    print(manifest_summary(manifest), flush=True)
+    model, manifest = inherit_chosen(ckpt, n_layer, parts, layers, embeddings, seed, select, data, device)
+    print(manifest_summary(manifest, model.config), flush=True)
     return model, manifest, ckpt["config"]
 
 
-def manifest_summary(manifest):
+def inherit_chosen(ref, n_layer, parts, layers, embeddings, seed, select, data, device="cpu"):
+    """`inherit` the blocks `choose_layers` picks; the manifest records how they were chosen."""
+    chosen, record = choose_layers(ref, n_layer, select, layers, *data, device)
+    model, manifest = inherit(ref["model"], ref["model_args"], n_layer, parts, chosen, embeddings, seed)
+    return model, {**manifest, SELECTION: record}
+
+
+def manifest_summary(manifest, config):
     """One line: which reference blocks and which parts were copied, and the attention-logit divisors
-    that differ from the trained ones; the rest is fresh init."""
-    tensors = {n: src for n, src in manifest.items() if not n.endswith(DIVISOR)}
-    scaled = len(tensors) < len(manifest)
-    copied = {n: src for n, src in tensors.items() if src != "init"}
+    that moved blocks keep; the rest is fresh init."""
+    manifest = {n: src for n, src in manifest.items() if n != SELECTION}
+    copied = {n: src for n, src in manifest.items() if src != "init"}
     in_blocks = [n for n in copied if n.startswith("transformer.h.")]
     block_map = sorted({(int(n.split(".")[2]), int(copied[n].split(".")[2])) for n in in_blocks})
     parts = sorted({n.split(".", 3)[3].rsplit(".", 1)[0] for n in in_blocks})
     outside = sorted({n.rsplit(".", 1)[0] for n in copied if n not in in_blocks})
-    moved = [f"{t}: {r + 1}->{t + 1}" for t, r in block_map if scaled and t != r]
-    return (f"inherited {len(copied)} of {len(tensors)} tensors | blocks (target<-reference): "
+    kept = config.attn_divisors
+    return (f"inherited {len(copied)} of {len(manifest)} tensors | blocks (target<-reference): "
             f"{' '.join(f'{t}<-{r}' for t, r in block_map) or 'none'} | block parts: "
             f"{', '.join(parts) or 'none'} | outside blocks: {', '.join(outside) or 'none'} | "
-            + (f"attention logit divisors changed (target: trained->here): {' '.join(moved)} | " if moved else "")
+            + (f"attention logit divisors kept from the reference: {' '.join(f'{x:g}' for x in kept)} | "
+               if kept else "")
             + "all else: fresh init")
 
 
@@ -187,16 +240,18 @@ def write_inherited_checkpoint(args):
     if out.exists():
         raise SystemExit(f"{out} already exists: choose another --out (nothing was overwritten)")
     ckpt = load_model_source(args.reference)
-    model, manifest = inherit(ckpt["model"], ckpt["model_args"], args.n_layer, args.parts,
-                              args.layers, args.embeddings, args.seed, args.allow_moved_blocks)
+    data = (args.data_dir or ckpt["config"].get("data_dir", "data"),
+            args.dataset or ckpt["config"].get("dataset", "builtin"))
+    model, manifest = inherit_chosen(ckpt, args.n_layer, args.parts, args.layers, args.embeddings, args.seed,
+                                     args.select, data)
     data_seed = args.data_seed if args.data_seed != -1 else target_data_seed(ckpt["config"], args.seed)
     config = {**ckpt["config"], "n_layer": args.n_layer, "init_from": "inherit",
               "inherit_from": str(args.reference), "inherit_parts": args.parts,
-              "inherit_layers": args.layers, "inherit_embeddings": args.embeddings,
-              "inherit_allow_moved": args.allow_moved_blocks, "seed": args.seed, "data_seed": data_seed,
+              "inherit_layers": args.layers, "inherit_select": args.select, "inherit_embeddings": args.embeddings,
+              "seed": args.seed, "data_seed": data_seed,
               "out_dir": str(out.parent)}
     save_checkpoint(out, model, config, step=0, manifest=manifest)
-    print(manifest_summary(manifest))
+    print(manifest_summary(manifest, model.config))
     print(f"wrote {out}; train it with: python train.py CONFIG --init_from=resume --out_dir={out.parent}")
 
 
@@ -365,9 +420,14 @@ def run_training(args, overrides, out_dir, config_files=()):
     return result
 
 
+# not the reference's recipe: where it lives and began, how its own blocks were chosen and their divisors (a
+# target gets those of the blocks it inherits), and inherit_allow_moved, a setting of earlier versions
+NOT_RECIPE = ("out_dir", "init_from", "inherit_select", "attn_divisors", "inherit_allow_moved")
+
+
 def reference_overrides(ref_config):
-    """The reference's own training config as train.py arguments (all but where it lives and began)."""
-    return {k: v for k, v in ref_config.items() if k not in ("out_dir", "init_from")}
+    """The reference's own training config as train.py arguments."""
+    return {k: v for k, v in ref_config.items() if k not in NOT_RECIPE}
 
 
 def ensure_reference(args):
@@ -448,8 +508,11 @@ def grow_until_baseline(args):
     data_seed = args.data_seed if args.data_seed != -1 else target_data_seed(ref_ckpt["config"], args.seed)
     overrides = {**reference_overrides(ref_ckpt["config"]), "max_iters": T, "init_from": "inherit",
                  "inherit_from": str(ref / "ckpt.pt"), "inherit_parts": args.parts,
-                 "inherit_embeddings": args.embeddings, "inherit_layers": "", "data_seed": data_seed}
-    inherited = f"blocks ({args.parts}), {args.embeddings or 'no embeddings'}"
+                 "inherit_embeddings": args.embeddings, "inherit_layers": "", "data_seed": data_seed,
+                 # only when not the default: searches from before --select existed stay resumable
+                 **({"inherit_select": args.select} if args.select != "first" else {})}
+    inherited = (f"blocks ({args.parts}{'' if args.select == 'first' else ', ' + args.select}), "
+                 f"{args.embeddings or 'no embeddings'}")
     check_same_search(out, overrides)
     baseline = measure_baseline(args, ref, ref_ckpt["config"], out / "baseline.json")
     print(f"baseline: {K}-layer reference after {T} steps, val loss {baseline:.4f}; growing from n={start}, "
@@ -497,11 +560,18 @@ def parse_args(argv=None):
     p.add_argument("--out", help="output: OUT/ckpt.pt for a single inheritance; a folder for the grow loop")
     p.add_argument("--parts", default="full", choices=tuple(PRESETS), help="per-block parts to inherit")
     p.add_argument("--layers", default="", help="reference blocks to take, e.g. 0,1,2,5 (default: first n)")
+    p.add_argument("--select", default="first", choices=SELECT,
+                   help="how the blocks are chosen without --layers: first n (the paper), spread (evenly, from "
+                        "block 0), influence (largest 1 - cos(block input, output)), rank (least collapsed "
+                        "attention, analyze.py's); scores on the reference's fixed validation windows")
+    p.add_argument("--data-dir", default="", help="--select influence/rank: default the reference's data_dir")
+    p.add_argument("--dataset", default="", help="--select influence/rank: default the reference's dataset")
     p.add_argument("--embeddings", default="wte",
                    help="non-block tensors to inherit: wte (= the tied lm_head, the paper's default), wpe, ln_f")
     p.add_argument("--allow-moved-blocks", action="store_true",
-                   help="with scale_attn_by_inverse_layer_idx, let --layers move a block (it then divides its "
-                        "attention logits by its new index + 1)")
+                   help="--format hf with a HF GPT-2 under scale_attn_by_inverse_layer_idx: let --layers move a "
+                        "block (it then divides its attention logits by its new index + 1; ckpt format keeps "
+                        "each block's trained divisor)")
     p.add_argument("--seed", type=int, default=1337, help="seed of the fresh init of what is not inherited")
     p.add_argument("--format", default="ckpt", choices=("ckpt", "hf"),
                    help="ckpt: OUT/ckpt.pt for train.py (GPT-2 references); hf: a HF checkpoint directory cut "
@@ -531,6 +601,8 @@ def parse_args(argv=None):
         p.error("give --reference, --n-layer and --out, or --grow-until-baseline")
     elif args.format == "hf" and (args.parts != "full" or args.embeddings != p.get_default("embeddings")):
         p.error("--format hf keeps whole layers and every tensor outside them: drop --parts and --embeddings")
+    elif args.format == "hf" and args.select != "first":
+        p.error("--format hf takes its layers from --layers only: drop --select")
     return args
 
 

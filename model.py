@@ -7,7 +7,7 @@ everywhere (HF stores Conv1D weights transposed; checkpoint.py converts both way
 
 import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
@@ -25,6 +25,21 @@ class GPTConfig:
     bias: bool = True
     scale_attn_by_inverse_layer_idx: bool = False  # the paper's reference models use it
     layer_norm_epsilon: float = 1e-5
+    # each block's attention-logit divisor, on top of sqrt(head_dim); [] = the layer index + 1 under
+    # scale_attn_by_inverse_layer_idx, else 1. Inherited blocks moved to another position keep theirs.
+    attn_divisors: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.attn_divisors = [float(x) for x in self.attn_divisors]
+        if self.attn_divisors and (len(self.attn_divisors) != self.n_layer or min(self.attn_divisors) <= 0):
+            raise ValueError(f"attn_divisors={self.attn_divisors} must be empty or hold n_layer={self.n_layer} "
+                             "positive numbers")
+
+    def divisors(self):
+        """The attention-logit divisor of each block."""
+        if self.attn_divisors:
+            return list(self.attn_divisors)
+        return [float(i + 1) if self.scale_attn_by_inverse_layer_idx else 1.0 for i in range(self.n_layer)]
 
 
 class CausalSelfAttention(nn.Module):
@@ -37,9 +52,8 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.dropout = config.dropout
         head_dim = config.n_embd // config.n_head
-        # HF's option divides the logits by (layer_idx + 1) on top of 1/sqrt(head_dim)
-        divisor = float(layer_idx + 1) if config.scale_attn_by_inverse_layer_idx else 1.0
-        self.scale = 1.0 / (math.sqrt(head_dim) * divisor)
+        # HF's scale_attn_by_inverse_layer_idx divides the logits by (layer_idx + 1) on top of 1/sqrt(head_dim)
+        self.scale = 1.0 / (math.sqrt(head_dim) * config.divisors()[layer_idx])
 
     def forward(self, x):
         B, T, C = x.shape

@@ -28,11 +28,12 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from configurator import ConfigError, load_config
-from inherit import data_seed_of, inherit_from_checkpoint, target_data_seed
+from inherit import SELECT, data_seed_of, inherit_from_checkpoint, target_data_seed
 from model import GPT, GPTConfig, peak_flops
 from prepare_openwebtext import (DTYPE, load_split, read_meta, tokenizer_present, write_json_atomically,
                                  write_text_atomically)
@@ -44,9 +45,15 @@ DEFAULTS = dict(
     inherit_from="",  # reference for init_from='inherit': a checkpoint, a HF GPT-2 directory or hub id
     pretrained_from="",  # init_from='pretrained': the model (same kinds) whose weights and shape start the run
     inherit_parts="full",  # per-block parts: 'full' | 'attn_ln' | 'mlp_ln' | 'attn_mlp_noln'
-    inherit_layers="",  # comma list of reference blocks, e.g. '0,1,2,5'; '' = the first n_layer
+    inherit_layers="",  # comma list of reference blocks, e.g. '0,1,2,5'; '' = chosen by inherit_select
+    inherit_select="first",  # 'first' n (the paper) | 'spread' | 'influence' | 'rank': see inherit.py --select
     inherit_embeddings="wte",  # non-block tensors to inherit: 'wte' (= tied lm_head) as the paper; also wpe, ln_f
-    inherit_allow_moved=False,  # with scale_attn_by_inverse_layer_idx, allow inherit_layers to move a block
+    # knowledge distillation (a baseline of the paper's later versions), from any init_from: loss =
+    # (1 - distill_weight) * data loss + distill_weight * T^2 * KL(teacher || student) at temperature T (Hinton et
+    # al. 2015). The paper releases no KD code or settings: 0.5 and T = 1 (the teacher's own distribution) are ours
+    distill_from="",  # teacher: a checkpoint, a HF GPT-2 directory or hub id; '' = no distillation
+    distill_weight=0.5,
+    distill_temperature=1.0,
     seed=1337,  # model init (and dropout masks)
     data_seed=-1,  # batch order; -1: resumed run keeps its own, inherited = its reference's + 1, scratch = seed
     # data: data_dir/dataset/{train,val}.bin made by prepare_openwebtext.py
@@ -62,6 +69,7 @@ DEFAULTS = dict(
     dropout=0.0,
     scale_attn_by_inverse_layer_idx=False,
     layer_norm_epsilon=1e-5,
+    attn_divisors=[],  # per-block attention-logit divisors; [] = model.py's default (inherited runs: the reference's)
     # optimisation: the global batch is set in tokens; accumulation is derived from it
     batch_size=12,  # micro-batch (sequences per process per forward)
     tokens_per_step=12 * 1024,
@@ -94,23 +102,26 @@ DEFAULTS = dict(
 CHOICES = dict(
     init_from=("scratch", "resume", "inherit", "pretrained"),
     inherit_parts=("full", "attn_ln", "mlp_ln", "attn_mlp_noln"),
+    inherit_select=SELECT,
     dtype=("auto", "bfloat16", "float32"),
     backend=("auto", "nccl", "gloo"),
     attention=("auto", "flash", "cudnn", "efficient", "math"),
     compile_mode=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
 )
-POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "eval_interval", "log_interval", "grad_scale")
+POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "eval_interval", "log_interval", "grad_scale",
+            "distill_temperature")
 NON_NEGATIVE = ("max_iters", "learning_rate", "min_lr", "warmup_iters", "lr_decay_iters", "weight_decay",
                 "grad_clip", "eval_tokens", "ckpt_interval", "peak_tflops", "vocab_size")
 # a resumed run keeps these training settings; the ones after them may be changed on purpose
 RESUME_FIXED = ("seed", "data_seed", "dataset", "tokens_per_step", "learning_rate", "min_lr", "warmup_iters",
-                "lr_decay_iters", "weight_decay", "decay_embeddings", "beta1", "beta2", "grad_clip", "grad_scale")
+                "lr_decay_iters", "weight_decay", "decay_embeddings", "beta1", "beta2", "grad_clip", "grad_scale",
+                "distill_from", "distill_weight", "distill_temperature")
 RESUME_ADOPTED = ("max_iters", "eval_interval", "ckpt_interval", "eval_tokens", "log_interval", "batch_size",
                   "dtype")
 # values that mean "unset" even when given: a resumed run takes the checkpoint's
 UNSET = dict(vocab_size=0, data_seed=-1)
-ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_embeddings",
-               "inherit_allow_moved", "pretrained_from")
+ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_select",
+               "inherit_embeddings", "pretrained_from")
 
 
 @dataclass
@@ -334,8 +345,43 @@ def lr_at(step, cfg):
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_lr)
 
 
-def forward_backward(model, batches, accum, ctx):
+def distill_kl(logits, teacher_logits, temperature):
+    """T^2 * KL(teacher || student) of the next-token distributions at temperature T, mean over tokens;
+    T^2 keeps the gradient's scale as T changes (Hinton et al. 2015)."""
+    student, teacher = (F.log_softmax(t.float() / temperature, dim=-1).flatten(0, -2) for t in (logits, teacher_logits))
+    return temperature ** 2 * F.kl_div(student, teacher, log_target=True, reduction="batchmean")
+
+
+class Teacher:
+    """The distillation teacher: eval mode, no gradients, run under the student's autocast on its micro-batch
+    (under DDP every rank runs its own copy on its own micro-batches)."""
+
+    def __init__(self, model, weight, temperature):
+        self.model, self.weight, self.temperature = model.eval().requires_grad_(False), weight, temperature
+
+    def loss(self, logits, data_loss, x):
+        with torch.no_grad():
+            teacher_logits, _ = self.model(x)
+        return (1 - self.weight) * data_loss + self.weight * distill_kl(logits, teacher_logits, self.temperature)
+
+
+def load_teacher(cfg, device):
+    """cfg.distill_from's model as a Teacher, or None without distillation."""
+    if not cfg.distill_from:
+        return None
+    source = load_model_source(cfg.distill_from)
+    if source["model_args"]["vocab_size"] != cfg.vocab_size:
+        raise ConfigError(f"distill_from={cfg.distill_from} has vocab_size={source['model_args']['vocab_size']}, the "
+                          f"student {cfg.vocab_size}: distillation compares their distributions token by token; "
+                          "use a teacher with the student's vocabulary")
+    model = GPT(GPTConfig(**{**source["model_args"], "dropout": 0.0}))
+    model.load_state_dict(source["model"])
+    return Teacher(model.to(device), cfg.distill_weight, cfg.distill_temperature)
+
+
+def forward_backward(model, batches, accum, ctx, teacher=None):
     """Accumulate gradients of the mean loss over `accum` micro-batches; DDP syncs only on the last.
+    With a teacher, the loss is its mix of the data loss and the distillation term.
 
     Returns the mean loss as a tensor (no host sync).
     """
@@ -344,7 +390,9 @@ def forward_backward(model, batches, accum, ctx):
         if isinstance(model, DDP):
             model.require_backward_grad_sync = micro == accum - 1
         with ctx:
-            _, loss = model(x, y)
+            logits, loss = model(x, y)
+            if teacher is not None:
+                loss = teacher.loss(logits, loss, x)
         (loss / accum).backward()
         total = total + loss.detach() / accum
     return total
@@ -379,7 +427,7 @@ def clip_and_step(optimizer, grad_clip, grad_scale=1.0):
     return norm
 
 
-def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip, seed, grad_scale=1.0):
+def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip, seed, grad_scale=1.0, teacher=None):
     """One optimizer step on the global batch; the mean gradient is multiplied by grad_scale before clipping.
 
     Returns the mean loss and the gradient norm before clipping, as tensors (no host sync).
@@ -387,7 +435,7 @@ def train_step(model, optimizer, batches, accum, ctx, lr, grad_clip, seed, grad_
     torch.manual_seed(seed)
     for group in optimizer.param_groups:
         group["lr"] = lr
-    loss = forward_backward(model, batches, accum, ctx)
+    loss = forward_backward(model, batches, accum, ctx, teacher)
     grad_norm = clip_and_step(optimizer, grad_clip, grad_scale)
     optimizer.zero_grad(set_to_none=True)
     return loss, grad_norm
@@ -427,7 +475,7 @@ def adopt_run_settings(cfg, saved, source, fixed, adopted=(), given=()):
 def check_model_args(cfg, model_args, source):
     """A config that disagrees with the checkpoint it builds on is a user error, not a silent override."""
     for key in MODEL_KEYS:
-        if key != "n_layer" and getattr(cfg, key) != model_args[key]:
+        if key not in ("n_layer", "attn_divisors") and getattr(cfg, key) != model_args[key]:
             raise ConfigError(f"{key}={getattr(cfg, key)!r} but {source} has {key}={model_args[key]!r}; "
                               f"set --{key}={model_args[key]!r}")
 
@@ -440,7 +488,7 @@ def resolve_data_seed(cfg, ckpt):
         cfg.data_seed = data_seed_of(ckpt["config"]) if ckpt is not None else cfg.seed
 
 
-def build_model(cfg, ckpt_path, mmap=True, given=()):
+def build_model(cfg, ckpt_path, mmap=True, given=(), device="cpu"):
     """The model to train and, for inheritance, the manifest of what came from where."""
     if cfg.init_from == "resume":  # the checkpoint's model wins, as in nanoGPT; other shape flags are refused
         ckpt = load_checkpoint(ckpt_path, mmap=mmap)
@@ -455,8 +503,8 @@ def build_model(cfg, ckpt_path, mmap=True, given=()):
     if cfg.init_from == "inherit":
         model, manifest, ref_config = inherit_from_checkpoint(
             cfg.inherit_from, cfg.n_layer, parts=cfg.inherit_parts, layers=cfg.inherit_layers,
-            embeddings=cfg.inherit_embeddings, seed=cfg.seed, allow_moved=cfg.inherit_allow_moved,
-            check=lambda args, src: check_model_args(cfg, args, src))
+            embeddings=cfg.inherit_embeddings, seed=cfg.seed, check=lambda args, src: check_model_args(cfg, args, src),
+            select=cfg.inherit_select, data=(cfg.data_dir, cfg.dataset), device=device)
         if cfg.data_seed == -1:
             cfg.data_seed = target_data_seed(ref_config, cfg.seed)
         return model, None, manifest
@@ -486,7 +534,8 @@ def prepare(cfg, d, ckpt_path, given=()):
     cfg_dict = dict(vars(cfg))
     # on CPU the optimizer would keep tensors of a memory-mapped checkpoint, and with them the pages of
     # a file that the next save replaces; on a GPU everything is copied to the device
-    raw_model, ckpt, manifest = build_model(cfg, ckpt_path, mmap=d.device.startswith("cuda"), given=given)
+    raw_model, ckpt, manifest = build_model(cfg, ckpt_path, mmap=d.device.startswith("cuda"), given=given,
+                                            device=d.device)
     vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})
     if ckpt is not None and "optimizer" in ckpt:
         adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED, given)
@@ -514,7 +563,7 @@ def prepare(cfg, d, ckpt_path, given=()):
     return SimpleNamespace(raw_model=raw_model, model=model, eval_model=eval_model, optimizer=optimizer,
                            step=step, elapsed_before=elapsed_before, clipped_before=clipped_before,
                            resumed=resumed, manifest=manifest,
-                           run_config=run_config)
+                           run_config=run_config, teacher=load_teacher(cfg, d.device))
 
 
 def cannot_write(path, e):
@@ -614,6 +663,11 @@ def check_settings(cfg):
                           "choose an n_head that divides n_embd")
     if not cfg["out_dir"].strip():
         raise ConfigError("out_dir is empty: name the run's directory, e.g. --out_dir=out/my_run")
+    divisors = cfg["attn_divisors"]
+    if divisors and (len(divisors) != cfg["n_layer"] or not all(type(x) in (int, float) and x > 0 for x in divisors)):
+        raise ConfigError(f"attn_divisors={divisors} must be [] or n_layer={cfg['n_layer']} positive numbers")
+    if not 0 <= cfg["distill_weight"] <= 1:
+        raise ConfigError(f"distill_weight={cfg['distill_weight']} must be in [0, 1] (the distillation term's share)")
     if cfg["data_seed"] < -1:
         raise ConfigError(f"data_seed={cfg['data_seed']} must be -1 (the default order) or a seed >= 0")
 
@@ -785,7 +839,8 @@ def run(cfg_dict, d, held, given=()):
 
         lr = lr_at(step, cfg)
         loss, grad_norm = train_step(model, optimizer, train_batches(train_data, cfg, step, accum, d), accum,
-                                     ctx, lr, cfg.grad_clip, dropout_seed(cfg, step, d.rank), cfg.grad_scale)
+                                     ctx, lr, cfg.grad_clip, dropout_seed(cfg, step, d.rank), cfg.grad_scale,
+                                     run_state.teacher)
         if cfg.grad_clip > 0:
             clipped_steps += grad_norm > cfg.grad_clip
         step += 1

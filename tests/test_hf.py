@@ -86,9 +86,10 @@ def test_import_refuses_other_architectures(tmp_path):
 def test_checkpoints_from_before_layer_norm_epsilon_load_with_its_default(tmp_path):
     ckpt, _ = our_checkpoint(tmp_path, layer_norm_epsilon=1e-5)
     old = torch.load(ckpt, weights_only=True)
-    del old["model_args"]["layer_norm_epsilon"]
+    del old["model_args"]["layer_norm_epsilon"], old["model_args"]["attn_divisors"]
     torch.save(old, ckpt)
     assert load_model_source(str(ckpt))["model_args"]["layer_norm_epsilon"] == 1e-5
+    assert load_model_source(str(ckpt))["model_args"]["attn_divisors"] == []  # each block: its index + 1
 
 
 def test_hub_id_without_network_names_the_id_and_the_cache(monkeypatch):
@@ -171,6 +172,9 @@ def test_export_then_import_gives_identical_tensors(tmp_path, vocab_size):
 def test_export_refuses_what_hf_gpt2_cannot_express_and_never_overwrites(tmp_path):
     ckpt, _ = our_checkpoint(tmp_path, vocab_size=256)
     assert "vocab_size=256" in one_line_exit(export_hf.export, ckpt, tmp_path / "hf")
+    moved, _ = our_checkpoint(tmp_path / "moved", attn_divisors=[1, 3])  # block 1 kept a reference block 2's
+    assert "[1.0, 3.0]" in one_line_exit(export_hf.export, moved, tmp_path / "hf")
+    assert not (tmp_path / "hf").exists()
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("x")
     assert "not empty" in one_line_exit(export_hf.export, ckpt, tmp_path / "full")

@@ -65,7 +65,7 @@ def test_paper_config_resolves_to_the_papers_recipe(name):
     else:  # the paper's inheritance: blocks 0..n-1 (or their ablation parts) and wte = the tied LM head
         reference = resolve(REFERENCES[size])
         expected.update(init_from="inherit", inherit_from=f"{reference['out_dir']}/ckpt.pt", inherit_parts=init,
-                        inherit_layers="", inherit_embeddings="wte", inherit_allow_moved=False)
+                        inherit_layers="", inherit_embeddings="wte")
         # what the grow loop and init_from='inherit' pick by default: not the reference's batches
         assert data_seed == inherit.target_data_seed(reference, reference["seed"]) != reference["data_seed"]
     assert {k: cfg[k] for k in expected} == expected

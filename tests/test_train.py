@@ -468,7 +468,8 @@ def test_checkpoint_contents(short_run):
     assert {"model", "optimizer", "step", "model_args", "config", "elapsed_s"} <= ckpt.keys()
     assert ckpt["step"] == 4
     assert ckpt["model_args"] == dict(vocab_size=SYNTH_VOCAB, **TINY_MODEL, dropout=0.0, bias=False,
-                                      scale_attn_by_inverse_layer_idx=False, layer_norm_epsilon=1e-5)
+                                      scale_attn_by_inverse_layer_idx=False, layer_norm_epsilon=1e-5,
+                                      attn_divisors=[])
     fresh = GPT(GPTConfig(**ckpt["model_args"]))
     assert list(ckpt["model"]) == list(fresh.state_dict())
     assert not [k for k in ckpt["model"] if k.startswith(("_orig_mod.", "module."))]
