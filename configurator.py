@@ -64,10 +64,11 @@ def _read_config_file(path):
             if not k.startswith("_") and not callable(v) and type(v).__name__ != "module"}
 
 
-def load_config(defaults, argv, choices=None):
+def load_config(defaults, argv, choices=None, sources=None):
     """Resolve the config from defaults, then each config file and --key=value in argv order.
 
-    `choices` maps a key to its allowed values, checked once everything is applied.
+    `choices` maps a key to its allowed values, checked once everything is applied. `sources`, a dict,
+    receives for each key set by argv where its value came from: the config file or '--key=value'.
     """
     config = dict(defaults)
     for arg in argv:
@@ -84,6 +85,8 @@ def load_config(defaults, argv, choices=None):
             if key not in defaults:
                 raise ConfigError(f"unknown key '{key}' in {where}; {_suggest(key, defaults)}")
             config[key] = _check_type(key, value, defaults[key], where)
+            if sources is not None:
+                sources[key] = where
     for key, allowed in (choices or {}).items():
         if config[key] not in allowed:
             raise ConfigError(f"{key}={config[key]!r} is not one of {', '.join(map(repr, allowed))}")

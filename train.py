@@ -14,6 +14,7 @@ run out while this one lives; SIGTERM or Ctrl-C saves a checkpoint after the cur
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -125,6 +126,8 @@ def setup_distributed(device, backend):
     """Join the torchrun process group if launched by torchrun; pick this process's device."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise ConfigError(f"device={device!r} is not a device this trains on; use auto, cpu, cuda or cuda:N")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={device!r} but torch sees no CUDA GPU; use --device=cpu (or auto)")
     if "RANK" not in os.environ:
@@ -401,10 +404,10 @@ def git_commit():
         return "unknown"
 
 
-def adopt_run_settings(cfg, saved, source, fixed, adopted=()):
+def adopt_run_settings(cfg, saved, source, fixed, adopted=(), set_in=None):
     """Resuming continues the run: settings left at their defaults take the saved run's values,
     and a `fixed` setting (training or model shape) set to something else is refused rather than
-    silently mixed in."""
+    silently mixed in. set_in: key -> the config file or --key=value that set it (load_config's sources)."""
     for key in fixed + adopted:
         value = getattr(cfg, key)
         if key not in saved or value == saved[key]:
@@ -412,8 +415,10 @@ def adopt_run_settings(cfg, saved, source, fixed, adopted=()):
         if value == DEFAULTS[key]:
             setattr(cfg, key, saved[key])
         elif key in fixed:
-            raise ConfigError(f"{key}={value!r} but the run in {source} was trained with {key}="
-                              f"{saved[key]!r}; a resumed run keeps it: drop --{key} or start a new out_dir")
+            where = (set_in or {}).get(key, f"'--{key}=...'")
+            drop = f"remove {key} from {where}" if where.endswith(".py") else f"drop {where}"
+            raise ConfigError(f"{key}={value!r} (set by {where}) but the run in {source} was trained with {key}="
+                              f"{saved[key]!r}; a resumed run keeps it: {drop} or start a new out_dir")
 
 
 def check_model_args(cfg, model_args, source):
@@ -432,7 +437,7 @@ def resolve_data_seed(cfg, ckpt):
         cfg.data_seed = data_seed_of(ckpt["config"]) if ckpt is not None else cfg.seed
 
 
-def build_model(cfg, ckpt_path, mmap=True):
+def build_model(cfg, ckpt_path, mmap=True, set_in=None):
     """The model to train and, for inheritance, the manifest of what came from where."""
     if cfg.init_from == "resume":  # the checkpoint's model wins, as in nanoGPT; other shape flags are refused
         ckpt = load_checkpoint(ckpt_path, mmap=mmap)
@@ -440,7 +445,7 @@ def build_model(cfg, ckpt_path, mmap=True):
         ckpt["config"] = {"decay_embeddings": True, **ckpt["config"]}
         if ckpt["config"].get("init_from") == "pretrained":  # its shape came from the source, not the config
             vars(cfg).update(ckpt["model_args"])
-        adopt_run_settings(cfg, ckpt["model_args"], ckpt_path, MODEL_KEYS)
+        adopt_run_settings(cfg, ckpt["model_args"], ckpt_path, MODEL_KEYS, set_in=set_in)
         model = GPT(GPTConfig(**ckpt["model_args"]))
         model.load_state_dict(ckpt["model"])
         return model, ckpt, ckpt.get("inherit_manifest")
@@ -465,7 +470,7 @@ def build_model(cfg, ckpt_path, mmap=True):
     return GPT(GPTConfig(**{k: getattr(cfg, k) for k in MODEL_KEYS})), None, None
 
 
-def prepare(cfg, d, ckpt_path):
+def prepare(cfg, d, ckpt_path, set_in=None):
     """Model (raw, wrapped for training, for evaluation), optimizer and where the run starts.
 
     Resuming also sets cfg's model keys (and unset training settings) to the checkpoint's.
@@ -478,10 +483,10 @@ def prepare(cfg, d, ckpt_path):
     cfg_dict = dict(vars(cfg))
     # on CPU the optimizer would keep tensors of a memory-mapped checkpoint, and with them the pages of
     # a file that the next save replaces; on a GPU everything is copied to the device
-    raw_model, ckpt, manifest = build_model(cfg, ckpt_path, mmap=d.device.startswith("cuda"))
+    raw_model, ckpt, manifest = build_model(cfg, ckpt_path, mmap=d.device.startswith("cuda"), set_in=set_in)
     vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})
     if ckpt is not None and "optimizer" in ckpt:
-        adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED)
+        adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED, set_in)
     resolve_data_seed(cfg, ckpt)
     # how the run began survives resumes: config.json and checkpoints keep init_from/inherit_*
     origin = ckpt["config"] if ckpt else cfg_dict
@@ -625,12 +630,13 @@ def warn_if_disk_is_short(out_dir, raw_model):
 
 def main(argv=None):
     """Train (or with eval_only, evaluate) as configured by argv; returns the final val loss."""
-    cfg_dict = load_config(DEFAULTS, sys.argv[1:] if argv is None else argv, CHOICES)
+    set_in = {}  # where each setting came from, for error messages
+    cfg_dict = load_config(DEFAULTS, sys.argv[1:] if argv is None else argv, CHOICES, set_in)
     check_settings(cfg_dict)
     d = setup_distributed(cfg_dict["device"], cfg_dict["backend"])
     try:
         with ExitStack() as held:  # the run directory's lock and signal handlers, released however run ends
-            return run(cfg_dict, d, held)
+            return run(cfg_dict, d, held, set_in)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
@@ -641,14 +647,14 @@ def stop_every_rank(message, d):
     raise SystemExit(message if d.master else 1)
 
 
-def run(cfg_dict, d, held):
+def run(cfg_dict, d, held, set_in=None):
     cfg = SimpleNamespace(**cfg_dict)
     out_dir = Path(cfg.out_dir)
     ckpt_path = out_dir / "ckpt.pt"
     if cfg.init_from != "resume" and ckpt_path.exists() and not cfg.eval_only:
         raise SystemExit(f"{ckpt_path} already exists: continue it with --init_from=resume, "
                          "or choose another out_dir (nothing was overwritten)")
-    run_state = prepare(cfg, d, ckpt_path)
+    run_state = prepare(cfg, d, ckpt_path, set_in)
     raw_model, model, eval_model, optimizer = (run_state.raw_model, run_state.model, run_state.eval_model,
                                                run_state.optimizer)
     step, manifest, run_config = run_state.step, run_state.manifest, run_state.run_config

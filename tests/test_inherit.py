@@ -331,6 +331,24 @@ def test_cli_checkpoint_is_the_inherited_model_and_train_continues_it(ref_run, t
     assert trained["config"]["init_from"] == "inherit"  # how the run began survives the resume
 
 
+def test_cli_prints_a_train_command_that_runs_as_printed(ref_run, tmp_path, capsys):
+    out = tmp_path / "inh" / "ckpt.pt"
+    inherit.main(["--reference", str(ref_run.ckpt), "--n-layer", "2", "--out", str(out)])
+    command = shlex.split(capsys.readouterr().out.strip().splitlines()[-1].split(": ", 1)[1])
+    assert command[:2] == ["python", "train.py"] and "--n_layer=2" not in command
+    # a config file with another shape is refused, naming the file it came from
+    tiny = str(ROOT / "config" / "tiny_cpu.py")
+    message = one_line_exit(train.main, [tiny, "--init_from=resume", f"--out_dir={out.parent}"])
+    assert f"n_layer=4 (set by {tiny})" in message and f"remove n_layer from {tiny}" in message
+    message = one_line_exit(train.main, command[2:] + ["--n_head=4"])
+    assert "n_head=4 (set by '--n_head=4')" in message and "drop '--n_head=4'" in message
+    train.main(command[2:])  # as printed: trains with the reference's settings to the reference's T
+    config, result = read_json(out.parent / "config.json"), read_json(out.parent / "result.json")
+    assert result["step"] == T and config["n_layer"] == 2 and config["init_from"] == "inherit"
+    assert {k: config[k] for k in ("dataset", "learning_rate", "tokens_per_step")} == {
+        k: REF_RUN[k] for k in ("dataset", "learning_rate", "tokens_per_step")}
+
+
 def test_cli_out_must_be_a_ckpt_pt(ref_run, tmp_path):
     """train.py resumes OUT_DIR/ckpt.pt: another file name would be trained from somewhere else."""
     out = tmp_path / "inh16"

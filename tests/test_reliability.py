@@ -392,6 +392,7 @@ def test_resuming_a_finished_run_does_not_log_its_final_step_twice(finished, dat
     (dict(dropout=1.0), "dropout=1.0 must be in [0, 1)"),
     (dict(dropout=-0.1), "dropout=-0.1 must be in [0, 1)"),
     (dict(ckpt_interval=-1), "ckpt_interval=-1 must not be negative"),
+    (dict(device="gpu"), "device='gpu' is not a device this trains on; use auto, cpu, cuda or cuda:N"),
 ])
 def test_impossible_settings_stop_with_one_line(data_dir, tmp_path, overrides, expected):
     assert expected in one_line_exit(train.main, argv(tmp_path / "run", data_dir, **overrides))
