@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import prepare_openwebtext as prep
+from conftest import one_line_exit
 import tokenizer
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tokenizer import EOT, gpt2_encoding
@@ -190,6 +191,7 @@ def test_openwebtext_path_with_a_stand_in_hub(tmp_path, monkeypatch, capsys):
         return datasets.Dataset.from_dict({"text": texts})
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr(prep, "hub_offline", lambda: False)  # tests never touch the network
     with pytest.raises(SystemExit, match="loaded 20 of OpenWebText's 8,013,769 documents.*--allow-partial"):
         prep.prepare_openwebtext(data_dir=tmp_path, val_fraction=0.1, num_proc=1)
     assert not (tmp_path / "openwebtext").exists()
@@ -344,3 +346,23 @@ def test_allow_partial_applies_to_openwebtext_only(capsys):
     with pytest.raises(SystemExit):
         prep.parse_args(["--allow-partial"])
     assert "--allow-partial applies to --dataset openwebtext only" in capsys.readouterr().err
+
+
+def test_openwebtext_without_network_fails_in_seconds(monkeypatch):
+    """No connection to the hub: the datasets cache only, and one line at once (not minutes of retries)."""
+    import socket
+    import time
+    import datasets
+
+    def no_network(*args, **kwargs):
+        raise OSError("Network is unreachable")
+
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored after the test, as is what hub_offline sets
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    start = time.monotonic()
+    message = one_line_exit(prep.load_openwebtext, 1)
+    assert "offline" in message and "built-in corpus" in message
+    assert time.monotonic() - start < 60
