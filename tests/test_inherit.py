@@ -563,10 +563,9 @@ def test_grow_interrupted_and_rerun_equals_an_uninterrupted_grow(grown, ref_run,
     with open(tmp_path / "first.log", "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline, looked = time.time() + 240, 0
+        looked = 0  # no deadline: a slow machine only waits longer; a grow loop that ends without pausing fails
         while not Path(marker + ".paused").exists():
             assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-            assert time.time() < deadline, "the grow loop never reached round 2's step-4 checkpoint"
             if (out / "results.json").exists():
                 json.loads((out / "results.json").read_text())  # valid whenever one looks
                 looked += 1
@@ -581,7 +580,7 @@ def test_grow_interrupted_and_rerun_equals_an_uninterrupted_grow(grown, ref_run,
     finished = {p: (p.stat().st_mtime_ns, digest(p)) for p in (out / "n01").iterdir()}
 
     os.unlink(marker)
-    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     assert re.search(r"resuming: .*--n_layer=2 .*--init_from=resume", rerun.stdout)
     assert "--n_layer=1 " not in rerun.stdout  # round 1 was not run again
