@@ -11,6 +11,7 @@ finished, result.json with the final deterministic validation loss. run.lock kee
 run out while this one lives; SIGTERM or Ctrl-C saves a checkpoint after the current step and stops.
 """
 
+import datetime
 import json
 import math
 import os
@@ -549,13 +550,15 @@ class RunLog:
             kept = [ln for ln in lines if _logged_step(ln) <= resumed_step]
             self.path.write_text("".join(ln + "\n" for ln in kept))
 
-    def write(self, **record):
+    def write(self, eta_s=None, **record):
+        """One log.jsonl line; the printed line also carries the run's estimated time left (eta_s)."""
         if self.master:
             with open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
             shown = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                              for k, v in record.items() if v is not None)
-            print(shown, flush=True)
+            eta = f" eta {datetime.timedelta(seconds=round(eta_s))}" if eta_s is not None else ""
+            print(shown + eta, flush=True)
 
 
 def check_settings(cfg):
@@ -700,6 +703,12 @@ def run(cfg_dict, d, held, set_in=None):
     def elapsed():
         return run_state.elapsed_before + time.time() - t_start
 
+    def eta_s():
+        """Seconds left at this process's pace so far (None before its first step)."""
+        done = step - first_step
+        return (time.time() - t_start) / done * (cfg.max_iters - step) if done > 0 else None
+
+    first_step = step
     first_bad = torch.tensor(NEVER, device=d.device)
     saved_at = step if ckpt_path.exists() else None
     signals = held.enter_context(StopSignals(d.master))
@@ -710,7 +719,7 @@ def run(cfg_dict, d, held, set_in=None):
         if evaluating:
             record["val_loss"] = evaluate(eval_model, val_data, cfg, d, ctx)
         if record and step != resumed_step:  # a resumed finished run has logged its final step already
-            log.write(step=step, tokens=step * cfg.tokens_per_step, **record, elapsed_s=elapsed())
+            log.write(step=step, tokens=step * cfg.tokens_per_step, **record, elapsed_s=elapsed(), eta_s=eta_s())
         stopping = False
         # check points: every log, eval and save step on all ranks alike, and any step of a signalled single process
         if record or saving or (signals.received and d.world_size == 1):
