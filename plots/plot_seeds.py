@@ -16,6 +16,7 @@ import sys
 import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 if __package__ in (None, ""):  # run as a script: make the `plots` package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -46,7 +47,7 @@ def plot_seed_curves(groups, out_path, title):
     handles = [Line2D([], [], color=c.color, lw=2, marker="o", ms=4, label=f"{label} ({seeds(len(dirs))})")
                for c, (label, dirs) in zip(curves, groups.items())]
     if any(c.band for c in curves):
-        handles.append(matplotlib.patches.Patch(color="0.5", alpha=0.3, label="band: mean ± 1 std over seeds"))
+        handles.append(Patch(color="0.5", alpha=0.3, label="band: mean ± 1 std over seeds"))
     fig = Figure(figsize=(13, 6.5), layout="constrained")
     for row in draw_curves(fig, curves):
         row[0].set_ylabel("validation loss" + (" (mean over seeds)" if any(c.band for c in curves) else ""))
