@@ -1,6 +1,6 @@
 """Attention collapse ("lazy layers"): how low-rank each layer's attention is, per head.
 
-    python analyze.py out/study/seed0/reference/ckpt.pt                  # table, JSON, heatmap
+    python analyze.py out/study_cpu/seed0/reference/ckpt.pt              # table, JSON, heatmap
     python analyze.py REF/ckpt.pt --windows 32 --threshold 0.9 --out results/attention
 
 For every layer and head, over the first `--windows` fixed validation windows of the checkpoint's
@@ -15,7 +15,6 @@ scale (scale_attn_by_inverse_layer_idx included), so model.py's forward stays as
 """
 
 import argparse
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -130,24 +129,37 @@ def table(rows, T):
     return "\n".join(lines)
 
 
-def plot_heatmap(rows, T, path, title):
+def plot_heatmap(rows, T, path, title, marks=None):
+    """Ranks per layer and head. The colours span the ranks found (one colour for all would hide their
+    spread); marks, {name: rank} (uniform causal attention, attention to self), are lines on the colour bar
+    where they fall in that span and are named beside it in any case."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     ranks = np.array([row["rank"] for row in rows])
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.6 + 0.6 * ranks.shape[1]), 1.4 + 0.45 * ranks.shape[0]))
-    image = ax.imshow(ranks, cmap="viridis", vmin=1, vmax=T, aspect="auto")
+    low, high = float(ranks.min()), float(ranks.max())
+    low, high = (low, high) if high - low >= 1 else ((low + high) / 2 - 0.5, (low + high) / 2 + 0.5)
+    fig, ax = plt.subplots(figsize=(max(7.0, 3.0 + 0.9 * ranks.shape[1]), max(4.5, 1.8 + 0.6 * ranks.shape[0])))
+    image = ax.imshow(ranks, cmap="viridis", vmin=low, vmax=high, aspect="auto")
     for (layer, head), r in np.ndenumerate(ranks):
-        ax.text(head, layer, f"{r:.0f}", ha="center", va="center", color="w" if r < T / 2 else "k", fontsize=8)
+        ax.text(head, layer, f"{r:.1f}", ha="center", va="center", fontsize=10,
+                color="w" if r < (low + high) / 2 else "k")
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
     ax.set_xticks(range(ranks.shape[1]))
     ax.set_yticks(range(ranks.shape[0]))
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, label="attention rank (90% energy)")
+    ax.set_title(title, fontsize=11)
+    named = "; ".join(f"{name}: {rank}" for name, rank in (marks or {}).items())
+    bar = fig.colorbar(image, ax=ax, label=f"attention rank of T={T}" + (f"\n({named})" if named else ""))
+    for name, rank in (marks or {}).items():
+        if low <= rank <= high:
+            bar.ax.axhline(rank, color="red", lw=2)
+            bar.ax.text(1.05, rank, name, transform=bar.ax.get_yaxis_transform(), color="red", fontsize=8,
+                        va="center")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=150)
     plt.close(fig)
+    return fig
 
 
 def analyze(ckpt_path, out_dir, windows=WINDOWS, threshold=THRESHOLD, collapsed=0.05, data_dir="", dataset=""):
@@ -174,7 +186,8 @@ def analyze(ckpt_path, out_dir, windows=WINDOWS, threshold=THRESHOLD, collapsed=
     write_json_atomically(out_dir / "attention.json", report)
     plot_heatmap(rows, T, out_dir / "attention.png",
                  f"{Path(ckpt_path).parent.name}, step {ckpt['step']}: rank holding\n"
-                 f"{threshold:.0%} of the energy, {len(batch)} windows of {T}")
+                 f"{threshold:.0%} of the energy, {len(batch)} windows of {T}",
+                 {"uniform causal": report["uniform_causal_rank"], "attention to self": report["self_rank"]})
     print(table(rows, T))
     print(f"for scale: uniform causal attention has rank {report['uniform_causal_rank']}, "
           f"attention to each token itself {report['self_rank']}")

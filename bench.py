@@ -152,6 +152,10 @@ def main(argv=None):
     benches = SMOKE if args.smoke else BENCHES
     if args.only:
         benches = {args.only: {**BENCHES, **SMOKE}[args.only]}
+    gpu_only = any(name in BENCHES for name in benches) and not any(o.startswith("--device=") for o in overrides)
+    if gpu_only and not torch.cuda.is_available():
+        raise SystemExit("bench.py times the paper's GPU models and torch sees no CUDA GPU; on a CPU run "
+                         "python bench.py --smoke")
     warmup = args.warmup or (1 if args.smoke else 10)
     iters = args.iters or (2 if args.smoke else 20)
     common = ["--init_from=scratch", "--dataset=builtin"]  # each config's own micro-batch

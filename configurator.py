@@ -64,11 +64,12 @@ def _read_config_file(path):
             if not k.startswith("_") and not callable(v) and type(v).__name__ != "module"}
 
 
-def load_config(defaults, argv, choices=None, given=None):
+def load_config(defaults, argv, choices=None, sources=None):
     """Resolve the config from defaults, then each config file and --key=value in argv order.
 
-    `choices` maps a key to its allowed values, checked once everything is applied. `given`, a set,
-    receives the keys that a config file or flag set (whatever the value: the default's too).
+    `choices` maps a key to its allowed values, checked once everything is applied. `sources`, a dict,
+    receives for each key a config file or flag set (whatever the value: the default's too) where
+    it came from: the config file or '--key=value'. On resume only the keys not set take the checkpoint's.
     """
     config = dict(defaults)
     for arg in argv:
@@ -85,8 +86,8 @@ def load_config(defaults, argv, choices=None, given=None):
             if key not in defaults:
                 raise ConfigError(f"unknown key '{key}' in {where}; {_suggest(key, defaults)}")
             config[key] = _check_type(key, value, defaults[key], where)
-            if given is not None:
-                given.add(key)
+            if sources is not None:
+                sources[key] = where
     for key, allowed in (choices or {}).items():
         if config[key] not in allowed:
             raise ConfigError(f"{key}={config[key]!r} is not one of {', '.join(map(repr, allowed))}")

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from checkpoint import GPT2_VOCAB, load_model_source
 from model import GPT, GPTConfig
+from prepare_openwebtext import hub_offline
 from tokenizer import EOT, gpt2_encoding
 
 # task -> hub dataset, its config, split, and the text field (also the field of a --data file)
@@ -57,13 +58,16 @@ def load_docs(task, path=None):
             raise SystemExit(f"{path} holds no {task} documents: it is empty; give one JSON object with a "
                              f"'{field}' field per line")
         return docs
+    offline = hub_offline()  # then the datasets cache only: a miss fails at once, not after minutes of retries
     try:
         import datasets
 
         return list(datasets.load_dataset(hub_id, name, split=split)[field])
     except Exception as e:  # offline, no datasets, hub errors: all end the same way
-        raise SystemExit(f"{task}: {hub_id} ({name}, {split}) could not be loaded from the hub or the datasets "
-                         f"cache ({type(e).__name__}); pass a local copy: --data {task}=FILE.jsonl, one JSON "
+        where = "the datasets cache (the hub is offline: no network, or HF_HUB_OFFLINE)" if offline else \
+            "the hub or the datasets cache"
+        raise SystemExit(f"{task}: {hub_id} ({name}, {split}) could not be loaded from {where} "
+                         f"({type(e).__name__}); pass a local copy: --data {task}=FILE.jsonl, one JSON "
                          f"object with a '{field}' field per line") from None
 
 

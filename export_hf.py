@@ -10,6 +10,7 @@ as does lm-evaluation-harness (`--model hf --model_args pretrained=DIR`).
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -34,6 +35,12 @@ def write_tokenizer(folder, block_size):
          "add_bos_token": False}, indent=2))
 
 
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def export(ckpt_path, out_dir):
     """Write the HF directory; refuses an existing non-empty one so nothing is overwritten."""
     from safetensors.torch import save_file
@@ -48,6 +55,7 @@ def export(ckpt_path, out_dir):
     (out / "generation_config.json").write_text(json.dumps(
         {"bos_token_id": GPT2_VOCAB - 1, "eos_token_id": GPT2_VOCAB - 1}, indent=2))
     save_file(state, out / "model.safetensors", metadata={"format": "pt"})
+    os.chmod(out / "model.safetensors", 0o666 & ~current_umask())  # save_file leaves it 0600, unlike the rest
     write_tokenizer(out, config["n_positions"])
     dropped = ckpt["model_args"]["vocab_size"] - GPT2_VOCAB
     print(f"wrote {out}: GPT-2, {config['n_layer']} layers, step {ckpt['step']}"

@@ -4,7 +4,7 @@ By default, as in the paper's released code, the target inherits its blocks and 
 (= the tied LM head); the position embedding and the final layernorm keep their fresh init
 (`--embeddings wte,wpe,ln_f` inherits them too).
 
-Make a step-0 checkpoint that train.py continues (`--init_from=resume --out_dir=OUT`):
+Make a step-0 checkpoint that train.py continues (it prints the command, `... --init_from=resume --out_dir=OUT`):
     python inherit.py --reference REF/ckpt.pt --n-layer 16 [--parts full] [--layers 0,1,..] --out OUT/ckpt.pt
 The same from a training config: init_from='inherit', inherit_from=REF/ckpt.pt (config/gpt2l_inherit18.py).
 REF may also be a Hugging Face GPT-2 (hub id like gpt2-large, or a local directory).
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from checkpoint import load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
+from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from model import GPT, GPTConfig
 from prepare_openwebtext import load_split, prepare_builtin, write_json_atomically, write_text_atomically
 
@@ -252,7 +252,16 @@ def write_inherited_checkpoint(args):
               "out_dir": str(out.parent)}
     save_checkpoint(out, model, config, step=0, manifest=manifest)
     print(manifest_summary(manifest, model.config))
-    print(f"wrote {out}; train it with: python train.py CONFIG --init_from=resume --out_dir={out.parent}")
+    print(f"wrote {out}; train it with the reference's settings: {resume_command(config, out.parent)}")
+
+
+def resume_command(config, out_dir):
+    """The train.py command that trains a step-0 checkpoint with the settings it was made with: those of
+    config that differ from train.py's defaults, but for the model's shape and origin (the checkpoint's)."""
+    from train import DEFAULTS, ORIGIN_KEYS  # train.py imports this module: import it when needed
+    skip = {"out_dir", "data_seed", *MODEL_KEYS, *ORIGIN_KEYS}
+    settings = [f"--{k}={v}" for k, v in config.items() if k in DEFAULTS and k not in skip and v != DEFAULTS[k]]
+    return shlex.join(["python", "train.py", *settings, "--init_from=resume", f"--out_dir={out_dir}"])
 
 
 # ---- any Hugging Face decoder -> a Hugging Face checkpoint ------------------------------------

@@ -18,6 +18,8 @@ import lzma
 import math
 import os
 import pathlib
+import socket
+import sys
 
 import numpy as np
 from tqdm import tqdm
@@ -68,14 +70,38 @@ def load_builtin():
     return datasets.Dataset.from_dict({"text": builtin_documents()})
 
 
+def hub_offline(timeout=3.0):
+    """True when HF_HUB_OFFLINE is set or huggingface.co does not answer within `timeout` seconds. Then
+    HF_HUB_OFFLINE=1 holds for this process, so datasets and huggingface_hub (imported after this) look in
+    their caches only and fail at once, instead of retrying the network for minutes."""
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        return True
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return False  # the hub is reached through the proxy: a direct connection says nothing
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return False
+    except OSError:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        for name in ("datasets.config", "huggingface_hub.constants"):  # read the variable when imported
+            if name in sys.modules:
+                sys.modules[name].HF_HUB_OFFLINE = True
+        return True
+
+
 def load_openwebtext(num_proc, allow_partial=False):
+    offline = hub_offline()
     import datasets
     try:
         dataset = datasets.load_dataset(OPENWEBTEXT_HUB_ID, revision=OPENWEBTEXT_REVISION,
                                         split="train", num_proc=num_proc)
-    except ConnectionError as e:
-        raise SystemExit(f"error: {e}: check the network, or use the offline built-in corpus "
-                         "(`python prepare_openwebtext.py`)") from None
+    except Exception as e:
+        if not offline and not isinstance(e, ConnectionError):
+            raise
+        reason = "the Hugging Face hub is offline (no network, or HF_HUB_OFFLINE) and it is not in the " \
+                 f"datasets cache ({type(e).__name__})" if offline else str(e)
+        raise SystemExit(f"error: {OPENWEBTEXT_HUB_ID}: {reason}: check the network, or use the offline "
+                         "built-in corpus (`python prepare_openwebtext.py`)") from None
     if len(dataset) != OPENWEBTEXT_DOCUMENTS:
         # the hub's parquet conversion of very large datasets can stop early ("partial-train")
         found = f"loaded {len(dataset):,} of OpenWebText's {OPENWEBTEXT_DOCUMENTS:,} documents"

@@ -11,6 +11,7 @@ finished, result.json with the final deterministic validation loss. run.lock kee
 run out while this one lives; SIGTERM or Ctrl-C saves a checkpoint after the current step and stops.
 """
 
+import datetime
 import json
 import math
 import os
@@ -457,19 +458,22 @@ def git_commit():
         return "unknown"
 
 
-def adopt_run_settings(cfg, saved, source, fixed, adopted=(), given=()):
-    """Resuming continues the run: settings not `given` (by a config file or flag) take the saved run's
-    values, and a given `fixed` setting (training or model shape) that differs is refused rather than
-    silently mixed in, even when it equals train.py's default."""
+def adopt_run_settings(cfg, saved, source, fixed, adopted=(), set_in=None):
+    """Resuming continues the run: settings the user did not set (set_in: key -> the config file or
+    --key=value that set it, load_config's sources) take the saved run's values, and a set `fixed` setting
+    (training or model shape) that differs is refused rather than silently mixed in, even when it equals
+    train.py's default."""
     for key in fixed + adopted:
         value = getattr(cfg, key)
         if key not in saved or value == saved[key]:
             continue
-        if key not in given or UNSET.get(key, object()) == value:
+        if key not in (set_in or {}) or UNSET.get(key, object()) == value:
             setattr(cfg, key, saved[key])
         elif key in fixed:
-            raise ConfigError(f"{key}={value!r} but the run in {source} was trained with {key}="
-                              f"{saved[key]!r}; a resumed run keeps it: drop --{key} or start a new out_dir")
+            where = (set_in or {}).get(key, f"'--{key}=...'")
+            drop = f"remove {key} from {where}" if where.endswith(".py") else f"drop {where}"
+            raise ConfigError(f"{key}={value!r} (set by {where}) but the run in {source} was trained with {key}="
+                              f"{saved[key]!r}; a resumed run keeps it: {drop} or start a new out_dir")
 
 
 def check_model_args(cfg, model_args, source):
@@ -488,7 +492,7 @@ def resolve_data_seed(cfg, ckpt):
         cfg.data_seed = data_seed_of(ckpt["config"]) if ckpt is not None else cfg.seed
 
 
-def build_model(cfg, ckpt_path, mmap=True, given=(), device="cpu"):
+def build_model(cfg, ckpt_path, mmap=True, set_in=None, device="cpu"):
     """The model to train and, for inheritance, the manifest of what came from where."""
     if cfg.init_from == "resume":  # the checkpoint's model wins, as in nanoGPT; other shape flags are refused
         ckpt = load_checkpoint(ckpt_path, mmap=mmap)
@@ -496,7 +500,7 @@ def build_model(cfg, ckpt_path, mmap=True, given=(), device="cpu"):
         ckpt["config"] = {"decay_embeddings": True, **ckpt["config"]}
         if ckpt["config"].get("init_from") == "pretrained":  # its shape came from the source, not the config
             vars(cfg).update(ckpt["model_args"])
-        adopt_run_settings(cfg, ckpt["model_args"], ckpt_path, MODEL_KEYS, given=given)
+        adopt_run_settings(cfg, ckpt["model_args"], ckpt_path, MODEL_KEYS, set_in=set_in)
         model = GPT(GPTConfig(**ckpt["model_args"]))
         model.load_state_dict(ckpt["model"])
         return model, ckpt, ckpt.get("inherit_manifest")
@@ -521,10 +525,10 @@ def build_model(cfg, ckpt_path, mmap=True, given=(), device="cpu"):
     return GPT(GPTConfig(**{k: getattr(cfg, k) for k in MODEL_KEYS})), None, None
 
 
-def prepare(cfg, d, ckpt_path, given=()):
+def prepare(cfg, d, ckpt_path, set_in=None):
     """Model (raw, wrapped for training, for evaluation), optimizer and where the run starts.
 
-    Resuming also sets cfg's model keys and training settings not `given` (by the user) to the checkpoint's.
+    Resuming also sets cfg's model keys and the training settings the user did not set to the checkpoint's.
     bench.py times what this builds.
     A checkpoint without optimizer state (inherit.py's step-0 output) starts a run afresh:
     `resumed` is False, so its first step is evaluated and its log begins there.
@@ -534,11 +538,11 @@ def prepare(cfg, d, ckpt_path, given=()):
     cfg_dict = dict(vars(cfg))
     # on CPU the optimizer would keep tensors of a memory-mapped checkpoint, and with them the pages of
     # a file that the next save replaces; on a GPU everything is copied to the device
-    raw_model, ckpt, manifest = build_model(cfg, ckpt_path, mmap=d.device.startswith("cuda"), given=given,
+    raw_model, ckpt, manifest = build_model(cfg, ckpt_path, mmap=d.device.startswith("cuda"), set_in=set_in,
                                             device=d.device)
     vars(cfg).update({k: getattr(raw_model.config, k) for k in MODEL_KEYS})
     if ckpt is not None and "optimizer" in ckpt:
-        adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED, given)
+        adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED, set_in)
     resolve_data_seed(cfg, ckpt)
     # how the run began survives resumes: config.json and checkpoints keep init_from/inherit_*
     origin = ckpt["config"] if ckpt else cfg_dict
@@ -635,7 +639,8 @@ class RunLog:
             return None
         return before
 
-    def write(self, **record):
+    def write(self, eta_s=None, **record):
+        """One log.jsonl line; the printed line also carries the run's estimated time left (eta_s)."""
         if self.master:
             try:  # a half-written last line is dropped on resume
                 with open(self.path, "a") as f:
@@ -644,7 +649,8 @@ class RunLog:
                 raise cannot_write(self.path, e) from None
             shown = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                              for k, v in record.items() if v is not None)
-            print(shown, flush=True)
+            eta = f" eta {datetime.timedelta(seconds=round(eta_s))}" if eta_s is not None else ""
+            print(shown + eta, flush=True)
 
 
 def check_settings(cfg):
@@ -726,13 +732,13 @@ def warn_if_disk_is_short(out_dir, raw_model):
 
 def main(argv=None):
     """Train (or with eval_only, evaluate) as configured by argv; returns the final val loss."""
-    given = set()  # keys the user set: on resume, only the others are taken from the checkpoint
-    cfg_dict = load_config(DEFAULTS, sys.argv[1:] if argv is None else argv, CHOICES, given)
+    set_in = {}  # where each setting the user set came from: on resume, only the others come from the checkpoint
+    cfg_dict = load_config(DEFAULTS, sys.argv[1:] if argv is None else argv, CHOICES, set_in)
     check_settings(cfg_dict)
     d = setup_distributed(cfg_dict["device"], cfg_dict["backend"])
     try:
         with ExitStack() as held:  # the run directory's lock and signal handlers, released however run ends
-            return run(cfg_dict, d, held, given)
+            return run(cfg_dict, d, held, set_in)
     except KeyboardInterrupt:  # Ctrl-C outside the training loop (start-up, final files): every write is atomic
         raise SystemExit("interrupted (Ctrl-C); run the same command again (--init_from=resume continues from the "
                          "last checkpoint)" if d.master else 1) from None
@@ -746,14 +752,14 @@ def stop_every_rank(message, d):
     raise SystemExit(message if d.master else 1)
 
 
-def run(cfg_dict, d, held, given=()):
+def run(cfg_dict, d, held, set_in=None):
     cfg = SimpleNamespace(**cfg_dict)
     out_dir = Path(cfg.out_dir)
     ckpt_path = out_dir / "ckpt.pt"
     if cfg.init_from != "resume" and ckpt_path.exists():  # eval_only too: it would score another model than the run's
         raise SystemExit(f"{ckpt_path} already exists: {'evaluate' if cfg.eval_only else 'continue'} it with "
                          "--init_from=resume, or choose another out_dir (nothing was overwritten)")
-    run_state = prepare(cfg, d, ckpt_path, given)
+    run_state = prepare(cfg, d, ckpt_path, set_in)
     raw_model, model, eval_model, optimizer = (run_state.raw_model, run_state.model, run_state.eval_model,
                                                run_state.optimizer)
     step, manifest, run_config = run_state.step, run_state.manifest, run_state.run_config
@@ -801,6 +807,12 @@ def run(cfg_dict, d, held, given=()):
     def elapsed():
         return run_state.elapsed_before + time.time() - t_start
 
+    def eta_s():
+        """Seconds left at this process's pace so far (None before its first step)."""
+        done = step - first_step
+        return (time.time() - t_start) / done * (cfg.max_iters - step) if done > 0 else None
+
+    first_step = step
     first_bad = torch.tensor(NEVER, device=d.device)
     saved_at = step if ckpt_path.exists() else None
     signals = held.enter_context(StopSignals(d.master))
@@ -811,7 +823,7 @@ def run(cfg_dict, d, held, given=()):
         if evaluating:
             record["val_loss"] = evaluate(eval_model, val_data, cfg, d, ctx)
         if record and step != resumed_step:  # a resumed finished run has logged its final step already
-            log.write(step=step, tokens=step * cfg.tokens_per_step, **record, elapsed_s=elapsed())
+            log.write(step=step, tokens=step * cfg.tokens_per_step, **record, elapsed_s=elapsed(), eta_s=eta_s())
         stopping = False
         # check points: every log, eval and save step on all ranks alike, and any step of a signalled single process
         if record or saving or (signals.received and d.world_size == 1):

@@ -18,17 +18,17 @@ from matplotlib.lines import Line2D
 if __package__ in (None, ""):  # run as a script: make the `plots` package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from plots.runs import (STYLE, add_output_args, finite, group_by, load_run, load_runs, output_path,
-                        padded_range, save_figure, sort_key, steps_multiple, step_unit)
+                        padded_range, part_name, save_figure, sort_key, steps_multiple, step_unit)
 
 
 def group_label(run, unit):
-    """'scratch\\n16L 2T' or 'Inheritune attn_ln\\n16L T' (two lines, to fit under a tick)."""
+    """'scratch\\n16L 2T' or 'Inheritune\\nattention + LN\\n16L T' (short lines, to fit under a tick)."""
     size = f"{run.n_layer}L {steps_multiple(run.max_iters, unit)}"
     if not run.is_inherited:
         return f"scratch\n{size}"
     layers = run.config.get("inherit_layers")
-    parts = run.config.get("inherit_parts", "full") + (f" [{layers}]" if layers else "")
-    return f"Inheritune {parts}\n{size}"
+    parts = part_name(run.config.get("inherit_parts", "full")) + (f" [{layers}]" if layers else "")
+    return f"Inheritune\n{parts}\n{size}"
 
 
 def _draw_group(ax, x, runs, color):

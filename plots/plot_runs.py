@@ -1,15 +1,18 @@
-"""Validation loss curves of training runs, against steps (left) and tokens (right).
+"""Validation loss curves of training runs: the whole run, step 0 included, beside its end zoomed in.
 
     python plots/plot_runs.py out/ref24 'out/inh16*' --baseline-run out/ref24 --train --smooth 20
     python -m plots.plot_runs RUN_DIR_OR_GLOB... [--out runs.png] [--format png|svg|pdf]
 
-Each run is labelled from its own config.json. The y-axis is zoomed to where the curves
-end: the step-0 loss (~10.8 for GPT-2's vocabulary) lies off the top.
+Each run is labelled from its own config.json. The left panel keeps the step-0 loss, so an
+inherited model's head start shows; the right one zooms into the last three quarters of the steps,
+where runs differ by hundredths. Tokens are a second x scale on top when every run sees the same
+tokens per step, and a second row of panels when they do not.
 """
 
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -21,27 +24,97 @@ if __package__ in (None, ""):  # run as a script: make the `plots` package impor
 from plots.runs import (STYLE, add_output_args, distinct_labels, ema, finite, format_count, load_run,
                         load_runs, output_path, padded_range, save_figure, sort_key)
 
-# the upper y-limit ignores each curve's first quarter of steps, where the loss falls steeply
+# the zoomed panel leaves out each figure's first quarter of steps, where the loss falls steeply
 SETTLED_FRACTION = 0.25
 
 
-def settled_values(steps, values):
-    """The values from a quarter of the curve's steps on (all of them if nothing is that late)."""
-    cut = steps[0] + SETTLED_FRACTION * (steps[-1] - steps[0])
-    late = [v for s, v in zip(steps, values) if s >= cut and s > steps[0]]
-    return late or values
+@dataclass
+class Curve:
+    """One line to draw: values at steps (tokens may be None), optionally a (low, high) band around it.
+    A thin line (a noisy train loss) is drawn in the zoom but does not set its limits."""
+    steps: list
+    tokens: list
+    values: list
+    color: object
+    lw: float = 2.0
+    alpha: float = 1.0
+    band: tuple = None
+
+    def xs(self, axis):
+        """(x, values, band) against 'step' or 'tokens'; points without tokens are left out of the latter."""
+        keep = [i for i, t in enumerate(self.tokens) if axis == "step" or t is not None]
+        x = self.steps if axis == "step" else self.tokens
+        band = self.band and tuple([b[i] for i in keep] for b in self.band)
+        return [x[i] for i in keep], [self.values[i] for i in keep], band
 
 
-def loss_ylim(curves, extra=()):
-    """(bottom, top) that shows every curve's settled part and the extra levels (baselines).
+def tokens_per_step(curves):
+    """The one number of tokens per step every curve trains on, else None (tokens then get their own panels)."""
+    ratios = {t / s for c in curves for s, t in zip(c.steps, c.tokens) if t is not None and s > 0}
+    return ratios.pop() if len(ratios) == 1 else None
 
-    curves: (steps, values) pairs. The bottom is the lowest value anywhere; the top the
-    highest settled value, so the first steps' huge losses do not flatten the rest.
-    """
-    curves = [(s, v) for s, v in curves if finite(v)]
-    low = min([min(finite(v)) for _, v in curves] + list(extra))
-    high = max([max(finite(settled_values(s, v)) or finite(v)) for s, v in curves] + list(extra))
-    return padded_range(low, high)
+
+def _values_and_bands(curves, axis, x_from=None):
+    """Every value and band edge drawn against `axis`, from x_from on; (x, y) pairs of the whole curves."""
+    levels, pairs = [], []
+    for c in curves:
+        x, values, band = c.xs(axis)
+        rows = [values] + list(band or ())
+        pairs += [(x, v) for v in rows]
+        levels += [v for row in rows for xi, v in zip(x, row) if x_from is None or xi >= x_from]
+    return finite(levels), pairs
+
+
+def draw_curves(fig, curves, baselines=(), logx=False):
+    """Draw curves on a whole-run panel (left) and an end-of-run zoom (right), against steps (and tokens
+    in a second row when runs differ in tokens per step). baselines: loss levels drawn dashed.
+    Returns the panels as rows of (whole, zoom)."""
+    per_step = tokens_per_step(curves)
+    axes_names = ("step",) if per_step is not None or not any(
+        t is not None for c in curves for t in c.tokens) else ("step", "tokens")
+    panels = fig.subplots(len(axes_names), 2, squeeze=False)
+    for (whole, zoom), axis in zip(panels, axes_names):
+        for ax in (whole, zoom):
+            for c in curves:
+                x, values, band = c.xs(axis)
+                ax.plot(x, values, color=c.color, lw=c.lw, alpha=c.alpha,
+                        marker="o" if c.lw >= 2 and len(x) <= 30 else None, ms=4)
+                if band:
+                    ax.fill_between(x, *band, color=c.color, alpha=0.2, lw=0)
+            for level in baselines:
+                ax.axhline(level, color="black", ls="--", lw=1.2)
+            ax.grid(alpha=0.3)
+        _set_limits(whole, zoom, curves, axis, baselines, logx)
+        unit = "step" if axis == "step" else "tokens"
+        for ax in (whole, zoom):
+            ax.set_xlabel(unit)
+            if axis == "tokens":
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_count(x)))
+            elif not logx or ax is zoom:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+            if per_step is not None:  # the same tokens per step everywhere: tokens as a second scale on top
+                top = ax.secondary_xaxis("top", functions=(lambda s: s * per_step, lambda t: t / per_step))
+                top.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_count(x)))
+                top.set_xlabel("tokens")
+    panels[0][0].set_title("whole run (step 0 included)")
+    panels[0][1].set_title(f"from {SETTLED_FRACTION:.0%} of the steps on, zoomed")
+    return panels
+
+
+def _set_limits(whole, zoom, curves, axis, baselines, logx):
+    """The whole panel shows every point from x = 0; the zoom the settled part, framed on the whole panel."""
+    levels, pairs = _values_and_bands(curves, axis)
+    whole.set_ylim(*padded_range(min(levels + list(baselines)), max(levels + list(baselines)), above=0.05))
+    end = max(max(x) for x, _ in pairs if x)
+    if logx:  # symlog keeps step 0, which a log axis would have to mask
+        whole.set_xscale("symlog", linthresh=min((xi for x, _ in pairs for xi in x if xi > 0), default=1))
+    whole.set_xlim(0, end * 1.03)
+    start = SETTLED_FRACTION * end
+    late, _ = _values_and_bands([c for c in curves if c.lw >= 2] or curves, axis, x_from=start)
+    low, high = padded_range(min(late + list(baselines)), max(late or levels))
+    zoom.set_xlim(start, end + 0.03 * (end - start))
+    zoom.set_ylim(low, high)
+    whole.indicate_inset((start, low, end - start, high - low), edgecolor="0.3", alpha=0.8)
 
 
 def baseline_from_args(baseline, baseline_run):
@@ -54,23 +127,14 @@ def baseline_from_args(baseline, baseline_run):
     return None
 
 
-def _plot_both(axes, steps, tokens, values, **style):
-    """One curve against steps (left panel) and tokens (right panel, lines without tokens left out)."""
-    axes[0].plot(steps, values, **style)
-    with_tokens = [(t, v) for t, v in zip(tokens, values) if t is not None]
-    axes[1].plot([t for t, _ in with_tokens], [v for _, v in with_tokens], **style)
-
-
-def _draw_run(axes, run, color, train, smooth):
-    """Validation (and optionally smoothed train) loss of one run; returns its (steps, values) curves."""
+def _run_curves(run, color, train, smooth):
+    """Validation (and optionally smoothed train) loss of one run."""
     steps, tokens, val = run.points("val_loss")
-    _plot_both(axes, steps, tokens, val, color=color, lw=2, marker="o" if len(val) <= 30 else None, ms=4)
-    if not train:
-        return [(steps, val)]
-    t_steps, t_tokens, t_loss = run.points("train_loss")
-    t_loss = ema(t_loss, smooth)
-    _plot_both(axes, t_steps, t_tokens, t_loss, color=color, lw=0.9, alpha=0.45)
-    return [(steps, val), (t_steps, t_loss)]
+    curves = [Curve(steps, tokens, val, color)]
+    if train:
+        t_steps, t_tokens, t_loss = run.points("train_loss")
+        curves.append(Curve(t_steps, t_tokens, ema(t_loss, smooth), color, lw=0.9, alpha=0.45))
+    return curves
 
 
 @matplotlib.rc_context(STYLE)
@@ -83,36 +147,25 @@ def plot_runs(run_dirs, out_path, train=False, smooth=1, baseline=None, baseline
     """
     runs = sorted(load_runs(run_dirs), key=sort_key)
     ref = baseline_from_args(baseline, baseline_run)
-    fig = Figure(figsize=(13, 5.5), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
     colors = matplotlib.colormaps["tab10" if len(runs) <= 10 else "tab20"].colors
     curves, handles = [], []
     for i, (run, label) in enumerate(zip(runs, distinct_labels(runs))):
         color = colors[i % len(colors)]
-        curves += _draw_run(axes, run, color, train, smooth)
+        curves += [c for c in _run_curves(run, color, train, smooth) if finite(c.values)]
         progress = "" if run.finished or not run.log else f" (unfinished: step {run.log[-1]['step']})"
         handles.append(Line2D([], [], color=color, lw=2, label=label + progress))
-    if not any(finite(v) for _, v in curves):
+    if not curves:
         raise SystemExit("none of these runs has logged a loss yet; plot them after their first evaluation")
     if train:
         smoothing = f", EMA span {smooth}" if smooth > 1 else ""
         handles += [Line2D([], [], color="0.3", lw=2, marker="o", ms=4, label="validation loss"),
                     Line2D([], [], color="0.3", lw=0.9, alpha=0.45, label=f"train loss{smoothing}")]
     if ref:
-        for ax in axes:
-            ax.axhline(ref[0], color="black", ls="--", lw=1.2)
         handles.append(Line2D([], [], color="black", ls="--", lw=1.2, label=ref[1]))
-    axes[0].set_ylim(*loss_ylim(curves, [ref[0]] if ref else []))
-    axes[0].set_ylabel("loss" if train else "validation loss")
-    axes[0].set_xlabel("step")
-    axes[1].set_xlabel("tokens")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        if logx:  # step 0 cannot be shown on a log axis: masked
-            ax.set_xscale("log", nonpositive="mask")
-    if not logx:  # log axes keep matplotlib's 10^k labels
-        axes[0].xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
-        axes[1].xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_count(x)))
+    fig = Figure(figsize=(13, 6), layout="constrained")
+    panels = draw_curves(fig, curves, [ref[0]] if ref else [], logx)
+    for row in panels:
+        row[0].set_ylabel("loss" if train else "validation loss")
     fig.suptitle(title or ("loss" if train else "validation loss"))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(2, len(handles)), framealpha=0.9)
     save_figure(fig, out_path)
@@ -130,7 +183,7 @@ def main(argv=None):
     ref.add_argument("--baseline", type=float, help="draw this loss as a dashed line")
     ref.add_argument("--baseline-run", metavar="RUN_DIR", help="dashed line at this run's final val loss")
     parser.add_argument("--title")
-    parser.add_argument("--logx", action="store_true", help="logarithmic x axes")
+    parser.add_argument("--logx", action="store_true", help="symmetric-log x axis on the whole-run panels (step 0 stays)")
     args = parser.parse_args(argv)
     plot_runs(args.runs, output_path(args.out, args.format, "runs"), train=args.train,
               smooth=args.smooth, baseline=args.baseline, baseline_run=args.baseline_run,

@@ -97,44 +97,62 @@ def load_run(path):
     if not os.path.exists(path):
         raise SystemExit(f"{path} does not exist; pass a run directory made by train.py")
     if not is_run_dir(path):
-        raise SystemExit(f"{path} is not a run directory (it needs config.json and log.jsonl)"
-                         + _subdir_hint(path))
+        raise SystemExit(f"{path} is not a run directory (it needs config.json and log.jsonl)")
     result_path = os.path.join(path, "result.json")
     result = _read_json(result_path) if os.path.isfile(result_path) else None
     return Run(path, _read_json(os.path.join(path, "config.json")),
                _read_log(os.path.join(path, "log.jsonl")), result)
 
 
-def _subdir_hint(path):
-    """A folder of runs is a common slip: suggest the glob that names them."""
-    holds_runs = any(is_run_dir(d) for d in glob.glob(os.path.join(path, "*")))
-    return f"; it holds run directories: pass '{os.path.join(path, '*')}'" if holds_runs else ""
-
-
 def is_run_dir(path):
     return all(os.path.isfile(os.path.join(path, f)) for f in ("config.json", "log.jsonl"))
 
 
-def _glob_runs(pattern):
-    """The run directories a pattern matches; others it catches (notes.md, a grow dir) are skipped."""
+def runs_below(path):
+    """path itself if it is a run directory, else the run directories inside it at any depth: a grow
+    folder (inherit.py --grow-until-baseline) or a study folder (study.py) holds its runs a level or two down."""
+    if is_run_dir(path):
+        return [path]
+    found = []
+    for root, dirs, _ in os.walk(path):
+        dirs.sort()
+        if is_run_dir(root):
+            found.append(root)
+            dirs.clear()  # a run's own subfolders are no runs
+    return found
+
+
+def _expand(pattern):
+    """The run directories a path or glob pattern names; what a pattern catches without runs (notes.md) is
+    skipped, a path without runs is an error."""
+    if not glob.has_magic(pattern):
+        if not os.path.exists(pattern):
+            raise SystemExit(f"{pattern} does not exist; pass a run directory made by train.py")
+        runs = runs_below(pattern) if os.path.isdir(pattern) else []
+        if not runs:
+            raise SystemExit(f"{pattern} is not a run directory (it needs config.json and log.jsonl) "
+                             "and holds none")
+        return runs
     matches = sorted(glob.glob(pattern))
     if not matches:
         raise SystemExit(f"no files match '{pattern}'; check the pattern "
                          "(quote it so the shell does not expand it)")
-    runs = [m for m in matches if is_run_dir(m)]
+    runs = []
+    for match in matches:
+        below = runs_below(match) if os.path.isdir(match) else []
+        if not below:
+            print(f"skipping {match}: not a run directory and holds none", file=sys.stderr)
+        runs += below
     if not runs:
         raise SystemExit(f"'{pattern}' matches no run directory (with config.json and log.jsonl)")
-    for skipped in sorted(set(matches) - set(runs)):
-        print(f"skipping {skipped}: not a run directory", file=sys.stderr)
     return runs
 
 
 def expand_run_dirs(patterns):
-    """Run directories named by paths or glob patterns, in order, each once."""
+    """Run directories named by paths or glob patterns (folders of runs included), in order, each once."""
     paths = []
     for pattern in patterns:
-        matches = _glob_runs(pattern) if glob.has_magic(pattern) else [pattern]
-        paths += [m for m in matches if m not in paths]
+        paths += [m for m in _expand(pattern) if m not in paths]
     return paths
 
 
@@ -227,6 +245,14 @@ def step_unit(runs):
 
 # the order of inherit_parts in the paper's ablation: all of each block first
 PARTS_ORDER = ("full", "attn_ln", "mlp_ln", "attn_mlp_noln")
+# inherit_parts as a figure names them
+PART_NAMES = {"full": "full block", "attn_ln": "attention + LN", "mlp_ln": "MLP + LN",
+              "attn_mlp_noln": "attention + MLP"}
+
+
+def part_name(parts):
+    """'attention + LN' for 'attn_ln'; names that are no inherit_parts value stay as they are."""
+    return PART_NAMES.get(parts, parts)
 
 
 def sort_key(run):

@@ -87,3 +87,13 @@ def test_collapsed_layers_begin_where_most_heads_are_low_rank():
     rows, first = analyze.summarize([[60.0, 50.0], [2.0, 40.0], [1.0, 3.0], [1.0, 1.0]], [[0.1] * 2] * 4, 64, 0.05)
     assert [r["collapsed_heads"] for r in rows] == [0, 1, 2, 2] and first == 2
     assert analyze.summarize([[60.0, 50.0]], [[0.1, 0.1]], 64, 0.05)[1] is None
+
+
+def test_heatmap_colours_span_the_ranks_found_and_mark_the_references(tmp_path):
+    rows = [{"rank": [4.5, 5.5]}, {"rank": [5.0, 6.0]}]
+    fig = analyze.plot_heatmap(rows, 64, tmp_path / "a.png", "t", {"uniform causal": 5, "attention to self": 58})
+    ax, bar = fig.axes
+    assert ax.images[0].get_clim() == (4.5, 6.0)  # not 1-64, where every cell would be one colour
+    assert [line.get_ydata()[0] for line in bar.lines] == [5]  # the mark inside the span; 58 is only named
+    assert "uniform causal: 5; attention to self: 58" in bar.get_ylabel()
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

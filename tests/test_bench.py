@@ -7,6 +7,7 @@ import torch
 import bench
 import train
 from configurator import load_config
+from conftest import one_line_exit
 
 
 def test_smoke_bench_reports_speed_figures(builtin_data_dir):
@@ -74,3 +75,9 @@ def test_kernel_categories():
     assert bench.category("void multi_tensor_apply_kernel<FusedOptimizerTensorListMetadata>") == "optimizer"
     assert bench.category("triton_per_fused__to_copy_add_native_layer_norm_backward_view_5") == "fused (inductor)"
     assert bench.category("aten::addmm") == "matmul" and bench.category("Memcpy HtoD") == "other"
+
+
+def test_gpu_bench_without_a_gpu_points_to_smoke(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert one_line_exit(bench.main, []).endswith("python bench.py --smoke")
+    assert "--smoke" in one_line_exit(bench.main, ["--only", "gpt2l-18L"])

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import prepare_openwebtext as prep
+from conftest import one_line_exit
 import tokenizer
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tokenizer import EOT, gpt2_encoding
@@ -37,7 +38,7 @@ def hf_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_cache")
 
 
-def one_line_exit(excinfo):
+def exit_message(excinfo):
     message = str(excinfo.value)
     assert message and "\n" not in message
     return message
@@ -125,7 +126,7 @@ def test_bpe_files_other_than_gpt2s_are_refused_by_sha256(tmp_path, monkeypatch,
     monkeypatch.setattr(tokenizer, "_bundled_bpe_dir", lambda: tmp_path)
     with pytest.raises(SystemExit) as excinfo:
         gpt2_encoding()
-    message = one_line_exit(excinfo)
+    message = exit_message(excinfo)
     assert "sha256" in message and str(tmp_path / first_changed) in message
 
 
@@ -190,6 +191,7 @@ def test_openwebtext_path_with_a_stand_in_hub(tmp_path, monkeypatch, capsys):
         return datasets.Dataset.from_dict({"text": texts})
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr(prep, "hub_offline", lambda: False)  # tests never touch the network
     with pytest.raises(SystemExit, match="loaded 20 of OpenWebText's 8,013,769 documents.*--allow-partial"):
         prep.prepare_openwebtext(data_dir=tmp_path, val_fraction=0.1, num_proc=1)
     assert not (tmp_path / "openwebtext").exists()
@@ -287,7 +289,7 @@ def test_vocab_size_rule(builtin_bpe_data_dir, tmp_path):
     assert resolve("synthetic", 97, data_dir=tmp_path) == 97  # no meta.json: the config's value
     with pytest.raises(ConfigError) as excinfo:
         resolve("synthetic", 0, tmp_path)
-    assert "missing or has no vocab_size" in one_line_exit(excinfo)
+    assert "missing or has no vocab_size" in exit_message(excinfo)
 
 
 def test_bpe_vocab_arguments_are_checked(capsys):
@@ -296,7 +298,7 @@ def test_bpe_vocab_arguments_are_checked(capsys):
     assert "--bpe-vocab applies to the built-in corpus only" in capsys.readouterr().err
     with pytest.raises(SystemExit) as excinfo:
         prep.prepare_builtin("unused", bpe_vocab=100)
-    assert "--bpe-vocab 100 must be 0" in one_line_exit(excinfo)
+    assert "--bpe-vocab 100 must be 0" in exit_message(excinfo)
 
 
 # ---- user errors end in one line ------------------------------------------------------------
@@ -304,27 +306,27 @@ def test_bpe_vocab_arguments_are_checked(capsys):
 def test_missing_split_is_one_line(tmp_path):
     with pytest.raises(SystemExit) as excinfo:
         prep.load_split(tmp_path, "builtin", "train")
-    message = one_line_exit(excinfo)
+    message = exit_message(excinfo)
     assert "train.bin not found" in message and "`python prepare_openwebtext.py`" in message
     with pytest.raises(SystemExit) as excinfo:
         prep.load_split(tmp_path, "openwebtext", "val")
-    assert "--dataset openwebtext" in one_line_exit(excinfo)
+    assert "--dataset openwebtext" in exit_message(excinfo)
     with pytest.raises(SystemExit) as excinfo:
         prep.load_split(tmp_path, "builtin_bpe1024", "val")
-    assert "`python prepare_openwebtext.py --bpe-vocab 1024`" in one_line_exit(excinfo)
+    assert "`python prepare_openwebtext.py --bpe-vocab 1024`" in exit_message(excinfo)
 
 
 def test_missing_text_file_is_one_line(tmp_path):
     with pytest.raises(SystemExit) as excinfo:
         prep.prepare_text_files([tmp_path / "nope.txt"], data_dir=tmp_path)
-    assert "nope.txt not found" in one_line_exit(excinfo)
+    assert "nope.txt not found" in exit_message(excinfo)
 
 
 @pytest.mark.parametrize("kwargs", [{"subset_fraction": 0.0}, {"subset_fraction": 1.5}, {"val_fraction": 1.0}])
 def test_fraction_out_of_range_is_one_line_before_download(tmp_path, kwargs):
     with pytest.raises(SystemExit) as excinfo:
         prep.prepare_openwebtext(data_dir=tmp_path, **kwargs)  # would need the network if not rejected first
-    assert "must be in (0, 1" in one_line_exit(excinfo)
+    assert "must be in (0, 1" in exit_message(excinfo)
 
 
 def test_unknown_dataset_is_rejected(capsys):
@@ -344,3 +346,23 @@ def test_allow_partial_applies_to_openwebtext_only(capsys):
     with pytest.raises(SystemExit):
         prep.parse_args(["--allow-partial"])
     assert "--allow-partial applies to --dataset openwebtext only" in capsys.readouterr().err
+
+
+def test_openwebtext_without_network_fails_in_seconds(monkeypatch):
+    """No connection to the hub: the datasets cache only, and one line at once (not minutes of retries)."""
+    import socket
+    import time
+    import datasets
+
+    def no_network(*args, **kwargs):
+        raise OSError("Network is unreachable")
+
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored after the test, as is what hub_offline sets
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    start = time.monotonic()
+    message = one_line_exit(prep.load_openwebtext, 1)
+    assert "offline" in message and "built-in corpus" in message
+    assert time.monotonic() - start < 60

@@ -152,6 +152,9 @@ def test_export_loads_offline_in_transformers_with_our_logits(tmp_path):
     assert tokenizer.encode(text) == gpt2_encoding().encode_ordinary(text)
     assert tokenizer.eos_token_id == GPT2_VOCAB - 1
     assert json.loads((tmp_path / "hf" / "generation_config.json").read_text())["eos_token_id"] == GPT2_VOCAB - 1
+    # every file as readable as the umask lets a new file be (safetensors alone would leave its weights 0600)
+    modes = {f.name: f.stat().st_mode & 0o777 for f in (tmp_path / "hf").iterdir()}
+    assert set(modes.values()) == {0o666 & ~export_hf.current_umask()}, modes
 
 
 @pytest.mark.parametrize("vocab_size", [GPT2_VOCAB, PADDED_VOCAB])

@@ -464,6 +464,24 @@ def test_checkpoints_from_before_attn_divisors_resume_with_the_default(data_dir,
     assert load_ckpt(out / "ckpt.pt")["step"] == 2
 
 
+def test_cli_prints_a_train_command_that_runs_as_printed(ref_run, tmp_path, capsys):
+    out = tmp_path / "inh" / "ckpt.pt"
+    inherit.main(["--reference", str(ref_run.ckpt), "--n-layer", "2", "--out", str(out)])
+    command = shlex.split(capsys.readouterr().out.strip().splitlines()[-1].split(": ", 1)[1])
+    assert command[:2] == ["python", "train.py"] and "--n_layer=2" not in command
+    # a config file with another shape is refused, naming the file it came from
+    tiny = str(ROOT / "config" / "tiny_cpu.py")
+    message = one_line_exit(train.main, [tiny, "--init_from=resume", f"--out_dir={out.parent}"])
+    assert f"n_layer=4 (set by {tiny})" in message and f"remove n_layer from {tiny}" in message
+    message = one_line_exit(train.main, command[2:] + ["--n_head=4"])
+    assert "n_head=4 (set by '--n_head=4')" in message and "drop '--n_head=4'" in message
+    train.main(command[2:])  # as printed: trains with the reference's settings to the reference's T
+    config, result = read_json(out.parent / "config.json"), read_json(out.parent / "result.json")
+    assert result["step"] == T and config["n_layer"] == 2 and config["init_from"] == "inherit"
+    assert {k: config[k] for k in ("dataset", "learning_rate", "tokens_per_step")} == {
+        k: REF_RUN[k] for k in ("dataset", "learning_rate", "tokens_per_step")}
+
+
 def test_cli_out_must_be_a_ckpt_pt(ref_run, tmp_path):
     """train.py resumes OUT_DIR/ckpt.pt: another file name would be trained from somewhere else."""
     out = tmp_path / "inh16"
@@ -719,10 +737,9 @@ def test_grow_interrupted_and_rerun_equals_an_uninterrupted_grow(grown, ref_run,
     with open(tmp_path / "first.log", "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline, looked = time.time() + 240, 0
+        looked = 0  # no deadline: a slow machine only waits longer; a grow loop that ends without pausing fails
         while not Path(marker + ".paused").exists():
             assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-            assert time.time() < deadline, "the grow loop never reached round 2's step-4 checkpoint"
             if (out / "results.json").exists():
                 json.loads((out / "results.json").read_text())  # valid whenever one looks
                 looked += 1
@@ -737,7 +754,7 @@ def test_grow_interrupted_and_rerun_equals_an_uninterrupted_grow(grown, ref_run,
     finished = {p: (p.stat().st_mtime_ns, digest(p)) for p in (out / "n01").iterdir()}
 
     os.unlink(marker)
-    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     assert re.search(r"resuming: .*--n_layer=2 .*--init_from=resume", rerun.stdout)
     assert "--n_layer=1 " not in rerun.stdout  # round 1 was not run again

@@ -13,7 +13,8 @@ import pytest
 
 from plots.plot_ablation import plot_ablation  # the repo root is on sys.path: see conftest.py
 from plots.plot_grow import plot_grow
-from plots.plot_runs import loss_ylim, main as plot_runs_main, plot_runs
+from plots.plot_runs import main as plot_runs_main, plot_runs
+from plots.plot_seeds import main as plot_seeds_main, plot_seed_bars, plot_seed_curves
 from plots.report import report_table
 from plots.runs import distinct_labels, format_count, load_run, run_label
 from conftest import one_line_exit
@@ -75,6 +76,10 @@ def study(tmp_path):
     return runs
 
 
+def legend_texts(fig):
+    return [t.get_text() for t in fig.legends[0].get_texts()]
+
+
 def assert_png(path):
     data = path.read_bytes()
     assert data[:8] == PNG_MAGIC
@@ -97,24 +102,86 @@ def test_labels_read_the_reference_layers_from_its_run_dir(study, tmp_path):
     assert run_label(load_run(more)) == "16L Inheritune (full, embeddings wte,wpe,ln_f) from 24L 100 steps"
 
 
-def test_plot_runs_png_zooms_past_the_step0_loss(study, tmp_path):
+def test_plot_runs_shows_step_0_and_zooms_into_the_end(study, tmp_path):
     out = tmp_path / "curves.png"
     fig = plot_runs([str(study["scratch_T"]), str(tmp_path / "inh_full_*")], str(out), train=True,
                     smooth=5, baseline_run=str(study["ref"]))
     assert_png(out)
-    bottom, top = fig.axes[0].get_ylim()
-    assert top < 6, "the step-0 loss (10.8) must not set the y-range"
+    whole, zoom = fig.axes  # one row: every run trains on the same tokens per step
+    assert whole.get_xlim()[0] <= 0 and whole.get_ylim()[1] > 10.83, "step 0 and its loss must be in view"
+    bottom, top = zoom.get_ylim()
+    assert top < 6, "the zoom must not be flattened by the first steps' losses"
     assert bottom < 3.0 < top, "the reference's final loss must be visible"
-    assert fig.axes[1].get_ylim() == (bottom, top)  # panels share y
-    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert zoom.get_xlim()[0] == 25 and zoom.get_xlim()[1] >= 100
+    assert whole.get_xlabel() == zoom.get_xlabel() == "step"
+    assert len(whole.lines) == 3 * 2 + 1  # val and train loss of three runs, the baseline
+    legend = legend_texts(fig)
     # two seeds of one setting: the seed tells them apart
     assert "16L Inheritune (full) from 24L 100 steps, seed 1" in legend
     assert "16L Inheritune (full) from 24L 100 steps, seed 2" in legend
     assert "reference 24L final: 3.0000" in legend
     running = make_run(tmp_path, "running", finished=False, stop_at=60)
     fig = plot_runs([str(running)], str(out))
-    legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend == ["16L scratch 100 steps (unfinished: step 60)"]
+    assert legend_texts(fig) == ["16L scratch 100 steps (unfinished: step 60)"]
+
+
+def test_plot_runs_other_tokens_per_step_get_their_own_row(tmp_path):
+    runs = [make_run(tmp_path, "a"), make_run(tmp_path, "b", tokens_per_step=4096)]
+    fig = plot_runs([str(r) for r in runs], str(tmp_path / "c.png"))
+    assert [ax.get_xlabel() for ax in fig.axes] == ["step", "step", "tokens", "tokens"]
+    assert fig.axes[2].get_xlim()[1] >= 100 * 4096
+
+
+def test_seed_curves_mean_band_and_step_0(tmp_path):
+    groups = {"scratch (16L)": [make_run(tmp_path, f"s{i}", seed=i, final=3.3 + 0.02 * i) for i in range(3)],
+              "Inheritune (16L)": [make_run(tmp_path, "inh0", init_from="inherit", inherit_from="x", final=3.1)]}
+    (groups["Inheritune (16L)"][0] / "log.jsonl").write_text(  # an inherited model starts lower
+        (groups["Inheritune (16L)"][0] / "log.jsonl").read_text().replace('"val_loss": 10.83', '"val_loss": 7.5'))
+    fig = plot_seed_curves(groups, tmp_path / "seeds.png", "title")
+    assert_png(tmp_path / "seeds.png")
+    whole, zoom = fig.axes
+    for ax in (whole, zoom):
+        assert len(ax.lines) == 2 and len(ax.collections) == 1  # a mean per group; a band where seeds vary
+    assert list(whole.lines[1].get_ydata())[0] == 7.5 and list(whole.lines[0].get_xdata())[0] == 0
+    assert whole.get_xlim()[0] <= 0 and whole.get_ylim()[1] > 10.83  # the head start is in view
+    assert zoom.get_ylim()[1] < 5
+    assert legend_texts(fig) == ["scratch (16L) (3 seeds)", "Inheritune (16L) (1 seed)",
+                                 "band: mean ± 1 std over seeds"]
+    band = whole.collections[0].get_paths()[0].vertices[:, 1]
+    finals = [3.3, 3.32, 3.34]
+    assert max(band) >= statistics.fmean(finals) + statistics.stdev(finals) - 1e-9
+
+
+def test_seed_bars_readable_parts_intervals_and_honest_axis(tmp_path):
+    groups = {"attn_ln": [3.30, 3.32, 3.34], "mlp_ln": [3.40, 3.41, 3.45], "attn_mlp_noln": [3.5, 3.5, 3.6],
+              "full": [3.20, 3.21, 3.25], "scratch": [3.6, 3.62, 3.61]}
+    fig = plot_seed_bars(groups, tmp_path / "bars.png", "ablation", baseline=3.1)
+    assert_png(tmp_path / "bars.png")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "attention + LN", "MLP + LN", "attention + MLP", "full block", "scratch"]
+    bars = [c for c in ax.containers]  # one errorbar per group, its interval +-1 std
+    assert len(bars) == 5
+    low, high = bars[0].lines[1][0].get_ydata(), bars[0].lines[1][1].get_ydata()
+    mean, std = statistics.fmean(groups["attn_ln"]), statistics.stdev(groups["attn_ln"])
+    assert (low[0], high[0]) == pytest.approx((mean - std, mean + std))
+    bottom, top = ax.get_ylim()
+    assert bottom < 3.1 and top > 3.6 and top - bottom < 1  # points with intervals: zoomed to the data
+    assert "reference 3.100" in legend_texts(fig) and "each seed" in legend_texts(fig)
+    one = plot_seed_bars({"full": [3.2]}, tmp_path / "one.png", "one seed")
+    assert "final loss (1 seed)" in legend_texts(one)
+
+
+def test_plot_seeds_cli(tmp_path):
+    runs = [make_run(tmp_path, f"s{i}", seed=i) for i in range(2)]
+    proc = subprocess.run([sys.executable, "plots/plot_seeds.py", "--help"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0 and "--curves" in proc.stdout and "--bars" in proc.stdout
+    out = tmp_path / "c.png"
+    plot_seeds_main(["--curves", str(tmp_path / "s*"), "--out", str(out)])
+    assert_png(out)
+    plot_seeds_main(["--bars", ",".join(map(str, runs)), "--out", str(tmp_path / "b.svg")])
+    ET.parse(tmp_path / "b.svg")
 
 
 def test_same_setting_same_seed_is_told_apart_by_directory(tmp_path):
@@ -123,18 +190,12 @@ def test_same_setting_same_seed_is_told_apart_by_directory(tmp_path):
                                      "16L scratch 100 steps, seed 1337 (lr_b)"]
 
 
-def test_ylim_shows_the_curves_from_a_quarter_of_their_steps():
-    bottom, top = loss_ylim([([0, 20, 40, 60, 80], [10.83, 7.25, 6.23, 6.03, 5.94]),
-                             ([0, 60, 120], [10.83, 6.0, 5.2])], extra=[5.69])
-    assert bottom < 5.2 and 7.25 < top < 7.6  # step 20 of 80 is in view, the step-0 losses are not
-
-
 def test_diverged_run_still_plots(tmp_path):
     run = make_run(tmp_path, "diverged", finished=False)
     lines = (run / "log.jsonl").read_text().replace('"val_loss": 3.', '"val_loss": NaN, "was": 3.', 1)
     (run / "log.jsonl").write_text(lines)
-    bottom, top = plot_runs([str(run)], str(tmp_path / "d.png")).axes[0].get_ylim()
-    assert math.isfinite(bottom) and math.isfinite(top) and top < 6
+    whole, zoom = plot_runs([str(run)], str(tmp_path / "d.png")).axes
+    assert all(math.isfinite(y) for y in whole.get_ylim() + zoom.get_ylim()) and zoom.get_ylim()[1] < 6
 
 
 def test_plot_runs_cli_svg(study, tmp_path):
@@ -153,25 +214,39 @@ def test_plot_runs_as_script(study, tmp_path):
     assert out.read_bytes()[:5] == b"%PDF-"
 
 
-def test_plot_grow_marks_the_stopping_round(tmp_path):
+def write_grow(tmp_path, rounds, stopped_at, tolerance=0.02):
     rounds = [dict(n=n, params=n * 1_000_000, val_loss=loss, baseline=3.0, gap=loss - 3.0,
-                   tokens=204800, wall_s=10.0, run_dir=str(tmp_path / f"n{n}"))
-              for n, loss in ((4, 3.6), (8, 3.2), (12, 3.01))]
-    grow = dict(reference="out/ref24/ckpt.pt", baseline_val_loss=3.0, K=24, tolerance=0.02,
-                stopped_at=12, rounds=rounds)
-    (tmp_path / "results.json").write_text(json.dumps(grow))
+                   tokens=204800, wall_s=10.0, run_dir=str(tmp_path / f"n{n}")) for n, loss in rounds]
+    (tmp_path / "results.json").write_text(json.dumps(dict(
+        reference="out/ref24/ckpt.pt", baseline_val_loss=3.0, K=24, tolerance=tolerance,
+        stopped_at=stopped_at, rounds=rounds)))
+
+
+def test_plot_grow_shows_every_round_its_gap_and_the_stopping_round(tmp_path):
+    write_grow(tmp_path, ((4, 3.6), (8, 3.2), (12, 3.01)), stopped_at=12)
     fig = plot_grow(str(tmp_path), tmp_path / "grow.png")  # a pathlib.Path works too, as study.py passes
     assert_png(tmp_path / "grow.png")
     ax = fig.axes[0]
-    assert list(ax.get_xticks()) == [4, 8, 12]
-    stars = [line for line in ax.lines if line.get_marker() == "*"]
-    assert len(stars) == 1 and list(stars[0].get_xdata()) == [12]
-    assert {t.get_text() for t in ax.texts} >= {"3.6000", "3.2000", "3.0100"}
+    assert list(ax.get_xticks()) == [4, 8, 12, 24]  # the rounds and the reference at n = K
+    rounds = [line for line in ax.lines if line.get_label().startswith("Inheritune round")]
+    assert len(rounds) == 1 and list(rounds[0].get_xdata()) == [4, 8, 12]
+    ring = [line for line in ax.lines if line.get_label() == "stopped at n=12"]
+    assert len(ring) == 1 and list(ring[0].get_xdata()) == [12]
+    assert {t.get_text() for t in ax.texts} == {"3.6000\ngap +0.6000", "3.2000\ngap +0.2000", "3.0100\ngap +0.0100"}
+    # every legend entry names something drawn, and the other way round
+    drawn = {a.get_label() for a in ax.lines + ax.patches} - {""} | {c.get_label() for c in ax.collections}
+    assert set(legend_texts(fig)) == drawn - {"_nolegend_"} and len(legend_texts(fig)) == 5
 
-    grow.update(stopped_at=None)
-    (tmp_path / "results.json").write_text(json.dumps(grow))
-    fig = plot_grow(str(tmp_path), str(tmp_path / "grow2.png"))
-    assert "no round has reached the baseline" in fig.axes[0].get_title()
+
+def test_plot_grow_one_round_is_read_against_the_baseline(tmp_path):
+    write_grow(tmp_path, ((4, 3.3),), stopped_at=None, tolerance=0.0)
+    fig = plot_grow(str(tmp_path), str(tmp_path / "grow.png"))
+    ax = fig.axes[0]
+    assert "no round has reached the baseline" in ax.get_title()
+    assert legend_texts(fig) == ["baseline 3.0000", "Inheritune round: n layers", "reference: 24 layers"]
+    bottom, top = ax.get_ylim()
+    assert bottom < 3.0 and 3.3 < top  # baseline and round both in view
+    assert [t.get_text() for t in ax.texts] == ["3.3000\ngap +0.3000"]
 
 
 def test_plot_ablation_groups_and_zooms(study, tmp_path):
@@ -182,7 +257,7 @@ def test_plot_ablation_groups_and_zooms(study, tmp_path):
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels == ["scratch\n16L T", "scratch\n16L 2T",
-                      "Inheritune full\n16L T", "Inheritune attn_ln\n16L T"]
+                      "Inheritune\nfull block\n16L T", "Inheritune\nattention + LN\n16L T"]
     bottom, top = ax.get_ylim()
     assert 2.8 < bottom < 3.0 and 3.4 < top < 3.8  # zoomed to 3.00-3.40, not from 0
     assert "3.1200\n(n=2)" in [t.get_text() for t in ax.texts]  # mean of the two seeds
@@ -252,6 +327,21 @@ def test_glob_skips_what_is_not_a_run(study, tmp_path, capsys):
     assert f"skipping {tmp_path / 'grow'}: not a run directory" in capsys.readouterr().err
 
 
+def test_report_descends_into_grow_and_study_folders(tmp_path):
+    """out/* catches a grow folder (runs one level down) and a study folder (two levels down)."""
+    out = tmp_path / "out"
+    (out / "grow").mkdir(parents=True)
+    (out / "grow" / "results.json").write_text("{}")
+    grow = [make_run(out / "grow", name, n_layer=n) for name, n in (("reference", 8), ("n04", 4), ("n06", 6))]
+    (out / "study" / "seed0").mkdir(parents=True)
+    study = [make_run(out / "study" / "seed0", "reference", n_layer=8, seed=0),
+             make_run(out / "study" / "seed0" / "grow", "n04", n_layer=4, seed=0)]
+    single = make_run(out, "single")
+    rows = parse_table(report_table([str(out / "*")]))
+    assert sorted(r["run"] for r in rows) == sorted(map(str, grow + study + [single]))
+    assert len(parse_table(report_table([str(out / "grow")]))) == 3
+
+
 def test_log_line_being_written_is_skipped(study):
     with open(study["attn"] / "log.jsonl", "a") as f:
         f.write('{"step": 105, "tok')
@@ -262,8 +352,8 @@ def test_bad_inputs_end_in_one_line(study, tmp_path):
     (tmp_path / "empty").mkdir()
     assert "does not exist" in one_line_exit(report_table, [str(tmp_path / "nope")])
     assert "no files match" in one_line_exit(report_table, [str(tmp_path / "zzz*")])
-    message = one_line_exit(report_table, [str(tmp_path)])
-    assert "not a run directory" in message and os.path.join(str(tmp_path), "*") in message
+    message = one_line_exit(report_table, [str(tmp_path / "empty")])
+    assert "not a run directory" in message and "holds none" in message
     assert "results.json" in one_line_exit(plot_grow, str(tmp_path / "empty"), str(tmp_path / "g.png"))
     assert "matches no run directory" in one_line_exit(report_table, [str(tmp_path / "emp*")])
     assert "unsupported image type" in one_line_exit(plot_runs_main, [str(study["ref"]), "--out", "x.jpg"])

@@ -557,6 +557,7 @@ def test_eval_only_without_resume_does_not_score_a_fresh_model_over_a_trained_ru
     (dict(dropout=1.0), "dropout=1.0 must be in [0, 1)"),
     (dict(dropout=-0.1), "dropout=-0.1 must be in [0, 1)"),
     (dict(ckpt_interval=-1), "ckpt_interval=-1 must not be negative"),
+    (dict(device="gpu"), "device='gpu' is not a device this trains on; use auto, cpu, cuda or cuda:N"),
 ])
 def test_impossible_settings_stop_with_one_line(data_dir, tmp_path, overrides, expected):
     assert expected in one_line_exit(train.main, argv(tmp_path / "run", data_dir, **overrides))

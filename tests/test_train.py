@@ -682,3 +682,12 @@ def test_a_pretrained_run_resumes_with_the_command_that_started_it(synth_data_di
     run(tmp_path / "run", synth_data_dir, init_from="pretrained", max_iters=2, **same)
     run(tmp_path / "run", synth_data_dir, init_from="resume", max_iters=4, **same)
     assert load_ckpt(tmp_path / "run")["model_args"]["scale_attn_by_inverse_layer_idx"] is False
+
+
+def test_printed_log_lines_carry_the_runs_eta(synth_data_dir, tmp_path, capsys):
+    run(tmp_path / "run", synth_data_dir, max_iters=4, log_interval=1, eval_interval=2)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
+    assert "eta" not in lines[0]  # step 0: nothing trained yet to time
+    assert all(re.search(r" eta \d+:\d\d:\d\d$", line) for line in lines[1:-1]), lines
+    assert lines[-1].endswith(" eta 0:00:00")
+    assert all("eta_s" not in record for record in read_log(tmp_path / "run"))  # the log's schema is unchanged
