@@ -386,7 +386,6 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
     clip = {name: statistics.fmean(r["clip_rate"] for r in rs) for name, rs in runs.items()}
     compared = [(c, a, b, k, paired(losses[a], losses[b])) for c, a, b, k in claims(K, preset)]
     gains = {n: paired(losses["reference"], losses[f"scratch_T_n{n}"]) for n in depths}
-    ref_config = json.loads((rows[seeds[0]]["reference"] / "config.json").read_text())
     params = runs["reference"][0]["num_params"]
     train_tokens = read_meta(base["data_dir"], base["dataset"])["tokens"]["train"]
     tokens = T * base["tokens_per_step"]
@@ -394,6 +393,7 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
     every_run = {str(d) for s in seeds for d in rows[s].values()} | {
         r["run_dir"] for g in grows.values() for r in g["rounds"]}
     train_s = sum(result(d)["elapsed_s"] for d in every_run)
+    commits = sorted({json.loads((Path(d) / "config.json").read_text())["git_commit"][:7] for d in every_run})
     validation = (f"the first {base['eval_tokens']:,} tokens of val.bin" if base["eval_tokens"] else "all of val.bin")
     orders = {s: data_orders(s) for s in seeds}
     ref_spread = mean_std(losses["reference"])[1]
@@ -417,7 +417,7 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
                    results_dir / "ablation.png", f"parts inherited, {n_abl} of {K} blocks, {len(seeds)} seeds",
                    baseline=statistics.fmean(losses["reference"]))
     write_json_atomically(results_dir / "results.json", {
-        "command": command, "git_commit": ref_config["git_commit"], "seeds": list(seeds), "K": K, "T": T,
+        "command": command, "git_commits": commits, "seeds": list(seeds), "K": K, "T": T,
         "depths": list(depths), "n_ablation": n_abl, "data_orders": {str(s): o for s, o in orders.items()},
         "match_margin": MATCH_MARGIN, "final_val_loss": losses, "clip_rate": clip,
         "grow": {str(s): {"stopped_at": g["stopped_at"], "baseline": g["baseline_val_loss"],
@@ -432,7 +432,7 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
         "train_s": train_s, "wall_s": wall_s, "hardware": hardware(base)})
     md = [
         "# Inheritune at small scale, on the paper's recipe\n",
-        f"Command: `{command}`, from commit {ref_config['git_commit']}.  ",
+        f"Command: `{command}`; runs made at commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}.  ",
         f"Data: the built-in corpus in its own {BPE_VOCAB:,}-token BPE ({base['dataset']}), {train_tokens:,} training "
         f"tokens; validation: {validation}, deterministic.  ",
         f"Model: K = {K} blocks, d = {base['n_embd']}, {base['n_head']} heads, block {base['block_size']}, "
@@ -448,8 +448,8 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
         "Reference plateau: its last 20% of steps improved val loss by "
         + ", ".join(f"{100 * p:.2f}%" for p in plateaus) + f" (target < {100 * PLATEAU_LIMIT:.0f}%).  ",
         f"Hardware: {hardware(base)}. Time: {train_s / 60:.1f} min of training and evaluation summed over the "
-        f"{len(every_run)} runs (their elapsed_s); {wall_s / 3600:.2f} h wall for this invocation "
-        "(finished runs are reused).\n",
+        f"{len(every_run)} runs (their elapsed_s); {wall_s / 3600:.2f} h wall for this invocation (finished runs are "
+        "reused; the README gives the wall time of the invocations that trained them).\n",
         f"## Rows: final val loss, mean ± std over {len(seeds)} seeds, each seed, clip rate\n",
         f"Depths fixed before any run: n = {', '.join(map(str, depths))} of K = {K} "
         f"({'K/2 and round(2K/3), as' if len(depths) == 2 else 'K/2, as'} the paper's large runs, 18 of 36"
