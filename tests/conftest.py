@@ -56,3 +56,11 @@ def builtin_bpe_data_dir(builtin_data_dir):
 
     prepare_openwebtext.prepare_builtin(builtin_data_dir, num_proc=1, bpe_vocab=1024)
     return builtin_data_dir
+
+
+def save_edited_checkpoint(ckpt, path):
+    """A checkpoint a test edited (e.g. into an older format), with its checksum made to match the edit."""
+    import torch
+    from checkpoint import checksum
+    ckpt["crc32"] = checksum({k: v for k, v in ckpt.items() if k not in ("crc32", "checksum")})
+    torch.save(ckpt, path)

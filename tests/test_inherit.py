@@ -26,7 +26,7 @@ import inherit
 import train
 from checkpoint import save_checkpoint
 from model import GPT, GPTConfig
-from conftest import one_line_exit
+from conftest import one_line_exit, save_edited_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTH_VOCAB = 256
@@ -397,7 +397,7 @@ def test_cli_checkpoint_is_the_inherited_model_and_train_continues_it(ref_run, t
     expected, manifest = inherit.inherit(ref_ckpt["model"], ref_ckpt["model_args"], 2, parts="attn_ln",
                                          embeddings="wte")
     assert ckpt["step"] == 0 and "optimizer" not in ckpt
-    assert ckpt["inherit_manifest"] == manifest
+    assert ckpt["inherit_manifest"] == {**manifest, "selection": {"blocks": [0, 1], "policy": "first", "scores": None}}
     assert ckpt["model_args"] == {**ref_ckpt["model_args"], "n_layer": 2}
     assert list(ckpt["model"]) == list(expected.state_dict())
     for name, tensor in expected.state_dict().items():
@@ -433,7 +433,7 @@ def test_cli_checkpoint_is_the_inherited_model_and_train_continues_it(ref_run, t
     for step, record in resumed.items():
         assert record == inherited[step], step
     trained = load_ckpt(out)
-    assert trained["step"] == 3 and trained["inherit_manifest"] == manifest  # the manifest stays
+    assert trained["step"] == 3 and trained["inherit_manifest"] == ckpt["inherit_manifest"]  # the manifest stays
     assert trained["config"]["init_from"] == "inherit"  # how the run began survives the resume
 
 
@@ -456,7 +456,7 @@ def test_checkpoints_from_before_attn_divisors_resume_with_the_default(data_dir,
     train.main(run_argv(out, data_dir, n_layer=1, max_iters=1, eval_interval=1))
     ckpt = load_ckpt(out / "ckpt.pt")
     del ckpt["model_args"]["attn_divisors"], ckpt["config"]["attn_divisors"]
-    torch.save(ckpt, out / "ckpt.pt")
+    save_edited_checkpoint(ckpt, out / "ckpt.pt")
     config = read_json(out / "config.json")
     del config["attn_divisors"]
     (out / "config.json").write_text(json.dumps(config))
@@ -472,7 +472,7 @@ def test_cli_prints_a_train_command_that_runs_as_printed(ref_run, tmp_path, caps
     # a config file with another shape is refused, naming the file it came from
     tiny = str(ROOT / "config" / "tiny_cpu.py")
     message = one_line_exit(train.main, [tiny, "--init_from=resume", f"--out_dir={out.parent}"])
-    assert f"n_layer=4 (set by {tiny})" in message and f"remove n_layer from {tiny}" in message
+    assert f"(set by {tiny})" in message and f"from {tiny} or start a new out_dir" in message
     message = one_line_exit(train.main, command[2:] + ["--n_head=4"])
     assert "n_head=4 (set by '--n_head=4')" in message and "drop '--n_head=4'" in message
     train.main(command[2:])  # as printed: trains with the reference's settings to the reference's T
@@ -503,7 +503,9 @@ def test_train_inherit_starts_from_inherit_inherit(ref_run, tmp_path, parts, lay
     expected, manifest = inherit.inherit(ref_ckpt["model"], ref_ckpt["model_args"], 2, parts, layers,
                                          embeddings or "wte", seed=5)
     ckpt = load_ckpt(out_dir / "ckpt.pt")  # saved at step 0
+    selection = ckpt["inherit_manifest"].pop("selection")  # the policy and its blocks, beside the tensors' sources
     assert ckpt["step"] == 0 and ckpt["inherit_manifest"] == manifest
+    assert selection["blocks"] == ([int(i) for i in layers.split(",")] if layers else [0, 1])
     outside = {n for n, src in manifest.items() if src != "init" and not n.startswith("transformer.h.")}
     assert outside == {n for e in (embeddings or "wte").split(",") for n in OUTSIDE_BLOCKS[e] if n in manifest}
     for name, tensor in expected.state_dict().items():
@@ -697,7 +699,7 @@ def test_grow_refuses_an_unfinished_reference(data_dir, tmp_path):
     # as if it died at step 4 of max_iters=12 (or is still training): not the reference of T steps
     ckpt = load_ckpt(ref_dir / "ckpt.pt")
     ckpt["config"]["max_iters"] = T
-    torch.save(ckpt, ref_dir / "ckpt.pt")
+    save_edited_checkpoint(ckpt, ref_dir / "ckpt.pt")
     (ref_dir / "result.json").unlink()
     out = tmp_path / "grow"
     set_baseline(out, -1.0)

@@ -22,7 +22,7 @@ import torch
 
 import train
 from model import GPT, GPTConfig
-from conftest import one_line_exit
+from conftest import one_line_exit, save_edited_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTH_VOCAB = 256
@@ -664,7 +664,7 @@ def test_a_checkpoint_from_before_decay_embeddings_resumes_with_its_groups(synth
     run(out, synth_data_dir, decay_embeddings=True, max_iters=2)
     ckpt = load_ckpt(out)
     del ckpt["config"]["decay_embeddings"]
-    torch.save(ckpt, out / "ckpt.pt")
+    save_edited_checkpoint(ckpt, out / "ckpt.pt")
     run(out, synth_data_dir, init_from="resume", max_iters=4)
     assert read_json(out / "result.json")["step"] == 4 and load_ckpt(out)["config"]["decay_embeddings"] is True
 
