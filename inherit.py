@@ -483,7 +483,9 @@ def check_same_search(out, overrides):
     """Finished rounds are reused on rerun: only if they were made from the same recipe."""
     path = out / "search.json"
     if path.exists():
-        before = json.loads(path.read_text())
+        from train import DEFAULTS  # train.py imports this module: import it when needed
+        # a setting train.py no longer has (inherit_allow_moved) changes nothing a round computes
+        before = {k: v for k, v in json.loads(path.read_text()).items() if k in DEFAULTS}
         changed = sorted(k for k in set(before) | set(overrides) if before.get(k) != overrides.get(k))
         if changed:
             raise SystemExit(f"{out} holds a search with other settings ({', '.join(changed)} differ): "

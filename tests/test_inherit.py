@@ -693,6 +693,13 @@ def test_grow_scratch_control_trains_the_last_depth_from_scratch_on_the_rounds_b
     assert f"{last['val_loss'] - results['scratch_control']['val_loss']:+.4f} from inheriting" in printed
 
 
+def test_a_search_from_an_earlier_version_resumes_despite_a_setting_train_no_longer_has(tmp_path):
+    recipe = {"n_layer": 4, "init_from": "inherit", "learning_rate": 1e-3}
+    (tmp_path / "search.json").write_text(json.dumps({**recipe, "inherit_allow_moved": False}))
+    inherit.check_same_search(tmp_path, recipe)  # no exit: the old key changes nothing a round computes
+    assert "learning_rate" in one_line_exit(inherit.check_same_search, tmp_path, {**recipe, "learning_rate": 2e-3})
+
+
 def test_grow_refuses_an_unfinished_reference(data_dir, tmp_path):
     ref_dir = tmp_path / "ref"
     train.main(run_argv(ref_dir, data_dir, max_iters=4))
