@@ -104,9 +104,9 @@ def run(base, out_dir, progress, **changes):
     return Path(out_dir)
 
 
-def launcher(progress):
-    """The grow loop's plain single-process launcher, reporting to `progress`."""
-    args = inherit.parse_args(["--grow-until-baseline"])
+def launcher(progress, *argv):
+    """The grow loop's arguments (default: its plain single-process launcher), reporting to `progress`."""
+    args = inherit.parse_args(["--grow-until-baseline", *argv])
     args.progress = progress
     return args
 
@@ -114,11 +114,10 @@ def launcher(progress):
 def reference_and_grow(base, seed, out, progress):
     """A seed's reference and its grow loop (blocks + wte inherited); returns the grow loop's results.json."""
     ref = run(base, out / f"seed{seed}" / "reference", progress, seed=seed, data_seed=data_orders(seed)["reference"])
-    args = inherit.parse_args(["--grow-until-baseline", "--reference-run", str(ref), "--out",
-                               str(out / f"seed{seed}" / "grow"), "--embeddings", PAPER_EMBEDDINGS])
-    args.progress = progress
-    inherit.grow_until_baseline(args)
-    grow = json.loads((out / f"seed{seed}" / "grow" / "results.json").read_text())
+    grow_dir = out / f"seed{seed}" / "grow"
+    inherit.grow_until_baseline(launcher(progress, "--reference-run", str(ref), "--out", str(grow_dir),
+                                         "--embeddings", PAPER_EMBEDDINGS))
+    grow = json.loads((grow_dir / "results.json").read_text())
     progress.grow_stopped([r["n"] for r in grow["rounds"]])
     return grow
 
@@ -333,12 +332,13 @@ def hardware(base):
     return f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, CPU only"
 
 
+def spread(values):
+    """The seeds' standard deviation; None for one seed (shown as n/a)."""
+    return statistics.stdev(values) if len(values) > 1 else None
+
+
 def fmt(x, sign=False):
     return "n/a" if x is None else f"{x:+.4f}" if sign else f"{x:.4f}"
-
-
-def mean_std(values):
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
 # the paper's depth gain: its K-layer reference against scratch at the target depth, both after 100K steps
@@ -396,10 +396,10 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
     commits = sorted({json.loads((Path(d) / "config.json").read_text())["git_commit"][:7] for d in every_run})
     validation = (f"the first {base['eval_tokens']:,} tokens of val.bin" if base["eval_tokens"] else "all of val.bin")
     orders = {s: data_orders(s) for s in seeds}
-    ref_spread = mean_std(losses["reference"])[1]
+    ref_spread = spread(losses["reference"])
     diff_spreads = [d["std"] for *_, d in compared if d["std"] is not None]
 
-    table = [f"| {label} | {depth} | {mean_std(losses[r])[0]:.4f} ± {fmt(mean_std(losses[r])[1])} | "
+    table = [f"| {label} | {depth} | {statistics.fmean(losses[r]):.4f} ± {fmt(spread(losses[r]))} | "
              + " ".join(f"{x:.4f}" for x in losses[r]) + f" | {clip[r]:.3f} |" for r, (label, depth) in labels.items()]
     gain_lines = [f"| {n} | {fmt(d['mean'], True)} | [{fmt(d['lo'], True)}, {fmt(d['hi'], True)}] | "
                   f"{' '.join(f'{x:+.4f}' for x in d['diffs'])} | "
@@ -467,7 +467,8 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
         "|---|---|---|---|---|", *gain_lines, "",
         "## Claims, paired over seeds (first minus second)\n",
         f"'matches' holds when the 95% t interval lies below +{MATCH_MARGIN}; 'equal' when it lies within "
-        f"±{MATCH_MARGIN}; 'beats' when it lies below 0. The margin: the paper calls a gap of 0.00 a match (medium 16L "
+        f"±{MATCH_MARGIN}; 'beats' when it lies below 0. The margin: the paper calls a gap of 0.00 a match "
+        "(medium 16L "
         f"Inheritune 2.81 vs 24L 2.81) and +0.03 not (14L, 2.84); {MATCH_MARGIN} nats is under that. Seed spread "
         f"here: the reference's final val loss has std {fmt(ref_spread)} over seeds; the paired differences' stds "
         f"range {fmt(min(diff_spreads, default=None))}-{fmt(max(diff_spreads, default=None))}. 'Detectable': the "

@@ -577,16 +577,16 @@ def cannot_write(path, e):
                       "the last checkpoint)")
 
 
-def write_run_file(path, text):
+def write_run_file(path, content, write=write_text_atomically):
     """A file of the run directory, whole or not at all: a kill or a full disk keeps the old one."""
     try:
-        write_text_atomically(path, text)
+        write(path, content)
     except OSError as e:
         raise cannot_write(path, e) from None
 
 
 def write_run_json(path, obj):
-    write_run_file(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    write_run_file(path, obj, write_json_atomically)
 
 
 def _logged_step(line):
