@@ -127,56 +127,94 @@ def grow_depths(K):
     return list(range(K // 2, K, 2))
 
 
-def seed_runs(base, seed, out, preset, progress):
-    """A seed's runs, one after another: its reference and grow loop, then the models compared at the fixed
+def seed_runs(base, seed, out, preset, progress, suite="claims"):
+    """A seed's runs, one after another: its reference and grow loop, then the suite's models at the fixed
     depths, whatever depth its grow loop stopped at. Returns the grow loop's results and row -> run dir."""
     grow = reference_and_grow(base, seed, out, progress)
-    return grow, target_runs(seed, out / f"seed{seed}", preset, progress)
+    return grow, SUITES[suite](seed, out / f"seed{seed}", preset, progress)
+
+
+def seed_recipe(seed, seed_dir):
+    """A seed's grow loop's recipe (search.json): the init seed, batch order and hyperparameters of every model
+    compared with its reference."""
+    recipe = json.loads((seed_dir / "grow" / "search.json").read_text())
+    assert recipe["data_seed"] == data_orders(seed)["targets"], "the grow loop's batch order is not the seed's own"
+    return recipe
+
+
+def inherited(recipe, seed_dir, depth, progress, parts="full"):
+    """Inheritune at `depth` with `parts`: the grow loop's round where it trained that depth (reused or added)."""
+    if parts == "full" and depth in grow_depths(recipe["n_layer"]):
+        return run(recipe, seed_dir / "grow" / f"n{depth:02d}", progress, n_layer=depth)
+    return run(recipe, seed_dir / f"inherit{depth}_{parts}", progress, n_layer=depth, inherit_parts=parts)
 
 
 def target_runs(seed, seed_dir, preset, progress):
-    """A seed's models compared with its reference, trained with its grow loop's recipe (search.json),
-    so init seed, data order and hyperparameters are the rounds'. Returns row name -> run dir."""
-    recipe = json.loads((seed_dir / "grow" / "search.json").read_text())
-    assert recipe["data_seed"] == data_orders(seed)["targets"], "the grow loop's batch order is not the seed's own"
+    """The claims suite: a seed's models compared with its reference, trained with its grow loop's recipe.
+    Returns row name -> run dir."""
+    recipe = seed_recipe(seed, seed_dir)
     scratch = inherit.scratch_overrides(recipe)
     K = recipe["n_layer"]
-    rounds, depths, n_abl = grow_depths(K), compared_depths(K, preset), ablation_depth(K, preset)
-
-    def inherited(depth, parts="full"):
-        if parts == "full" and depth in rounds:  # exactly a grow round: reuse or add it
-            return run(recipe, seed_dir / "grow" / f"n{depth:02d}", progress, n_layer=depth)
-        return run(recipe, seed_dir / f"inherit{depth}_{parts}", progress, n_layer=depth, inherit_parts=parts)
-
+    depths, n_abl = compared_depths(K, preset), ablation_depth(K, preset)
     rows = {"reference": seed_dir / "reference"}
     for d in depths:
-        rows[f"inheritune_n{d}"] = inherited(d)
+        rows[f"inheritune_n{d}"] = inherited(recipe, seed_dir, d, progress)
         rows[f"scratch_T_n{d}"] = run(scratch, seed_dir / f"scratch{d}_T", progress, n_layer=d)
         rows[f"scratch_2T_n{d}"] = run(scratch, seed_dir / f"scratch{d}_2T", progress, n_layer=d,
                                        max_iters=2 * recipe["max_iters"])
-    rows.update({f"ablate_{p}_n{n_abl}": inherited(n_abl, p) for p in ablation_parts(preset)})
+    rows.update({f"ablate_{p}_n{n_abl}": inherited(recipe, seed_dir, n_abl, progress, p) for p in ablation_parts(preset)})
     return rows
+
+
+def layer_runs(seed, seed_dir, preset, progress):
+    """The layers suite: at each compared depth, Inheritune with each selection policy (first = the claims
+    suite's Inheritune run), knowledge distillation from the reference into a scratch-initialised and an
+    Inheritune-initialised student, and scratch; all T steps with the grow loop's recipe and batches.
+    Returns row name -> run dir."""
+    recipe = seed_recipe(seed, seed_dir)
+    scratch, teacher = inherit.scratch_overrides(recipe), recipe["inherit_from"]
+    rows = {"reference": seed_dir / "reference"}
+    for d in compared_depths(recipe["n_layer"], preset):
+        rows[f"first_n{d}"] = inherited(recipe, seed_dir, d, progress)
+        rows.update({f"{p}_n{d}": run(recipe, seed_dir / f"select{d}_{p}", progress, n_layer=d, inherit_select=p)
+                     for p in POLICIES})
+        rows[f"distill_scratch_n{d}"] = run(scratch, seed_dir / f"distill{d}_scratch", progress, n_layer=d,
+                                            distill_from=teacher)
+        rows[f"distill_inherit_n{d}"] = run(recipe, seed_dir / f"distill{d}_inherit", progress, n_layer=d,
+                                            distill_from=teacher)
+        rows[f"scratch_T_n{d}"] = run(scratch, seed_dir / f"scratch{d}_T", progress, n_layer=d)
+    return rows
+
+
+SUITES = {"claims": target_runs, "layers": layer_runs}
+POLICIES = tuple(p for p in inherit.SELECT if p != "first")  # the layers suite's policies beside the paper's
 
 
 class Progress:
     """One status line per run start and finish (run, seed, val loss, elapsed, ETA of the whole study);
     each run's own output goes to its train.log. The ETA weighs runs by FLOPs (parameters x tokens)."""
 
-    def __init__(self, out, base, seeds, preset):
+    def __init__(self, out, base, seeds, preset, suite="claims"):
         self.out, self.base, self.t0, self.lock = out, base, time.time(), threading.Lock()
-        self.started_at, self.done = {}, 0.0
-        K, T = base["n_layer"], base["max_iters"]
-        self.depths = depths = compared_depths(K, preset)
-        n_abl = ablation_depth(K, preset)
-        plan = [(K, T)] + [(n, T) for n in grow_depths(K)]
-        plan += [(n, T) for n in depths if n not in grow_depths(K)] + [(n, t) for n in depths for t in (T, 2 * T)]
-        plan += [(n_abl, T)] * len(ablation_parts(preset))
-        self.total = len(seeds) * sum(self.cost(base, n, t) for n, t in plan)
+        self.started_at, self.done, self.counted = {}, 0.0, set()
+        self.depths = compared_depths(base["n_layer"], preset)
+        self.total = len(seeds) * sum(self.cost(base, *run) for run in self.plan(base, preset, suite))
+
+    def plan(self, base, preset, suite):
+        """A seed's runs as (layers, steps, teacher layers): the reference, the grow rounds, the suite's."""
+        K, T, depths = base["n_layer"], base["max_iters"], self.depths
+        runs = [(K, T, 0)] + [(n, T, 0) for n in grow_depths(K)] + [(n, T, 0) for n in depths if n not in grow_depths(K)]
+        if suite == "layers":
+            return runs + [(n, T, 0) for n in depths] * (len(POLICIES) + 1) + [(n, T, K) for n in depths] * 2
+        runs += [(n, t, 0) for n in depths for t in (T, 2 * T)]
+        return runs + [(ablation_depth(K, preset), T, 0)] * len(ablation_parts(preset))
 
     @staticmethod
-    def cost(base, n_layer, steps):
+    def cost(base, n_layer, steps, teacher_layers=0):
+        """FLOPs up to a constant: a step's forward and backward of the model, plus a teacher's forward
+        (a third of its training step) for distillation."""
         d, V = base["n_embd"], base["vocab_size"] or BPE_VOCAB
-        return steps * (n_layer * 12 * d * d + V * d)
+        return steps * (n_layer * 12 * d * d + V * d + teacher_layers * 4 * d * d + (V * d / 3 if teacher_layers else 0))
 
     def grow_stopped(self, rounds):
         """Takes the grow rounds a loop did not need, and no compared run trains, out of the plan."""
@@ -192,11 +230,13 @@ class Progress:
     def finished(self, out_dir, result, trained):
         cfg = json.loads((Path(out_dir) / "config.json").read_text())
         with self.lock:
-            cost = self.cost(cfg, cfg["n_layer"], cfg["max_iters"])
+            teacher = self.base["n_layer"] if cfg.get("distill_from") else 0
+            cost = self.cost(cfg, cfg["n_layer"], cfg["max_iters"], teacher)
             if trained:
                 self.done += cost
-            else:
+            elif str(out_dir) not in self.counted:  # a run found finished leaves the plan, once (rows share runs)
                 self.total -= cost
+            self.counted.add(str(out_dir))
             took = time.time() - self.started_at.get(str(out_dir), time.time())
             left = self.total - self.done
             rate = self.done / (time.time() - self.t0)
@@ -490,6 +530,9 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=tuple(PRESETS), default="cpu", help="config/study_<preset>.py")
+    p.add_argument("--suite", choices=tuple(SUITES), default="claims",
+                   help="claims: the paper's four claims (study.md); layers: which blocks to inherit, and "
+                        "distillation (layers.md); both share the references, grow loops and common runs")
     p.add_argument("--quick", action="store_true", help="tiny models, a few steps, one seed")
     p.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel (a GPU has room for several)")
     p.add_argument("--out", default="", help="run directories (default out/study_<preset>[_quick])")
@@ -505,13 +548,16 @@ def main(argv=None):
     base = study_settings(args.preset, args.quick)
     prepare_builtin(base["data_dir"], bpe_vocab=BPE_VOCAB)
     seeds = SEEDS[args.preset][:1] if args.quick else SEEDS[args.preset]
-    progress = Progress(out, base, seeds, args.preset)
+    progress = Progress(out, base, seeds, args.preset, args.suite)
     progress.say(f"{len(seeds)} seeds, {args.jobs} at a time; each run's output in its train.log under {out}")
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         grows, rows = {}, {}
-        for s, (grow, runs) in zip(seeds, pool.map(lambda s: seed_runs(base, s, out, args.preset, progress), seeds)):
+        for s, (grow, runs) in zip(seeds, pool.map(lambda s: seed_runs(base, s, out, args.preset, progress, args.suite), seeds)):
             grows[s], rows[s] = grow, runs
+    if args.suite == "layers":
+        attention = {s: analyze(rows[s]["reference"] / "ckpt.pt", rows[s]["reference"]) for s in seeds}
+        return write_layers(results_dir, base, seeds, rows, attention, time.time() - t0, command)
     attention = {}
     for s in seeds:
         report = analyze(rows[s]["reference"] / "ckpt.pt", results_dir if s == seeds[0] else rows[s]["reference"])
