@@ -139,7 +139,7 @@ def seed_recipe(seed, seed_dir):
     compared with its reference."""
     recipe = json.loads((seed_dir / "grow" / "search.json").read_text())
     assert recipe["data_seed"] == data_orders(seed)["targets"], "the grow loop's batch order is not the seed's own"
-    return recipe
+    return {k: v for k, v in recipe.items() if k in DEFAULTS}  # a search from an earlier version: its old settings go
 
 
 def inherited(recipe, seed_dir, depth, progress, parts="full"):
