@@ -129,17 +129,13 @@ def table(rows, T):
     return "\n".join(lines)
 
 
-def plot_heatmap(rows, T, path, title, marks=None):
-    """Ranks per layer and head. The colours span the ranks found (one colour for all would hide their
+def draw_heatmap(fig, ax, rows, T, title, marks=None):
+    """Ranks per layer and head on `ax`. The colours span the ranks found (one colour for all would hide their
     spread); marks, {name: rank} (uniform causal attention, attention to self), are lines on the colour bar
     where they fall in that span and are named beside it in any case."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     ranks = np.array([row["rank"] for row in rows])
     low, high = float(ranks.min()), float(ranks.max())
     low, high = (low, high) if high - low >= 1 else ((low + high) / 2 - 0.5, (low + high) / 2 + 0.5)
-    fig, ax = plt.subplots(figsize=(max(7.0, 3.0 + 0.9 * ranks.shape[1]), max(4.5, 1.8 + 0.6 * ranks.shape[0])))
     image = ax.imshow(ranks, cmap="viridis", vmin=low, vmax=high, aspect="auto")
     for (layer, head), r in np.ndenumerate(ranks):
         ax.text(head, layer, f"{r:.1f}", ha="center", va="center", fontsize=10,
@@ -156,10 +152,21 @@ def plot_heatmap(rows, T, path, title, marks=None):
             bar.ax.axhline(rank, color="red", lw=2)
             bar.ax.text(1.05, rank, name, transform=bar.ax.get_yaxis_transform(), color="red", fontsize=8,
                         va="center")
-    fig.tight_layout()
+
+
+def plot_heatmap(rows, T, path, title, marks=None):
+    """draw_heatmap as a figure of its own, saved to path."""
+    from matplotlib.figure import Figure
+    ranks = len(rows), len(rows[0]["rank"])
+    fig = Figure(figsize=(max(7.0, 3.0 + 0.9 * ranks[1]), max(4.5, 1.8 + 0.6 * ranks[0])), layout="tight")
+    draw_heatmap(fig, fig.subplots(), rows, T, title, marks)
     fig.savefig(path, dpi=150)
-    plt.close(fig)
     return fig
+
+
+def heatmap_marks(report):
+    """The ranks that give the heatmap its scale, from an attention.json report."""
+    return {"uniform causal": report["uniform_causal_rank"], "attention to self": report["self_rank"]}
 
 
 def analyze(ckpt_path, out_dir, windows=WINDOWS, threshold=THRESHOLD, collapsed=0.05, data_dir="", dataset=""):
@@ -186,8 +193,7 @@ def analyze(ckpt_path, out_dir, windows=WINDOWS, threshold=THRESHOLD, collapsed=
     write_json_atomically(out_dir / "attention.json", report)
     plot_heatmap(rows, T, out_dir / "attention.png",
                  f"{Path(ckpt_path).parent.name}, step {ckpt['step']}: rank holding\n"
-                 f"{threshold:.0%} of the energy, {len(batch)} windows of {T}",
-                 {"uniform causal": report["uniform_causal_rank"], "attention to self": report["self_rank"]})
+                 f"{threshold:.0%} of the energy, {len(batch)} windows of {T}", heatmap_marks(report))
     print(table(rows, T))
     print(f"for scale: uniform causal attention has rank {report['uniform_causal_rank']}, "
           f"attention to each token itself {report['self_rank']}")

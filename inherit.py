@@ -410,6 +410,18 @@ def wait_for(child):
             signal.signal(sig, handler)
 
 
+def read_json(path, remedy):
+    """A JSON object the loop wrote (a run's result.json, eval.json, a search's files), or one line saying it is
+    damaged and what to do (`remedy`)."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise SystemExit(f"{path} is damaged (not a JSON object): {remedy}")
+    return value
+
+
 def run_training(args, overrides, out_dir, config_files=()):
     """Train (or resume) a run in out_dir to completion; returns its result.json. args.progress, when set,
     hears of each run's start and finish (study.py's status lines)."""
@@ -423,7 +435,8 @@ def run_training(args, overrides, out_dir, config_files=()):
         if not launch(args, {**overrides, "out_dir": out_dir}, config_files):
             where = f"{Path(out_dir) / 'train.log'}" if args.progress is not None else "above"
             raise SystemExit(f"training in {out_dir} failed (see {where}); rerun the same command to resume it")
-    result = json.loads(result_path.read_text())
+    result = read_json(result_path, "delete it and rerun the same command: the run is evaluated again from its "
+                                    "checkpoint")
     if args.progress is not None:
         args.progress.finished(out_dir, result, trained)
     return result
@@ -460,9 +473,12 @@ def measure_baseline(args, ref, ref_config, state_path):
         settings = {**reference_overrides(ref_config), "out_dir": ref, "init_from": "resume", "eval_only": True}
         if not launch(args, settings):
             raise SystemExit(f"evaluating the reference in {ref} failed (see above); rerun the same command")
-        evaluation = json.loads((Path(ref) / "eval.json").read_text())
+        evaluation = read_json(Path(ref) / "eval.json", "rerun the same command to evaluate the reference again")
         write_json_atomically(state_path, evaluation)
-    return json.loads(state_path.read_text())["val_loss"]
+    baseline = read_json(state_path, "delete it and rerun the same command: the reference is evaluated again")
+    if not isinstance(baseline.get("val_loss"), (int, float)):
+        raise SystemExit(f"{state_path} holds no val_loss: delete it and rerun the same command")
+    return baseline["val_loss"]
 
 
 def scratch_overrides(recipe):
@@ -485,7 +501,9 @@ def check_same_search(out, overrides):
     if path.exists():
         from train import DEFAULTS  # train.py imports this module: import it when needed
         # a setting train.py no longer has (inherit_allow_moved) changes nothing a round computes
-        before = {k: v for k, v in json.loads(path.read_text()).items() if k in DEFAULTS}
+        recorded = read_json(path, "it records the settings the rounds in it were trained with: restore it, or "
+                                   "choose another --out")
+        before = {k: v for k, v in recorded.items() if k in DEFAULTS}
         changed = sorted(k for k in set(before) | set(overrides) if before.get(k) != overrides.get(k))
         if changed:
             raise SystemExit(f"{out} holds a search with other settings ({', '.join(changed)} differ): "

@@ -4,6 +4,7 @@ reference is trained to its plateau, every row has several seeds and every claim
     OMP_NUM_THREADS=1 python study.py --jobs 3   # CPU: K=8, d=64, T=1,600 steps, 3 seeds side by side
     python study.py --preset gpu --jobs 5        # K=12, d=80, block 256, 5 seeds: one H100/H200
     python study.py --quick                      # tiny and one seed: checks the pipeline (the tests run it)
+    OMP_NUM_THREADS=1 python study.py --suite layers --jobs 3   # which blocks to inherit, and distillation
 
 Data: the built-in corpus in its own 1,024-token BPE (data/builtin_bpe1024). Per seed s (initialisation s;
 the reference's batches drawn with data_seed 2s, every compared model's with 2s+1): a K-block reference;
@@ -14,6 +15,11 @@ Every run trains with the reference's recipe: config/study_<preset>.py over trai
 status line per run start and finish; each run's output goes to its train.log. Interrupted, rerun the
 same command: finished runs are reused and unfinished ones resumed. Writes results/study.md
 (RESULTS/) with its figures.
+
+--suite layers trains, from the same references and with the same recipe, seeds and batches, at the compared
+depths: Inheritune with each selection policy of inherit.py --select (first = the claims suite's run),
+knowledge distillation from the reference into a scratch- and an Inheritune-initialised student, and
+scratch (shared with the claims suite); each against first-n, paired over seeds. Writes results/layers.md.
 """
 
 import argparse
@@ -35,7 +41,8 @@ import inherit
 from analyze import analyze
 from configurator import load_config
 from plots.plot_grow import plot_grow
-from plots.plot_seeds import plot_seed_bars, plot_seed_curves
+from plots.plot_layers import plot_layer_choices
+from plots.plot_seeds import plot_seed_bars, plot_seed_curves, seeds as seeds_text
 from prepare_openwebtext import builtin_name, prepare_builtin, read_meta, write_json_atomically
 from train import DEFAULTS
 
@@ -348,8 +355,7 @@ def grow_verdict(grows, K):
 
 def plateau(run_dir, share=PLATEAU_SHARE):
     """Relative val-loss improvement over the run's last `share` of steps (from its log.jsonl)."""
-    rows = [json.loads(ln) for ln in (Path(run_dir) / "log.jsonl").read_text().splitlines() if ln.strip()]
-    curve = [(r["step"], r["val_loss"]) for r in rows if r.get("val_loss") is not None]
+    curve = [(r["step"], r["val_loss"]) for r in log_rows(run_dir) if r.get("val_loss") is not None]
     start = curve[-1][0] * (1 - share)
     before = min((c for c in curve if c[0] <= start), key=lambda c: start - c[0])
     return (before[1] - curve[-1][1]) / before[1]
@@ -450,11 +456,11 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
 
     curve_rows = ["reference"] + [f"{kind}_n{n}" for n in depths for kind in ("inheritune", "scratch_T", "scratch_2T")]
     plot_seed_curves({f"{labels[r][0]} ({labels[r][1]}L)": [rows[s][r] for s in seeds] for r in curve_rows},
-                     results_dir / "curves.png", f"K={K}: mean ± std over {len(seeds)} seeds")
+                     results_dir / "curves.png", f"K={K}: mean ± std over {seeds_text(len(seeds))}")
     plot_grow(str(rows[seeds[0]]["reference"].parent / "grow"), results_dir / "grow.png")
     ablation = {p: losses[f"ablate_{p}_n{n_abl}"] for p in ablation_parts(preset)}
     plot_seed_bars(ablation | {"full": losses[f"inheritune_n{n_abl}"], "scratch": losses[f"scratch_T_n{n_abl}"]},
-                   results_dir / "ablation.png", f"parts inherited, {n_abl} of {K} blocks, {len(seeds)} seeds",
+                   results_dir / "ablation.png", f"parts inherited, {n_abl} of {K} blocks, {seeds_text(len(seeds))}",
                    baseline=statistics.fmean(losses["reference"]))
     write_json_atomically(results_dir / "results.json", {
         "command": command, "git_commits": commits, "seeds": list(seeds), "K": K, "T": T,
@@ -490,7 +496,7 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
         f"Hardware: {hardware(base)}. Time: {train_s / 60:.1f} min of training and evaluation summed over the "
         f"{len(every_run)} runs (their elapsed_s); {wall_s / 3600:.2f} h wall for this invocation (finished runs are "
         "reused; the README gives the wall time of the invocations that trained them).\n",
-        f"## Rows: final val loss, mean ± std over {len(seeds)} seeds, each seed, clip rate\n",
+        f"## Rows: final val loss, mean ± std over {seeds_text(len(seeds))}, each seed, clip rate\n",
         f"Depths fixed before any run: n = {', '.join(map(str, depths))} of K = {K} "
         f"({'K/2 and round(2K/3), as' if len(depths) == 2 else 'K/2, as'} the paper's large runs, 18 of 36"
         f"{', and its medium runs, 16 of 24' if len(depths) == 2 else ''}); the ablation at n = {n_abl}"
@@ -527,6 +533,158 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
     print((results_dir / "study.md").read_text())
 
 
+# ---- the layers suite's report ------------------------------------------------------------------
+
+LAYER_ROWS = {"first": "Inheritune, first n blocks (the paper)", "spread": "Inheritune, n spread over K",
+              "influence": "Inheritune, n most influential", "rank": "Inheritune, n least collapsed",
+              "distill_scratch": "distillation, scratch init", "distill_inherit": "distillation, Inheritune init",
+              "scratch_T": "scratch"}
+
+
+def versus(diff):
+    """A row against another (first minus second): better (interval below 0), worse (above 0), equal (within
+    +-MATCH_MARGIN) or inconclusive."""
+    lo, hi = diff["lo"], diff["hi"]
+    if lo is None:
+        return "inconclusive (one seed)"
+    if hi < 0 or lo > 0:
+        return "better" if hi < 0 else "worse"
+    return f"equal (within ±{MATCH_MARGIN})" if -MATCH_MARGIN <= lo and hi <= MATCH_MARGIN else "inconclusive"
+
+
+def layer_comparisons(n):
+    """(what, row, other row) at depth n: every row against first-n, then what distillation adds to scratch
+    and what inheriting adds to distillation."""
+    return [(f"{LAYER_ROWS[r]} - first", f"{r}_n{n}", f"first_n{n}") for r in LAYER_ROWS if r != "first"] + [
+        ("distillation (scratch init) - scratch", f"distill_scratch_n{n}", f"scratch_T_n{n}"),
+        ("distillation (Inheritune init) - distillation (scratch init)", f"distill_inherit_n{n}",
+         f"distill_scratch_n{n}")]
+
+
+def log_rows(run_dir):
+    return [json.loads(ln) for ln in (Path(run_dir) / "log.jsonl").read_text().splitlines() if ln.strip()]
+
+
+def step_seconds(run_dir):
+    """The run's median time per optimizer step, from its logged tokens/s (evaluations excluded)."""
+    rates = [r["tokens_per_s"] for r in log_rows(run_dir) if r.get("tokens_per_s")]
+    return json.loads((Path(run_dir) / "config.json").read_text())["tokens_per_step"] / statistics.median(rates)
+
+
+def selection(run_dir, n):
+    """The blocks a run inherited and the policy's per-block scores (its checkpoint's manifest); runs from
+    before the manifest recorded them inherited the first n."""
+    from checkpoint import load_checkpoint
+    record = (load_checkpoint(Path(run_dir) / "ckpt.pt").get("inherit_manifest") or {}).get(inherit.SELECTION)
+    return record or {"policy": "first", "blocks": list(range(n)), "scores": None}
+
+
+def answer(diffs, n):
+    """The suite's two questions answered from its verdicts, with the numbers."""
+    def said(r):
+        d = diffs[f"{r}_n{n}", f"first_n{n}"]
+        return f"{LAYER_ROWS[r]}: {d['mean']:+.4f} [{fmt(d['lo'], True)}, {fmt(d['hi'], True)}]"
+    by = {v: [said(r) for r in POLICIES if versus(diffs[f"{r}_n{n}", f"first_n{n}"]).startswith(v)]
+          for v in ("better", "worse", "equal", "inconclusive")}
+    best = ("No: " + "; ".join(by["better"]) + " beat first-n" if by["better"] else
+            "Yes: every other policy is worse" if len(by["worse"]) == len(POLICIES) else "First-n is not beaten")
+    detail = "; ".join(f"{v} than first-n: {', '.join(x)}" if v in ("better", "worse") else f"{v}: {', '.join(x)}"
+                       for v, x in by.items() if x)
+    kd = {r: versus(diffs[f"{r}_n{n}", f"first_n{n}"]) for r in ("distill_scratch", "distill_inherit")}
+    return [f"**Is first-n the best choice at n = {n}?** {best} (each minus first-n, mean and 95% interval; "
+            f"{detail}).",
+            f"**Does distillation beat inheritance?** Minus first-n, {said('distill_scratch')}, "
+            f"{kd['distill_scratch']}. **Does it add to inheritance?** Minus first-n, {said('distill_inherit')}, "
+            f"{kd['distill_inherit']}."]
+
+
+def write_layers(results_dir, base, seeds, rows, attention, wall_s, command, preset="cpu"):
+    """results_dir/layers.md, layers.json and the layers_*.png figures, from the finished runs."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    K, T = base["n_layer"], base["max_iters"]
+    depths = compared_depths(K, preset)
+    names = ["reference"] + [f"{r}_n{n}" for n in depths for r in LAYER_ROWS]
+    losses = {r: [result(rows[s][r])["val_loss"] for s in seeds] for r in names}
+    clip = {r: statistics.fmean(result(rows[s][r])["clip_rate"] for s in seeds) for r in names}
+    chosen = {f"{p}_n{n}": [selection(rows[s][f"{p}_n{n}"], n) for s in seeds]
+              for n in depths for p in ("first",) + POLICIES}
+    diffs = {(a, b): paired(losses[a], losses[b]) for n in depths for _, a, b in layer_comparisons(n)}
+    every_run = {str(rows[s][r]) for s in seeds for r in names}
+    commits = sorted({json.loads((Path(d) / "config.json").read_text())["git_commit"][:7] for d in every_run})
+    step_s = {r: statistics.fmean(step_seconds(rows[s][r]) for s in seeds) for r in names if r != "reference"}
+
+    def row_line(r, label, n):
+        blocks = " / ".join(",".join(map(str, c["blocks"])) for c in chosen[r]) if r in chosen else ""
+        return (f"| {label} | {n} | {blocks} | {statistics.fmean(losses[r]):.4f} ± {fmt(spread(losses[r]))} | "
+                + " ".join(f"{x:.4f}" for x in losses[r]) + f" | {clip[r]:.3f} | {f'{step_s[r] * 1e3:.0f}' if r in step_s else ''} |")
+
+    def diff_line(what, a, b):
+        d = diffs[a, b]
+        return (f"| {what} | {fmt(d['mean'], True)} | [{fmt(d['lo'], True)}, {fmt(d['hi'], True)}] | "
+                f"{' '.join(f'{x:+.4f}' for x in d['diffs'])} | {fmt(detectable(d))} | **{versus(d)}** |")
+
+    scores = [f"| {s} | {p} | " + " ".join(f"{x:.3g}" for x in chosen[f'{p}_n{depths[0]}'][i]["scores"]) + " |"
+              for i, s in enumerate(seeds) for p in ("influence", "rank")]
+    plot_layer_choices(attention[seeds[0]], {p: [c["blocks"] for c in chosen[f"{p}_n{n}"]]
+                                             for n in depths[:1] for p in ("first",) + POLICIES},
+                       results_dir / "layers_blocks.png", f"n = {depths[0]} of K = {K}, {seeds_text(len(seeds))}")
+    for n in depths:
+        plot_seed_curves({f"{LAYER_ROWS[r]} ({n}L)": [rows[s][f"{r}_n{n}"] for s in seeds] for r in LAYER_ROWS}
+                         | {f"reference ({K}L)": [rows[s]["reference"] for s in seeds]},
+                         results_dir / f"layers_curves_n{n}.png", f"n = {n} of K = {K}: mean ± std over seeds")
+        plot_seed_bars({LAYER_ROWS[r].replace(", ", ",\n"): losses[f"{r}_n{n}"] for r in LAYER_ROWS},
+                       results_dir / f"layers_bars_n{n}.png", f"n = {n} of K = {K}, {seeds_text(len(seeds))}",
+                       baseline=statistics.fmean(losses["reference"]))
+    kd_cost = {n: {"distill_step_s": statistics.fmean(step_s[f"distill_{i}_n{n}"] for i in ("scratch", "inherit")),
+                   "plain_step_s": statistics.fmean(step_s[f"{r}_n{n}"] for r in ("first", *POLICIES, "scratch_T"))}
+               for n in depths}
+    write_json_atomically(results_dir / "layers.json", {
+        "command": command, "git_commits": commits, "seeds": list(seeds), "K": K, "T": T, "depths": list(depths),
+        "match_margin": MATCH_MARGIN, "final_val_loss": losses, "clip_rate": clip, "step_s": step_s,
+        "selection": chosen, "distill_cost": kd_cost, "wall_s": wall_s, "hardware": hardware(base),
+        "comparisons": [{"what": w, "first": a, "second": b, **diffs[a, b], "verdict": versus(diffs[a, b])}
+                        for n in depths for w, a, b in layer_comparisons(n)]})
+    md = ["# Which blocks to inherit, and distillation, at small scale\n",
+          f"Command: `{command}`; runs made at commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}. "
+          "Same references, recipe, seeds, batch orders and statistics as [study.md](study.md) (its Inheritune "
+          "and scratch runs are this suite's first-n and scratch rows); every target trains T = "
+          f"{T} steps from its seed's {K}-block reference with the grow loop's recipe and batches.  ",
+          f"Hardware: {hardware(base)}; {wall_s / 3600:.2f} h wall for this invocation (finished runs are reused).  ",
+          "Policies (inherit.py --select): first n (the paper); spread: n evenly spaced from block 0 to K-1; "
+          "influence: the n largest 1 - cos(block input, output) (ShortGPT's block influence); rank: the n "
+          "largest mean attention rank over heads (analyze.py). influence and rank are scored on analyze.py's "
+          "fixed validation windows; a moved block keeps its attention-logit divisor (layer + 1 in the "
+          "reference). Distillation: loss = 0.5 data loss + 0.5 KL(teacher || student) at temperature 1, "
+          "the teacher being the seed's reference, in eval mode (train.py distill_*; the paper releases no "
+          "distillation settings).\n"]
+    for n in depths:
+        md += [f"## n = {n} of K = {K}\n", *answer(diffs, n), "",
+               f"| model | layers | blocks inherited (per seed) | val loss (mean ± std) | per seed | clip rate | "
+               "ms per step |", "|---|---|---|---|---|---|---|",
+               row_line("reference", f"reference ({K} blocks)", K),
+               *[row_line(f"{r}_n{n}", label, n) for r, label in LAYER_ROWS.items()], "",
+               f"Paired over seeds (first minus second); 'better' when the 95% t interval lies below 0, 'worse' "
+               f"above 0, 'equal' within ±{MATCH_MARGIN}; 'detectable': the smallest true difference these "
+               "seeds find with 80% power.\n",
+               "| comparison | mean difference | 95% interval | per seed | detectable | verdict |",
+               "|---|---|---|---|---|---|", *[diff_line(*c) for c in layer_comparisons(n)], "",
+               f"Distillation's cost: {kd_cost[n]['distill_step_s'] * 1e3:.0f} ms per step against "
+               f"{kd_cost[n]['plain_step_s'] * 1e3:.0f} ms without a teacher "
+               f"(x{kd_cost[n]['distill_step_s'] / kd_cost[n]['plain_step_s']:.2f}; the {K}-block teacher's "
+               "forward on every micro-batch; median step times from the logs, runs trained side by side as "
+               "in this invocation).\n"]
+    md += [f"## Per-block scores of each seed's reference (n = {depths[0]})\n",
+           "| seed | policy | score per block 0.." + f"{K - 1} |", "|---|---|---|", *scores, "",
+           "![blocks each policy inherited beside the first reference's attention ranks](layers_blocks.png)\n",
+           *[f"![n = {n}: loss curves](layers_curves_n{n}.png)\n\n![n = {n}: final losses](layers_bars_n{n}.png)\n"
+             for n in depths],
+           "Not run: the growth baseline (train n/2 blocks for part of T, duplicate them to n, continue). "
+           "It needs a model-growing operator train.py does not have, and its two phases would add a run per "
+           "seed beyond this suite's 2-hour CPU budget.\n"]
+    (results_dir / "layers.md").write_text("\n".join(md) + "\n")
+    print((results_dir / "layers.md").read_text())
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=tuple(PRESETS), default="cpu", help="config/study_<preset>.py")
@@ -549,7 +707,7 @@ def main(argv=None):
     prepare_builtin(base["data_dir"], bpe_vocab=BPE_VOCAB)
     seeds = SEEDS[args.preset][:1] if args.quick else SEEDS[args.preset]
     progress = Progress(out, base, seeds, args.preset, args.suite)
-    progress.say(f"{len(seeds)} seeds, {args.jobs} at a time; each run's output in its train.log under {out}")
+    progress.say(f"{seeds_text(len(seeds))}, {args.jobs} at a time; each run's output in its train.log under {out}")
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         grows, rows = {}, {}
@@ -557,7 +715,7 @@ def main(argv=None):
             grows[s], rows[s] = grow, runs
     if args.suite == "layers":
         attention = {s: analyze(rows[s]["reference"] / "ckpt.pt", rows[s]["reference"]) for s in seeds}
-        return write_layers(results_dir, base, seeds, rows, attention, time.time() - t0, command)
+        return write_layers(results_dir, base, seeds, rows, attention, time.time() - t0, command, args.preset)
     attention = {}
     for s in seeds:
         report = analyze(rows[s]["reference"] / "ckpt.pt", results_dir if s == seeds[0] else rows[s]["reference"])

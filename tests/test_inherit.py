@@ -563,6 +563,31 @@ def test_a_default_grow_loop_starts_at_half_depth_and_adds_two_blocks(tmp_path, 
     assert visited == [6, 8, 10]
 
 
+def test_a_grow_loop_with_a_selection_policy_hands_it_to_every_round(tmp_path, monkeypatch, capsys):
+    """--select reaches each round's train.py settings and the results; a search of another policy is not
+    mixed with it (rounds stubbed)."""
+    ref_dir = tmp_path / "ref"
+    save_checkpoint(ref_dir / "ckpt.pt", GPT(GPTConfig(vocab_size=64, n_layer=8, n_head=1, n_embd=8, block_size=8)),
+                    {"seed": 1, "max_iters": 0}, step=0)
+    rounds = []
+
+    def fake_round(args, overrides, out_dir, config_files=()):
+        rounds.append(overrides)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        return {"num_params": 0, "val_loss": 9.0, "tokens": 0, "elapsed_s": 0.0, "clip_rate": 0.0}
+
+    monkeypatch.setattr(inherit, "run_training", fake_round)
+    monkeypatch.setattr(inherit, "measure_baseline", lambda *args: 1.0)
+    out = tmp_path / "grow"
+    inherit.main(["--grow-until-baseline", "--reference-run", str(ref_dir), "--out", str(out), "--select", "spread"])
+    assert [(r["n_layer"], r["inherit_select"], r["inherit_layers"]) for r in rounds] == [
+        (4, "spread", ""), (6, "spread", "")]
+    assert read_json(out / "results.json")["inherited"] == "blocks (full, spread), wte"
+    message = one_line_exit(inherit.main, ["--grow-until-baseline", "--reference-run", str(ref_dir),
+                                           "--out", str(out), "--select", "rank"])
+    assert "inherit_select" in message
+
+
 def test_baseline_is_the_reference_val_loss_and_is_cached(ref_run, tmp_path):
     """Measured by train.py through the rounds' launcher (a process of its own), then cached."""
     path = tmp_path / "baseline.json"
@@ -788,3 +813,25 @@ def test_grow_refuses_to_mix_rounds_of_another_recipe(grown, ref_run, tmp_path):
     message = one_line_exit(inherit.main, grow_argv(ref_run, out) + ["--parts", "mlp_ln"])
     assert "inherit_parts" in message and "--out" in message
     assert read_json(out / "results.json") == before
+
+
+@pytest.mark.parametrize("name, words", [("search.json", "restore it, or choose another --out"),
+                                         ("baseline.json", "the reference is evaluated again"),
+                                         ("n04/result.json", "evaluated again from its checkpoint")])
+@pytest.mark.parametrize("damage", ["", "{", "[1, 2]"])
+def test_a_damaged_file_of_the_grow_loop_ends_in_one_line(tmp_path, monkeypatch, name, words, damage):
+    """Empty, half-written or not an object: one line naming the file and what to do (rounds stubbed)."""
+    ref_dir, out = tmp_path / "ref", tmp_path / "grow"
+    save_checkpoint(ref_dir / "ckpt.pt", GPT(GPTConfig(vocab_size=64, n_layer=8, n_head=1, n_embd=8, block_size=8)),
+                    {"seed": 1, "max_iters": 0}, step=0)
+    argv = ["--grow-until-baseline", "--reference-run", str(ref_dir), "--out", str(out)]
+    monkeypatch.setattr(inherit, "launch", lambda *args: True)  # a round "trains" by having its result.json
+    for n in (4, 6):
+        (out / f"n{n:02d}").mkdir(parents=True)
+        (out / f"n{n:02d}" / "result.json").write_text(json.dumps(
+            {"num_params": 0, "val_loss": 9.0, "tokens": 0, "elapsed_s": 0.0, "clip_rate": 0.0}))
+    (out / "baseline.json").write_text('{"val_loss": 1.0}')
+    inherit.main(argv)
+    (out / name).write_text(damage)
+    message = one_line_exit(inherit.main, argv)
+    assert message.startswith(f"{out / name} is damaged") and words in message

@@ -61,6 +61,48 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
         data = (results / fig).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, fig
 
+    # the layers suite on the same runs: it reuses the references, grow loops, first-n and scratch
+    study.main(["--suite", "layers", "--quick", "--out", str(out), "--results", str(results)])
+    layers = json.loads((results / "layers.json").read_text())
+    teacher = str(Path("runs") / "seed0" / "reference" / "ckpt.pt")
+    runs = {"first_n2": seed_dir / "grow" / "n02", "scratch_T_n2": seed_dir / "scratch2_T",
+            **{f"{p}_n2": seed_dir / f"select2_{p}" for p in ("spread", "influence", "rank")},
+            "distill_scratch_n2": seed_dir / "distill2_scratch", "distill_inherit_n2": seed_dir / "distill2_inherit"}
+    for row, run_dir in runs.items():
+        assert layers["final_val_loss"][row] == [_final(run_dir)], row
+        assert _config(run_dir)["data_seed"] == orders["targets"] and _config(run_dir)["max_iters"] == T, row
+    for p in ("spread", "influence", "rank"):
+        assert _config(runs[f"{p}_n2"])["inherit_select"] == p
+        assert layers["selection"][f"{p}_n2"][0]["policy"] == p
+    assert layers["selection"]["spread_n2"][0]["blocks"] == [0, 3]  # block 0 and block K-1
+    assert len(layers["selection"]["rank_n2"][0]["scores"]) == K
+    assert (_config(runs["distill_scratch_n2"])["init_from"], _config(runs["distill_inherit_n2"])["init_from"]) == (
+        "scratch", "inherit")
+    assert {_config(runs[r])["distill_from"] for r in ("distill_scratch_n2", "distill_inherit_n2")} == {teacher}
+    assert not _config(runs["first_n2"]).get("distill_from")
+    assert [c["verdict"] for c in layers["comparisons"]] == ["inconclusive (one seed)"] * 8
+    assert layers["distill_cost"]["2"]["distill_step_s"] > 0
+    md = (results / "layers.md").read_text()
+    assert "**Is first-n the best choice at n = 2?**" in md and "| Inheritune, n spread over K | 2 | 0,3 |" in md
+    assert (results / "study.md").exists()  # the claims suite's report stays
+    for fig in ("layers_blocks.png", "layers_curves_n2.png", "layers_bars_n2.png"):
+        assert (results / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", fig
+
+
+def test_rows_against_first_n_and_the_answers_they_give():
+    assert study.versus(study.paired([1.0, 1.1, 1.2], [2.0, 2.0, 2.0])) == "better"
+    assert study.versus(study.paired([2.2, 2.3, 2.25], [2.0, 2.0, 2.0])) == "worse"
+    assert study.versus(study.paired([2.0, 2.005, 1.995], [2.0, 2.0, 2.0])).startswith("equal")
+    assert study.versus(study.paired([1.0, 3.0, 1.0], [2.0, 2.0, 2.0])) == "inconclusive"
+    first = [3.0, 3.01, 3.02]
+    rows = {"first_n4": first, "spread_n4": [2.9, 2.91, 2.93], "influence_n4": [3.2, 3.21, 3.23],
+            "rank_n4": [3.3, 3.0, 2.8], "distill_scratch_n4": [3.5, 3.52, 3.51], "distill_inherit_n4": first}
+    diffs = {(r, "first_n4"): study.paired(v, first) for r, v in rows.items()}
+    best, kd = study.answer(diffs, 4)
+    assert best.startswith("**Is first-n the best choice at n = 4?** No: Inheritune, n spread over K: -0.0967")
+    assert "worse than first-n: Inheritune, n most influential" in best and "inconclusive: Inheritune, n least" in best
+    assert "scratch init: +0.5000" in kd and kd.count("worse") == 1 and kd.endswith("equal (within ±0.02).")
+
 
 def _fake_grow(stops):
     """inherit.grow_until_baseline stand-in: seed s's loop stops at stops[s] (None: no n matched)."""
