@@ -1,10 +1,10 @@
 """The paper's four claims at small scale, on its recipe: blocks hold most of the parameters, the
 reference is trained to its plateau, every row has several seeds and every claim a paired test.
 
-    OMP_NUM_THREADS=1 python study.py --jobs 3   # CPU: K=8, d=64, T=1,600 steps, 3 seeds side by side
+    python study.py --jobs 3                     # CPU: K=8, d=64, T=1,600 steps, 3 seeds side by side
     python study.py --preset gpu --jobs 5        # K=12, d=80, block 256, 5 seeds: one H100/H200
     python study.py --quick                      # tiny and one seed: checks the pipeline (the tests run it)
-    OMP_NUM_THREADS=1 python study.py --suite layers --jobs 3   # which blocks to inherit, and distillation
+    python study.py --suite layers --jobs 3      # which blocks to inherit, and distillation
 
 Data: the built-in corpus in its own 1,024-token BPE (data/builtin_bpe1024). Per seed s (initialisation s;
 the reference's batches drawn with data_seed 2s, every compared model's with 2s+1): a K-block reference;
@@ -103,6 +103,14 @@ def data_orders(seed):
     """Seed s: its reference draws batches with data_seed 2s, every model compared with it (the grow loop's
     default: the reference's + 1) with 2s + 1, so no two seeds share a batch order."""
     return {"reference": 2 * seed, "targets": 2 * seed + 1}
+
+
+def share_cores(jobs, device, environ=os.environ):
+    """CPU runs side by side: each training process gets cores // jobs threads (torch's default, every core per
+    process, oversubscribes them several times over), unless the user set OMP_NUM_THREADS."""
+    if device == "cpu" and jobs > 1 and "OMP_NUM_THREADS" not in environ:
+        environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    return environ.get("OMP_NUM_THREADS")
 
 
 def run(base, out_dir, progress, **changes):
@@ -707,7 +715,9 @@ def main(argv=None):
     prepare_builtin(base["data_dir"], bpe_vocab=BPE_VOCAB)
     seeds = SEEDS[args.preset][:1] if args.quick else SEEDS[args.preset]
     progress = Progress(out, base, seeds, args.preset, args.suite)
-    progress.say(f"{seeds_text(len(seeds))}, {args.jobs} at a time; each run's output in its train.log under {out}")
+    threads = share_cores(args.jobs, base["device"])
+    progress.say(f"{seeds_text(len(seeds))}, {args.jobs} at a time" + (f", {threads} threads each" if threads else "")
+                 + f"; each run's output in its train.log under {out}")
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         grows, rows = {}, {}

@@ -240,3 +240,12 @@ def test_gpu_preset_trains_at_its_size_on_cpu(builtin_bpe_data_dir, tmp_path, si
     config = _config(run)
     assert (config["n_layer"], config["n_embd"], config["block_size"], config["vocab_size"]) == (12, 80, 256, 1024)
     assert math.isfinite(_final(run))
+
+
+def test_cpu_runs_side_by_side_share_the_cores_unless_the_user_chose(monkeypatch):
+    monkeypatch.setattr(study.os, "cpu_count", lambda: 8)
+    assert study.share_cores(3, "cpu", env := {}) == "2" and env == {"OMP_NUM_THREADS": "2"}
+    assert study.share_cores(16, "cpu", env := {}) == "1"
+    assert study.share_cores(3, "cpu", env := {"OMP_NUM_THREADS": "4"}) == "4"  # the user's choice stands
+    assert study.share_cores(1, "cpu", env := {}) is None and env == {}  # one run: torch's default
+    assert study.share_cores(5, "cuda", env := {}) is None and env == {}
