@@ -619,6 +619,7 @@ def write_layers(results_dir, base, seeds, rows, attention, wall_s, command, pre
     diffs = {(a, b): paired(losses[a], losses[b]) for n in depths for _, a, b in layer_comparisons(n)}
     every_run = {str(rows[s][r]) for s in seeds for r in names}
     commits = sorted({json.loads((Path(d) / "config.json").read_text())["git_commit"][:7] for d in every_run})
+    train_s = sum(result(d)["elapsed_s"] for d in every_run)
     step_s = {r: statistics.fmean(step_seconds(rows[s][r]) for s in seeds) for r in names if r != "reference"}
 
     def row_line(r, label, n):
@@ -644,12 +645,12 @@ def write_layers(results_dir, base, seeds, rows, attention, wall_s, command, pre
                        results_dir / f"layers_bars_n{n}.png", f"n = {n} of K = {K}, {seeds_text(len(seeds))}",
                        baseline=statistics.fmean(losses["reference"]))
     kd_cost = {n: {"distill_step_s": statistics.fmean(step_s[f"distill_{i}_n{n}"] for i in ("scratch", "inherit")),
-                   "plain_step_s": statistics.fmean(step_s[f"{r}_n{n}"] for r in ("first", *POLICIES, "scratch_T"))}
+                   "plain_step_s": statistics.fmean(step_s[f"{r}_n{n}"] for r in POLICIES)}
                for n in depths}
     write_json_atomically(results_dir / "layers.json", {
         "command": command, "git_commits": commits, "seeds": list(seeds), "K": K, "T": T, "depths": list(depths),
         "match_margin": MATCH_MARGIN, "final_val_loss": losses, "clip_rate": clip, "step_s": step_s,
-        "selection": chosen, "distill_cost": kd_cost, "wall_s": wall_s, "hardware": hardware(base),
+        "selection": chosen, "distill_cost": kd_cost, "train_s": train_s, "wall_s": wall_s, "hardware": hardware(base),
         "comparisons": [{"what": w, "first": a, "second": b, **diffs[a, b], "verdict": versus(diffs[a, b])}
                         for n in depths for w, a, b in layer_comparisons(n)]})
     md = ["# Which blocks to inherit, and distillation, at small scale\n",
@@ -657,7 +658,9 @@ def write_layers(results_dir, base, seeds, rows, attention, wall_s, command, pre
           "Same references, recipe, seeds, batch orders and statistics as [study.md](study.md) (its Inheritune "
           "and scratch runs are this suite's first-n and scratch rows); every target trains T = "
           f"{T} steps from its seed's {K}-block reference with the grow loop's recipe and batches.  ",
-          f"Hardware: {hardware(base)}; {wall_s / 3600:.2f} h wall for this invocation (finished runs are reused).  ",
+          f"Hardware: {hardware(base)}; {train_s / 60:.1f} min of training and evaluation summed over the "
+          f"{len(every_run)} runs (their elapsed_s), {wall_s / 3600:.2f} h wall for this invocation (finished runs "
+          "are reused).  ",
           "Policies (inherit.py --select): first n (the paper); spread: n evenly spaced from block 0 to K-1; "
           "influence: the n largest 1 - cos(block input, output) (ShortGPT's block influence); rank: the n "
           "largest mean attention rank over heads (analyze.py). influence and rank are scored on analyze.py's "
@@ -677,10 +680,10 @@ def write_layers(results_dir, base, seeds, rows, attention, wall_s, command, pre
                "| comparison | mean difference | 95% interval | per seed | detectable | verdict |",
                "|---|---|---|---|---|---|", *[diff_line(*c) for c in layer_comparisons(n)], "",
                f"Distillation's cost: {kd_cost[n]['distill_step_s'] * 1e3:.0f} ms per step against "
-               f"{kd_cost[n]['plain_step_s'] * 1e3:.0f} ms without a teacher "
+               f"{kd_cost[n]['plain_step_s'] * 1e3:.0f} ms for the selection policies' runs "
                f"(x{kd_cost[n]['distill_step_s'] / kd_cost[n]['plain_step_s']:.2f}; the {K}-block teacher's "
-               "forward on every micro-batch; median step times from the logs, runs trained side by side as "
-               "in this invocation).\n"]
+               "forward on every micro-batch; median step times from the logs, both kinds trained one per seed "
+               "side by side).\n"]
     md += [f"## Per-block scores of each seed's reference (n = {depths[0]})\n",
            "| seed | policy | score per block 0.." + f"{K - 1} |", "|---|---|---|", *scores, "",
            "![blocks each policy inherited beside the first reference's attention ranks](layers_blocks.png)\n",
