@@ -64,7 +64,7 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
     # the layers suite on the same runs: it reuses the references, grow loops, first-n and scratch
     study.main(["--suite", "layers", "--quick", "--out", str(out), "--results", str(results)])
     layers = json.loads((results / "layers.json").read_text())
-    teacher = str(Path("runs") / "seed0" / "reference" / "ckpt.pt")
+    teacher = str(seed_dir / "reference" / "ckpt.pt")
     runs = {"first_n2": seed_dir / "grow" / "n02", "scratch_T_n2": seed_dir / "scratch2_T",
             **{f"{p}_n2": seed_dir / f"select2_{p}" for p in ("spread", "influence", "rank")},
             "distill_scratch_n2": seed_dir / "distill2_scratch", "distill_inherit_n2": seed_dir / "distill2_inherit"}
