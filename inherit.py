@@ -341,7 +341,7 @@ def write_inherited_hf(args):
           f"{sum(t != r for t, r in manifest.items())} renamed); manifest: {out / 'inherit_manifest.json'}")
     print(f"wrote {out} ({type(model).__name__}, num_hidden_layers={len(layers)}"
           f"{'' if tokenizer else ', no tokenizer found'}); continue pre-training it with transformers or litgpt "
-          "(README: Inherit from any Hugging Face decoder)")
+          "(docs/huggingface.md: Inherit from any Hugging Face decoder)")
 
 
 # ---- grow until baseline -------------------------------------------------------------------
