@@ -211,6 +211,19 @@ def test_export_writes_a_model_card_with_the_inheritance_training_and_scores(tmp
         assert fact in card.text, fact
 
 
+def test_model_card_names_a_hub_reference_as_base_model_and_openwebtext_as_dataset(tmp_path):
+    """A run inherited from a hub GPT-2 on OpenWebText, as the paper's large runs (no run files beside it)."""
+    from huggingface_hub import ModelCard
+    ref = GPT(GPTConfig(n_layer=3, n_head=2, n_embd=32, block_size=16, vocab_size=GPT2_VOCAB))
+    model, manifest = inherit.inherit(ref.state_dict(), {**ref.config.__dict__}, 2)
+    config = {"init_from": "inherit", "inherit_from": "gpt2-large", "dataset": "openwebtext", "tokens_per_step": 8}
+    ckpt = {"config": config, "inherit_manifest": manifest, "model_args": model.config.__dict__, "step": 3}
+    card = ModelCard(export_hf.checkpoint_card(ckpt, tmp_path / "run" / "ckpt.pt", tmp_path / "hf"))
+    assert card.data.base_model == "gpt2-large" and card.data.datasets == ["Skylion007/openwebtext"]
+    assert "Final validation loss: not known" in card.text and "reference blocks 0, 1 (K not recorded)" in card.text
+    assert export_hf.hub_id(tmp_path) is None and export_hf.hub_id("out/run/ckpt.pt") is None
+
+
 def test_export_takes_only_the_scores_of_its_own_checkpoint(tmp_path):
     ckpt, _ = our_checkpoint(tmp_path)
     (tmp_path / "other.json").write_text(json.dumps({"model": "gpt2", "lambada": {"acc": 0.3}}))
