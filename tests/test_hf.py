@@ -211,7 +211,7 @@ def test_export_writes_a_model_card_with_the_inheritance_training_and_scores(tmp
         assert fact in card.text, fact
 
 
-def test_model_card_names_a_hub_reference_as_base_model_and_openwebtext_as_dataset(tmp_path):
+def test_model_card_names_a_hub_reference_as_base_model_and_openwebtext_as_dataset(tmp_path, monkeypatch):
     """A run inherited from a hub GPT-2 on OpenWebText, as the paper's large runs (no run files beside it)."""
     from huggingface_hub import ModelCard
     ref = GPT(GPTConfig(n_layer=3, n_head=2, n_embd=32, block_size=16, vocab_size=GPT2_VOCAB))
@@ -221,7 +221,10 @@ def test_model_card_names_a_hub_reference_as_base_model_and_openwebtext_as_datas
     card = ModelCard(export_hf.checkpoint_card(ckpt, tmp_path / "run" / "ckpt.pt", tmp_path / "hf"))
     assert card.data.base_model == "gpt2-large" and card.data.datasets == ["Skylion007/openwebtext"]
     assert "Final validation loss: not known" in card.text and "reference blocks 0, 1 (K not recorded)" in card.text
-    assert export_hf.hub_id(tmp_path) is None and export_hf.hub_id("out/run/ckpt.pt") is None
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hf" / "local").mkdir(parents=True)
+    assert [export_hf.hub_id(spec) for spec in (tmp_path, "run/ckpt.pt", "hf/local", "org/model")] == \
+        [None, None, None, "org/model"]
 
 
 def test_export_takes_only_the_scores_of_its_own_checkpoint(tmp_path):
