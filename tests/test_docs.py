@@ -50,12 +50,19 @@ def test_every_command_in_the_readme_and_docs_parses(monkeypatch):
     accepts its arguments. Flags renamed or removed in the code but not in the docs fail here."""
     found, failed = set(), []
     monkeypatch.chdir(ROOT)
-    original = argparse.ArgumentParser.parse_known_args
+    parse_known = argparse.ArgumentParser.parse_known_args
 
     def parse_then_stop(self, args=None, namespace=None):
-        raise Parsed(original(self, args, namespace))
+        namespace, extras = parse_known(self, args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")  # as parse_args would
+        raise Parsed(namespace)
 
-    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", parse_then_stop)
+    def parse_known_then_stop(self, args=None, namespace=None):
+        raise Parsed(parse_known(self, args, namespace))
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", parse_known_then_stop)
     for page, script, args in commands():
         found.add(script)
         try:
