@@ -99,17 +99,18 @@ def model_card(title, architecture, n_layer, reference="", reference_layers=None
 
 
 def read_json(path):
-    """A JSON file's contents, or None when it is missing or unreadable (a card leaves the fact out)."""
+    """A JSON object from a file, or None when it is missing, unreadable or not an object (the card leaves it out)."""
     try:
-        return json.loads(Path(path).read_text())
+        value = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+    return value if isinstance(value, dict) else None
 
 
 def read_scores(path, ckpt_path):
     """evaluate.py's --out file ({"model": ..., task: {metric: value}}), which must score this checkpoint."""
     saved = read_json(path)
-    if not (isinstance(saved, dict) and isinstance(saved.get("model"), str) and len(saved) > 1
+    if not (saved and isinstance(saved.get("model"), str) and len(saved) > 1
             and all(isinstance(v, dict) for k, v in saved.items() if k != "model")):
         raise SystemExit(f"--scores {path} is not a file that evaluate.py --out wrote: give that file, or drop "
                          "--scores")
@@ -152,7 +153,7 @@ def checkpoint_card(ckpt, ckpt_path, out, scores=None, scores_from="", command="
                f"the dataset `{dataset}` (batch order: data_seed {config.get('data_seed')})." if tokens_per_step
                else f"Trained {step:,} steps (tokens per step not recorded)."]
     result = read_json(Path(ckpt_path).parent / "result.json")
-    if isinstance(result, dict) and result.get("step") == step and "val_loss" in result:
+    if result and result.get("step") == step and "val_loss" in result:
         where = f"the first {config['eval_tokens']:,} tokens" if config.get("eval_tokens") else "all"
         trained.append(f"Final validation loss: {result['val_loss']:.4f} at step {step} (the run's result.json; "
                        f"{where} of `{dataset}`'s val.bin, in fixed windows).")
@@ -168,7 +169,7 @@ def checkpoint_card(ckpt, ckpt_path, out, scores=None, scores_from="", command="
         inherited=origin_lines(config, manifest, ckpt["model_args"]), trained=trained, scores=scores,
         scores_from=scores_from, commands=[*commands, *([command] if command else [])], tags=("gpt2",),
         how=f"With the Inheritune codebase at git commit {commit}: the run's resolved config as one train.py "
-            "command (it may have been launched with torchrun and config files), then the export.",
+            "command (it may have been launched with torchrun and config files), then the export." if config else "",
         datasets=(OPENWEBTEXT_HUB_ID,) if dataset == "openwebtext" else ())
 
 
