@@ -93,8 +93,8 @@ def model_card(title, architecture, n_layer, reference="", reference_layers=None
                  *[f"| {task} | {metric} | {value:.4f} |" for task, metrics in scores.items()
                    for metric, value in metrics.items()], ""]
     body += ["## How it was made", "", *([how, ""] if how else []), *[f"    {command}" for command in commands], "",
-             "## License", "", "Not stated by the code that made these weights: they derive from the reference "
-             "model and the training data named above, whose terms apply to them.", ""]
+             "## License", "", "Not stated by the code that made these weights: they derive from their reference "
+             "model and training data (where named above), whose terms apply to them.", ""]
     return "\n".join(front + body)
 
 
