@@ -1,23 +1,36 @@
 """Export a checkpoint of this project as a Hugging Face GPT-2 directory (offline).
 
-    python export_hf.py out/gpt2m_inherit16/ckpt.pt hf/gpt2m_inherit16
+    python export_hf.py out/gpt2m_inherit16/ckpt.pt hf/gpt2m_inherit16 [--scores SCORES.json]
 
 writes config.json, generation_config.json, model.safetensors and the GPT-2 tokenizer
 (vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json), so that
 GPT2LMHeadModel.from_pretrained(DIR) and AutoTokenizer.from_pretrained(DIR) work with no network,
-as does lm-evaluation-harness (`--model hf --model_args pretrained=DIR`).
+as does lm-evaluation-harness (`--model hf --model_args pretrained=DIR`); and README.md, a model card
+with the model's provenance: its reference and inherited blocks, its training, its final validation loss
+(the run's result.json) and evaluate.py's scores (--scores: the file `evaluate.py CKPT --out FILE` wrote).
 """
 
 import argparse
 import json
 import os
+import re
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
-from checkpoint import GPT2_VOCAB, load_checkpoint, to_hf_gpt2
+from checkpoint import GPT2_VOCAB, is_checkpoint_file, load_checkpoint, to_hf_gpt2
+from inherit import SELECTION, changed_settings, inherited_blocks, manifest_summary
+from model import GPTConfig
+from prepare_openwebtext import OPENWEBTEXT_HUB_ID
 from tokenizer import _bundled_bpe_dir
 
 EOT_TEXT = "<|endoftext|>"
+PAPER = "Inheritune (\"Pre-training Small Base LMs with Fewer Tokens\", https://arxiv.org/abs/2404.08634)"
+# The weights' license. This repository states none, and a model's weights derive from its reference and its
+# training data, whose terms apply to them (OpenAI's GPT-2: MIT; a Llama: Meta's license; OpenWebText: its own):
+# 'other' claims no license that nobody granted, and the card's body says where the terms come from.
+CARD_LICENSE = "other"
 
 
 def write_tokenizer(folder, block_size):
@@ -41,13 +54,134 @@ def current_umask():
     return mask
 
 
-def export(ckpt_path, out_dir):
-    """Write the HF directory; refuses an existing non-empty one so nothing is overwritten."""
+# ---- the model card ------------------------------------------------------------------------
+
+
+def hub_id(spec):
+    """spec as a Hugging Face hub id (the card's base_model), or None for a file or directory."""
+    spec = str(spec)
+    if is_checkpoint_file(spec) or Path(spec).exists() or spec.startswith((".", "/", "~")):
+        return None
+    return spec if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec) else None
+
+
+def model_card(title, architecture, n_layer, reference="", reference_layers=None, blocks=(), inherited=(),
+               trained=(), scores=None, scores_from="", commands=(), how="", tags=(), datasets=()):
+    """README.md in Hugging Face's model-card format (YAML front matter, then markdown), from what is known:
+    the reference it inherited from ('': none) with its K blocks (None: not recorded) and the reference blocks
+    it kept, in its order; lines on what else it inherited and on its training; evaluate.py's scores
+    ({task: {metric: value}}) and the file they came from; the commands that made it, and how to read them."""
+    base = hub_id(reference) if reference else None
+    front = ["---", "library_name: transformers", f"license: {CARD_LICENSE}", "pipeline_tag: text-generation",
+             "tags:", *[f"- {json.dumps(tag)}" for tag in ("inheritune", *tags)],
+             *(["datasets:", *[f"- {json.dumps(d)}" for d in datasets]] if datasets else []),
+             *([f"base_model: {json.dumps(base)}"] if base else []), "---", ""]
+    K = f"K = {reference_layers}" if reference_layers else "K not recorded"
+    if reference:
+        what = f"A {architecture} of n = {n_layer} blocks made with {PAPER}: its blocks come from a deeper reference."
+        facts = [f"Reference: `{reference}`, {K} blocks.",
+                 f"Inherited blocks: reference blocks {', '.join(map(str, blocks))} ({K}) are blocks "
+                 f"0-{len(blocks) - 1} of this model, in that order.", *inherited]
+    else:
+        what = f"A {architecture} of n = {n_layer} blocks, trained with the Inheritune codebase; it inherits nothing."
+        facts = list(inherited)
+    body = [f"# {title}", "", what, "", "## Provenance", "", *[f"- {line}" for line in (*facts, *trained)], ""]
+    if scores:
+        body += ["## Zero-shot scores", "",
+                 f"evaluate.py (lm-evaluation-harness's definitions), from `{scores_from}`:", "",
+                 "| task | metric | value |", "|---|---|---|",
+                 *[f"| {task} | {metric} | {value:.4f} |" for task, metrics in scores.items()
+                   for metric, value in metrics.items()], ""]
+    body += ["## How it was made", "", *([how, ""] if how else []), *[f"    {command}" for command in commands], "",
+             "## License", "", "Not stated by the code that made these weights: they derive from their reference "
+             "model and training data (where named above), whose terms apply to them.", ""]
+    return "\n".join(front + body)
+
+
+def read_json(path):
+    """A JSON object from a file, or None when it is missing, unreadable or not an object (the card leaves it out)."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_scores(path, ckpt_path):
+    """evaluate.py's --out file ({"model": ..., task: {metric: value}}), which must score this checkpoint."""
+    saved = read_json(path)
+    if not (saved and isinstance(saved.get("model"), str) and len(saved) > 1
+            and all(isinstance(v, dict) for k, v in saved.items() if k != "model")):
+        raise SystemExit(f"--scores {path} is not a file that evaluate.py --out wrote: give that file, or drop "
+                         "--scores")
+    ckpt = Path(ckpt_path).resolve()
+    if Path(saved["model"]).resolve() not in (ckpt, ckpt.parent):
+        raise SystemExit(f"--scores {path} holds the scores of {saved['model']}, not of {ckpt_path}: evaluate it "
+                         f"(python evaluate.py {ckpt_path} --out FILE) or drop --scores")
+    return {task: metrics for task, metrics in saved.items() if task != "model"}
+
+
+def origin_lines(config, manifest, model_args):
+    """How a run's model began and was trained, from its config (train.py's keys) and manifest."""
+    selection = manifest.get(SELECTION) or {}
+    if config.get("init_from") == "inherit":
+        lines = [f"Inherited parts: inherit_parts={config.get('inherit_parts')} of each block, "
+                 f"inherit_embeddings={config.get('inherit_embeddings')} outside the blocks; blocks chosen by "
+                 f"{selection.get('policy', config.get('inherit_select'))}"
+                 + (f" (inherit_layers={config['inherit_layers']})" if config.get("inherit_layers") else "")
+                 + (f", per-block scores {' '.join(f'{x:.4g}' for x in selection['scores'])}"
+                    if selection.get("scores") else "")
+                 + f"; everything else freshly initialised (seed {config.get('seed')}).",
+                 f"Manifest: {manifest_summary(manifest, GPTConfig(**model_args))}."]
+    elif config.get("init_from") == "pretrained":
+        lines = [f"Started from the weights of `{config.get('pretrained_from')}` (continued pre-training)."]
+    else:
+        lines = [f"Initialised from scratch (seed {config.get('seed')})." if config else
+                 "Origin not recorded (the checkpoint holds no training config)."]
+    if config.get("distill_from"):
+        lines.append(f"Distilled from `{config['distill_from']}`: loss (1 - w) x data loss + w x T^2 x "
+                     f"KL(teacher || student), w = {config.get('distill_weight')}, "
+                     f"T = {config.get('distill_temperature')}.")
+    return lines
+
+
+def checkpoint_card(ckpt, ckpt_path, out, scores=None, scores_from="", command=""):
+    """The model card of a checkpoint of this project: its run's config, manifest and result.json."""
+    config, manifest = ckpt["config"], ckpt.get("inherit_manifest") or {}
+    step, tokens_per_step, dataset = ckpt["step"], config.get("tokens_per_step"), config.get("dataset")
+    trained = [f"Trained {step:,} steps x {tokens_per_step:,} tokens = {step * tokens_per_step:,} tokens on "
+               f"the dataset `{dataset}` (batch order: data_seed {config.get('data_seed')})." if tokens_per_step
+               else f"Trained {step:,} steps (tokens per step not recorded)."]
+    result = read_json(Path(ckpt_path).parent / "result.json")
+    if result and result.get("step") == step and "val_loss" in result:
+        where = f"the first {config['eval_tokens']:,} tokens" if config.get("eval_tokens") else "all"
+        trained.append(f"Final validation loss: {result['val_loss']:.4f} at step {step} (the run's result.json; "
+                       f"{where} of `{dataset}`'s val.bin, in fixed windows).")
+    else:
+        trained.append("Final validation loss: not known (no result.json of this step beside the checkpoint).")
+    commit = (read_json(Path(ckpt_path).parent / "config.json") or {}).get("git_commit", "unknown")
+    commands = [shlex.join(["python", "train.py", *changed_settings(config)])] if config else []
+    return model_card(
+        Path(out).name, "GPT-2", ckpt["model_args"]["n_layer"],
+        reference=config.get("inherit_from", "") if config.get("init_from") == "inherit" else "",
+        reference_layers=(manifest.get(SELECTION) or {}).get("reference_layers"),
+        blocks=[ref for _, ref in inherited_blocks(manifest)],
+        inherited=origin_lines(config, manifest, ckpt["model_args"]), trained=trained, scores=scores,
+        scores_from=scores_from, commands=[*commands, *([command] if command else [])], tags=("gpt2",),
+        how=f"With the Inheritune codebase at git commit {commit}: the run's resolved config as one train.py "
+            "command (it may have been launched with torchrun and config files), then the export." if config else "",
+        datasets=(OPENWEBTEXT_HUB_ID,) if dataset == "openwebtext" else ())
+
+
+def export(ckpt_path, out_dir, scores=None, command=""):
+    """Write the HF directory and its model card; refuses an existing non-empty one so nothing is overwritten.
+    scores: evaluate.py's --out file for this checkpoint; command: the export command, for the card."""
     from safetensors.torch import save_file
 
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise SystemExit(f"{out} exists and is not empty: choose another directory (nothing was overwritten)")
+    scored = read_scores(scores, ckpt_path) if scores else None  # a bad file stops before anything is written
     ckpt = load_checkpoint(ckpt_path)
     config, state = to_hf_gpt2(ckpt["model"], ckpt["model_args"])
     out.mkdir(parents=True, exist_ok=True)
@@ -57,17 +191,21 @@ def export(ckpt_path, out_dir):
     save_file(state, out / "model.safetensors", metadata={"format": "pt"})
     os.chmod(out / "model.safetensors", 0o666 & ~current_umask())  # save_file leaves it 0600, unlike the rest
     write_tokenizer(out, config["n_positions"])
+    (out / "README.md").write_text(checkpoint_card(ckpt, ckpt_path, out, scored, scores or "", command))
     dropped = ckpt["model_args"]["vocab_size"] - GPT2_VOCAB
-    print(f"wrote {out}: GPT-2, {config['n_layer']} layers, step {ckpt['step']}"
+    print(f"wrote {out}: GPT-2, {config['n_layer']} layers, step {ckpt['step']}, model card README.md"
           + (f"; the {dropped} padded vocabulary rows were dropped (no token uses them)" if dropped else ""))
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="a checkpoint of this project, e.g. out/run/ckpt.pt")
     p.add_argument("out_dir", help="the Hugging Face directory to write (new or empty)")
+    p.add_argument("--scores", help="the file `python evaluate.py CHECKPOINT --out FILE` wrote: its scores go "
+                                    "into the model card")
     args = p.parse_args(argv)
-    export(args.checkpoint, args.out_dir)
+    export(args.checkpoint, args.out_dir, args.scores, shlex.join(["python", "export_hf.py", *argv]))
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ EMBEDDINGS = {
 # how the inherited blocks are chosen when --layers does not list them: the paper's first n, n spread evenly,
 # or the n that score highest on the reference (influence: block influence; rank: attention rank)
 SELECT = ("first", "spread", "influence", "rank")
-SELECTION = "selection"  # the manifest entry that records the policy, its per-block scores and the choice
+SELECTION = "selection"  # the manifest entry: the policy, its per-block scores, the choice and the reference's K
 HERE = Path(__file__).resolve().parent
 
 
@@ -123,7 +123,8 @@ def choose_layers(ref, n_layer, select="first", layers="", data_dir="data", data
     elif select in ("influence", "rank"):
         scores = block_scores(select, ref, data_dir, dataset, device)
         chosen = sorted(sorted(range(n_ref), key=lambda i: -scores[i])[:n_layer])  # ties: the earlier block
-    record = {"policy": "layers" if layers else select, "blocks": chosen, "scores": scores}
+    record = {"policy": "layers" if layers else select, "blocks": chosen, "scores": scores,
+              "reference_layers": n_ref}
     print(f"blocks chosen by {record['policy']}: {chosen} of {n_ref}"
           + (f" | {select} per block: {' '.join(f'{x:.4g}' for x in scores)}" if scores else ""), flush=True)
     return ",".join(map(str, chosen)), record
@@ -213,13 +214,19 @@ def inherit_chosen(ref, n_layer, parts, layers, embeddings, seed, select, data, 
     return model, {**manifest, SELECTION: record}
 
 
+def inherited_blocks(manifest):
+    """(target block, reference block) pairs of the blocks that inherited something, in target order."""
+    return sorted({(int(n.split(".")[2]), int(src.split(".")[2])) for n, src in manifest.items()
+                   if n.startswith("transformer.h.") and src != "init"})
+
+
 def manifest_summary(manifest, config):
     """One line: which reference blocks and which parts were copied, and the attention-logit divisors
     that moved blocks keep; the rest is fresh init."""
     manifest = {n: src for n, src in manifest.items() if n != SELECTION}
     copied = {n: src for n, src in manifest.items() if src != "init"}
     in_blocks = [n for n in copied if n.startswith("transformer.h.")]
-    block_map = sorted({(int(n.split(".")[2]), int(copied[n].split(".")[2])) for n in in_blocks})
+    block_map = inherited_blocks(manifest)
     parts = sorted({n.split(".", 3)[3].rsplit(".", 1)[0] for n in in_blocks})
     outside = sorted({n.rsplit(".", 1)[0] for n in copied if n not in in_blocks})
     kept = config.attn_divisors
@@ -255,12 +262,17 @@ def write_inherited_checkpoint(args):
     print(f"wrote {out}; train it with the reference's settings: {resume_command(config, out.parent)}")
 
 
+def changed_settings(config, skip=()):
+    """config's train.py settings that differ from train.py's defaults, as --key=value arguments."""
+    from train import DEFAULTS  # train.py imports this module: import it when needed
+    return [f"--{k}={v}" for k, v in config.items() if k in DEFAULTS and k not in skip and v != DEFAULTS[k]]
+
+
 def resume_command(config, out_dir):
     """The train.py command that trains a step-0 checkpoint with the settings it was made with: those of
     config that differ from train.py's defaults, but for the model's shape and origin (the checkpoint's)."""
-    from train import DEFAULTS, ORIGIN_KEYS  # train.py imports this module: import it when needed
-    skip = {"out_dir", "data_seed", *MODEL_KEYS, *ORIGIN_KEYS}
-    settings = [f"--{k}={v}" for k, v in config.items() if k in DEFAULTS and k not in skip and v != DEFAULTS[k]]
+    from train import ORIGIN_KEYS  # train.py imports this module: import it when needed
+    settings = changed_settings(config, skip={"out_dir", "data_seed", *MODEL_KEYS, *ORIGIN_KEYS})
     return shlex.join(["python", "train.py", *settings, "--init_from=resume", f"--out_dir={out_dir}"])
 
 
@@ -337,11 +349,20 @@ def write_inherited_hf(args):
         tokenizer.save_pretrained(out)
     write_json_atomically(out / "inherit_manifest.json", {"reference": str(args.reference), "layers": layers,
                                                           "tensors": manifest})
+    from export_hf import model_card  # export_hf imports this module: import it when needed
+    write_text_atomically(out / "README.md", model_card(
+        out.name, type(model).__name__, len(layers), reference=str(args.reference), reference_layers=len(ref_layers),
+        blocks=layers, inherited=["Every tensor of the kept layers, and every tensor outside the layer list "
+                                  "(embeddings, final norm, LM head), unchanged; inherit_manifest.json maps each "
+                                  "tensor to the reference's."],
+        trained=["Not trained after the cut (0 tokens): continue pre-training it."],
+        commands=[shlex.join(["python", "inherit.py", *args.argv])], tags=(model.config.model_type,)))
     print(f"kept layers {layers} of {len(ref_layers)} and every tensor outside them ({len(manifest)} tensors, "
-          f"{sum(t != r for t, r in manifest.items())} renamed); manifest: {out / 'inherit_manifest.json'}")
+          f"{sum(t != r for t, r in manifest.items())} renamed); manifest: {out / 'inherit_manifest.json'}; "
+          f"model card: {out / 'README.md'}")
     print(f"wrote {out} ({type(model).__name__}, num_hidden_layers={len(layers)}"
           f"{'' if tokenizer else ', no tokenizer found'}); continue pre-training it with transformers or litgpt "
-          "(README: Inherit from any Hugging Face decoder)")
+          "(docs/huggingface.md: Inherit from any Hugging Face decoder)")
 
 
 # ---- grow until baseline -------------------------------------------------------------------
@@ -620,6 +641,7 @@ def parse_args(argv=None):
     g.add_argument("--launcher", default="", help="custom launch prefix, e.g. 'torchrun --nnodes=2 ...'")
     p.set_defaults(progress=None)  # study.py's status lines (an object with started/finished), not a flag
     args = p.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # the command, for --format hf's model card
     if args.grow_until_baseline:
         args.out = args.out or "out/grow"
         if Path(args.out).exists() and not Path(args.out).is_dir():

@@ -183,6 +183,59 @@ def test_export_refuses_what_hf_gpt2_cannot_express_and_never_overwrites(tmp_pat
     assert "not empty" in one_line_exit(export_hf.export, ckpt, tmp_path / "full")
 
 
+def model_card(folder):
+    """The README.md model card of an exported folder, parsed as the Hugging Face hub does."""
+    from huggingface_hub import ModelCard
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.library_name == "transformers" and card.data.license and "inheritune" in card.data.tags
+    return card
+
+
+def test_export_writes_a_model_card_with_the_inheritance_training_and_scores(tmp_path, builtin_data_dir):
+    reference, _ = our_checkpoint(tmp_path / "ref", n_layer=4, scale_attn_by_inverse_layer_idx=False)
+    run = tmp_path / "run"
+    train.main([f"--out_dir={run}", "--init_from=inherit", f"--inherit_from={reference}", "--n_layer=2",
+                "--inherit_layers=1,3", "--n_head=2", "--n_embd=32", "--block_size=16", f"--vocab_size={PADDED_VOCAB}",
+                "--layer_norm_epsilon=1e-3", f"--data_dir={builtin_data_dir}", "--max_iters=2", "--eval_tokens=64",
+                "--batch_size=2", "--tokens_per_step=32", "--device=cpu", "--dtype=float32"])
+    scores = evaluate.main([str(run / "ckpt.pt"), "--device", "cpu", "--data", f"lambada={DATA / 'lambada_tiny.jsonl'}",
+                            "--tasks", "lambada", "--out", str(tmp_path / "scores.json")])
+    export_hf.main([str(run / "ckpt.pt"), str(tmp_path / "hf"), "--scores", str(tmp_path / "scores.json")])
+    card = model_card(tmp_path / "hf")
+    assert "gpt2" in card.data.tags
+    val_loss = json.loads((run / "result.json").read_text())["val_loss"]
+    for fact in ("n = 2 blocks", f"`{reference}`, K = 4 blocks", "reference blocks 1, 3 (K = 4) are blocks 0-1",
+                 "inherit_parts=full", "2 steps x 32 tokens = 64 tokens", f"Final validation loss: {val_loss:.4f}",
+                 f"| lambada | acc | {scores['lambada']['acc']:.4f} |", "--inherit_layers=1,3",
+                 f"python export_hf.py {run / 'ckpt.pt'}"):
+        assert fact in card.text, fact
+
+
+def test_model_card_names_a_hub_reference_as_base_model_and_openwebtext_as_dataset(tmp_path, monkeypatch):
+    """A run inherited from a hub GPT-2 on OpenWebText, as the paper's large runs (no run files beside it)."""
+    from huggingface_hub import ModelCard
+    ref = GPT(GPTConfig(n_layer=3, n_head=2, n_embd=32, block_size=16, vocab_size=GPT2_VOCAB))
+    model, manifest = inherit.inherit(ref.state_dict(), {**ref.config.__dict__}, 2)
+    config = {"init_from": "inherit", "inherit_from": "gpt2-large", "dataset": "openwebtext", "tokens_per_step": 8}
+    ckpt = {"config": config, "inherit_manifest": manifest, "model_args": model.config.__dict__, "step": 3}
+    card = ModelCard(export_hf.checkpoint_card(ckpt, tmp_path / "run" / "ckpt.pt", tmp_path / "hf"))
+    assert card.data.base_model == "gpt2-large" and card.data.datasets == ["Skylion007/openwebtext"]
+    assert "Final validation loss: not known" in card.text and "reference blocks 0, 1 (K not recorded)" in card.text
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hf" / "local").mkdir(parents=True)
+    assert [export_hf.hub_id(spec) for spec in (tmp_path, "run/ckpt.pt", "hf/local", "org/model")] == \
+        [None, None, None, "org/model"]
+
+
+def test_export_takes_only_the_scores_of_its_own_checkpoint(tmp_path):
+    ckpt, _ = our_checkpoint(tmp_path)
+    (tmp_path / "other.json").write_text(json.dumps({"model": "gpt2", "lambada": {"acc": 0.3}}))
+    (tmp_path / "bad.json").write_text(json.dumps({"lambada": 0.3}))
+    assert "scores of gpt2" in one_line_exit(export_hf.export, ckpt, tmp_path / "hf", tmp_path / "other.json")
+    assert "evaluate.py --out" in one_line_exit(export_hf.export, ckpt, tmp_path / "hf", tmp_path / "bad.json")
+    assert not (tmp_path / "hf").exists()  # nothing written
+
+
 # ---- inherit.py --format hf ----------------------------------------------------------------
 
 def tiny_llama():
@@ -215,6 +268,11 @@ def test_format_hf_keeps_the_first_layers_of_any_decoder(tmp_path, build, layers
         assert torch.equal(tensor, ref_sd[source]), name
     manifest = json.loads((tmp_path / "target" / "inherit_manifest.json").read_text())
     assert manifest["layers"] == kept and len(manifest["tensors"]) == len(target_sd)
+    card = model_card(tmp_path / "target")
+    assert reference.config.model_type in card.data.tags
+    for fact in ("n = 2 blocks", f"`{tmp_path / 'ref'}`, K = 4 blocks",
+                 f"reference blocks {', '.join(map(str, kept))} (K = 4)", "--n-layer 2 --out"):
+        assert fact in card.text, fact
 
     # the reference with its other layers removed computes what the target computes
     parent, _, attr = list_name.rpartition(".")

@@ -249,7 +249,7 @@ def test_spread_takes_evenly_spaced_blocks_from_the_first_to_the_last():
     assert [inherit.spread_layers(n, 4) for n in (1, 2, 3)] == [[0], [0, 3], [0, 2, 3]]
     assert inherit.spread_layers(6, 12) == [0, 2, 4, 7, 9, 11]
     assert inherit.choose_layers({"model_args": REF_ARGS}, 2, "spread") == ("0,3", {
-        "policy": "spread", "blocks": [0, 3], "scores": None})
+        "policy": "spread", "blocks": [0, 3], "scores": None, "reference_layers": K})
 
 
 def test_influence_never_chooses_an_identity_block(ref, data_dir, capsys):
@@ -397,7 +397,8 @@ def test_cli_checkpoint_is_the_inherited_model_and_train_continues_it(ref_run, t
     expected, manifest = inherit.inherit(ref_ckpt["model"], ref_ckpt["model_args"], 2, parts="attn_ln",
                                          embeddings="wte")
     assert ckpt["step"] == 0 and "optimizer" not in ckpt
-    assert ckpt["inherit_manifest"] == {**manifest, "selection": {"blocks": [0, 1], "policy": "first", "scores": None}}
+    assert ckpt["inherit_manifest"] == {**manifest, "selection": {"blocks": [0, 1], "policy": "first", "scores": None,
+                                                                  "reference_layers": ref_ckpt["model_args"]["n_layer"]}}
     assert ckpt["model_args"] == {**ref_ckpt["model_args"], "n_layer": 2}
     assert list(ckpt["model"]) == list(expected.state_dict())
     for name, tensor in expected.state_dict().items():

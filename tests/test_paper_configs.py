@@ -1,5 +1,5 @@
 """Every config/gpt2*.py resolves to the paper's recipe: the table below is written out from the paper and
-its released GPT-2 code (see the README's "Differences from the paper's released code"), independently
+its released GPT-2 code (see docs/differences.md, "Differences from the paper's released code"), independently
 of the config files, so a config that drifts from it fails."""
 from pathlib import Path
 
