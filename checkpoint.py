@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
+from data import temporary_path
 from model import GPT, GPTConfig
-from prepare_openwebtext import temporary_path
 
 MODEL_KEYS = tuple(f.name for f in fields(GPTConfig))
 MODEL_DEFAULTS = asdict(GPTConfig())

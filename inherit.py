@@ -34,8 +34,9 @@ from pathlib import Path
 import torch
 
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
+from data import load_split, write_json_atomically, write_text_atomically
 from model import GPT, GPTConfig
-from prepare_openwebtext import load_split, prepare_builtin, write_json_atomically, write_text_atomically
+from prepare_openwebtext import prepare_builtin
 
 BUILTIN_BPE_VOCAB = 1024  # the built-in job's corpus: its own compact BPE, as the study's (config/builtin_reference.py)
 

@@ -11,6 +11,7 @@ import pytest
 
 import prepare_openwebtext as prep
 from conftest import one_line_exit
+from data import load_split, resolve_vocab_size
 import tokenizer
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tokenizer import EOT, gpt2_encoding
@@ -152,7 +153,7 @@ def test_text_files_round_trip_and_meta(tmp_path, hf_cache):
     out = prep.prepare_text_files(files, data_dir=tmp_path / "data", name="mine", val_fraction=0.2, num_proc=1)
 
     meta = json.loads((out / "meta.json").read_text())
-    decoded = {split: documents_of(np.asarray(prep.load_split(tmp_path / "data", "mine", split)))
+    decoded = {split: documents_of(np.asarray(load_split(tmp_path / "data", "mine", split)))
                for split in prep.SPLITS}
     assert Counter(decoded["train"] + decoded["val"]) == Counter(DOCS + jsonl_docs + parquet_docs)
     assert meta["documents"] == {"train": 12, "val": 3}  # val = ceil(0.2 * 15)
@@ -176,8 +177,8 @@ def test_subset_fraction_keeps_seeded_share_of_train(tmp_path, hf_cache):
     assert meta[0]["documents"] == {"train": 9, "val": 4}  # round(0.25 * 36), ceil(0.1 * 40)
     assert meta[0]["split"]["subset_fraction"] == 0.25
     assert meta[0]["sha256"] == meta[1]["sha256"]  # same seed, same subset
-    train = documents_of(np.asarray(prep.load_split(tmp_path, "a", "train")))
-    val = documents_of(np.asarray(prep.load_split(tmp_path, "a", "val")))
+    train = documents_of(np.asarray(load_split(tmp_path, "a", "train")))
+    val = documents_of(np.asarray(load_split(tmp_path, "a", "val")))
     assert len(set(train)) == 9 and set(train) <= set(texts) and not set(train) & set(val)
 
 
@@ -202,7 +203,7 @@ def test_openwebtext_path_with_a_stand_in_hub(tmp_path, monkeypatch, capsys):
     assert out == tmp_path / "openwebtext"
     assert meta["source"] == {"hub_id": "Skylion007/openwebtext", "revision": "refs/convert/parquet"}
     assert meta["documents"] == {"train": 18, "val": 2}
-    decoded = [documents_of(np.asarray(prep.load_split(tmp_path, "openwebtext", s))) for s in prep.SPLITS]
+    decoded = [documents_of(np.asarray(load_split(tmp_path, "openwebtext", s))) for s in prep.SPLITS]
     assert sorted(decoded[0] + decoded[1]) == sorted(texts)
 
 
@@ -213,7 +214,7 @@ def test_builtin_corpus_prepares_offline(tmp_path, capsys):
     assert meta["tokens"]["train"] + meta["tokens"]["val"] >= 1_000_000
     assert 30_000 < meta["tokens"]["val"] < 100_000
     assert meta["documents"]["train"] + meta["documents"]["val"] == 1189  # KJV chapters
-    val = prep.load_split(tmp_path, "builtin", "val")
+    val = load_split(tmp_path, "builtin", "val")
     assert val.dtype == np.uint16 and val[-1] == EOT
     assert documents_of(np.asarray(val))[0].split("\n")[0].split()[-1].isdigit()  # "Book N" heading
 
@@ -248,11 +249,11 @@ def test_compact_bpe_round_trips_and_never_saw_val(tmp_path, monkeypatch, capsys
     meta = json.loads((out / "meta.json").read_text())
     assert (meta["vocab_size"], meta["tokenizer"], meta["eot"]) == (512, "tokenizer.json", 0)
     assert meta["sha256"]["tokenizer.json"] == hashlib.sha256((out / "tokenizer.json").read_bytes()).hexdigest()
-    docs = {s: bpe_documents(np.asarray(prep.load_split(tmp_path, out.name, s)), out, meta["eot"])
+    docs = {s: bpe_documents(np.asarray(load_split(tmp_path, out.name, s)), out, meta["eot"])
             for s in prep.SPLITS}
     assert Counter(docs["train"] + docs["val"]) == Counter(prep.builtin_documents())  # exact round trip
     assert Counter(seen) == Counter(docs["train"]) and not set(seen) & set(docs["val"])
-    assert max(int(np.max(prep.load_split(tmp_path, out.name, s))) for s in prep.SPLITS) < 512
+    assert max(int(np.max(load_split(tmp_path, out.name, s))) for s in prep.SPLITS) < 512
     capsys.readouterr()
     assert prep.prepare_builtin(tmp_path, num_proc=1, bpe_vocab=512) == out
     assert "already prepared" in capsys.readouterr().out
@@ -277,11 +278,10 @@ def test_vocab_size_flows_from_the_dataset_into_training(builtin_bpe_data_dir, t
 def test_vocab_size_rule(builtin_bpe_data_dir, tmp_path):
     from types import SimpleNamespace
 
-    import train
     from configurator import ConfigError
 
     def resolve(dataset, vocab_size, data_dir=builtin_bpe_data_dir):
-        return train.resolve_vocab_size(SimpleNamespace(data_dir=data_dir, dataset=dataset, vocab_size=vocab_size))
+        return resolve_vocab_size(SimpleNamespace(data_dir=data_dir, dataset=dataset, vocab_size=vocab_size))
 
     assert resolve("builtin", 0) == 50304  # GPT-2's 50257 padded as before: GPT-2 runs are unchanged
     assert resolve("builtin_bpe1024", 0) == 1024
@@ -305,14 +305,14 @@ def test_bpe_vocab_arguments_are_checked(capsys):
 
 def test_missing_split_is_one_line(tmp_path):
     with pytest.raises(SystemExit) as excinfo:
-        prep.load_split(tmp_path, "builtin", "train")
+        load_split(tmp_path, "builtin", "train")
     message = exit_message(excinfo)
     assert "train.bin not found" in message and "`python prepare_openwebtext.py`" in message
     with pytest.raises(SystemExit) as excinfo:
-        prep.load_split(tmp_path, "openwebtext", "val")
+        load_split(tmp_path, "openwebtext", "val")
     assert "--dataset openwebtext" in exit_message(excinfo)
     with pytest.raises(SystemExit) as excinfo:
-        prep.load_split(tmp_path, "builtin_bpe1024", "val")
+        load_split(tmp_path, "builtin_bpe1024", "val")
     assert "`python prepare_openwebtext.py --bpe-vocab 1024`" in exit_message(excinfo)
 
 
