@@ -14,6 +14,7 @@ from configurator import ConfigError
 
 DTYPE = np.uint16  # GPT-2's 50257 ids fit
 SCAN_CHUNK = 1 << 26  # tokens per slice of the out-of-range scan: bounds its memory, not its speed
+GPT2_TOKENIZER = "gpt2"  # meta.json's name for GPT-2's BPE (tokenizer.py); other datasets name their own file
 
 
 # ---- files written whole or not at all ---------------------------------------------------------
@@ -64,7 +65,30 @@ def read_meta(data_dir, name):
 def tokenizer_present(meta, folder):
     """meta.json's tokenizer is GPT-2's, or a tokenizer file of the dataset's own that is in its folder."""
     tokenizer = meta.get("tokenizer")
-    return tokenizer == "gpt2" or (isinstance(tokenizer, str) and (Path(folder) / tokenizer).is_file())
+    return tokenizer == GPT2_TOKENIZER or (isinstance(tokenizer, str) and (Path(folder) / tokenizer).is_file())
+
+
+def tokenizer_of(meta):
+    """A dataset's tokenizer as runs record it: 'gpt2', or its own tokenizer file's name and meta.json's sha256
+    of it (every own BPE is named tokenizer.json); None when there is no meta.json or it names no tokenizer."""
+    name = (meta or {}).get("tokenizer")
+    if not isinstance(name, str):
+        return None
+    digests = meta.get("sha256")
+    digest = digests.get(name) if isinstance(digests, dict) and name != GPT2_TOKENIZER else None
+    return f"{name} sha256:{digest}" if digest else name
+
+
+def check_tokenizer(trained_on, data_dir, dataset, what):
+    """The tokenizer of data_dir/dataset (None if unknown), refused if the model `what` was trained on another
+    one's tokens: the same ids are other text. Unknown on either side (no meta.json; a run or checkpoint from
+    before runs recorded their tokenizer) is not compared: the vocabulary size checks are all there is then."""
+    used = tokenizer_of(read_meta(data_dir, dataset))
+    if trained_on and used and trained_on != used:
+        raise SystemExit(f"{what} was trained on tokens of tokenizer {trained_on}, but {Path(data_dir) / dataset} "
+                         f"holds tokens of {used}: the same ids are other text; use data made with its tokenizer "
+                         "or a model trained on this data")
+    return used
 
 
 # ---- token files, checked before training starts ------------------------------------------------

@@ -24,7 +24,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from data import DTYPE, tokenizer_present, write_json_atomically
+from data import DTYPE, GPT2_TOKENIZER, tokenizer_present, write_json_atomically
 from tokenizer import EOT, VOCAB_SIZE, gpt2_encoding
 
 # `datasets` is imported inside the functions that need it: it takes ~2 s to import and
@@ -249,7 +249,7 @@ def sha256_file(path):
 def tokenizer_meta(splits, out_dir, bpe_vocab):
     """meta.json's tokenizer fields; with bpe_vocab, first trains the BPE on the train split only."""
     if not bpe_vocab:
-        return {"vocab_size": VOCAB_SIZE, "eot": EOT, "tokenizer": "gpt2"}
+        return {"vocab_size": VOCAB_SIZE, "eot": EOT, "tokenizer": GPT2_TOKENIZER}
     import tokenizers
     train_bpe(splits["train"]["text"], bpe_vocab, out_dir / BPE_FILE)
     tok = bpe_tokenizer(out_dir / BPE_FILE)

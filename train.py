@@ -34,8 +34,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from configurator import ConfigError, load_config
-from data import (load_tokens, resolve_vocab_size, train_batches, val_windows, windows, write_json_atomically,
-                  write_text_atomically)
+from data import (check_tokenizer, load_tokens, resolve_vocab_size, train_batches, val_windows, windows,
+                  write_json_atomically, write_text_atomically)
 from inherit import SELECT, data_seed_of, inherit_from_checkpoint, target_data_seed
 from model import GPT, GPTConfig, peak_flops
 
@@ -253,6 +253,7 @@ def load_teacher(cfg, device):
     if not cfg.distill_from:
         return None
     source = load_model_source(cfg.distill_from)
+    check_tokenizer(source.get("tokenizer"), cfg.data_dir, cfg.dataset, f"distill_from={cfg.distill_from}")
     if source["model_args"]["vocab_size"] != cfg.vocab_size:
         raise ConfigError(f"distill_from={cfg.distill_from} has vocab_size={source['model_args']['vocab_size']}, the "
                           f"student {cfg.vocab_size}: distillation compares their distributions token by token; "
@@ -399,6 +400,7 @@ def build_model(cfg, ckpt_path, mmap=True, set_in=None, device="cpu"):
             raise ConfigError("init_from='pretrained' needs pretrained_from: a hub id (gpt2-medium), a HF GPT-2 "
                               "directory or RUN/ckpt.pt")
         source = load_model_source(cfg.pretrained_from)
+        check_tokenizer(source.get("tokenizer"), cfg.data_dir, cfg.dataset, f"pretrained_from={cfg.pretrained_from}")
         model = GPT(GPTConfig(**{**source["model_args"], "dropout": cfg.dropout}))
         model.load_state_dict(source["model"])
         print(f"starting from {cfg.pretrained_from}: {source['model_args']}", flush=True)
@@ -426,6 +428,9 @@ def prepare(cfg, d, ckpt_path, set_in=None):
     if ckpt is not None and "optimizer" in ckpt:
         adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED, set_in)
     resolve_data_seed(cfg, ckpt)
+    # the dataset's tokenizer, kept in config.json and checkpoints; a resumed run must train on the same one
+    trained_on = ckpt.get("tokenizer") if ckpt else None
+    tokenizer = check_tokenizer(trained_on, cfg.data_dir, cfg.dataset, ckpt_path) or trained_on
     # how the run began survives resumes: config.json and checkpoints keep init_from/inherit_*
     origin = ckpt["config"] if ckpt else cfg_dict
     run_config = {**vars(cfg), **{k: origin.get(k, cfg_dict[k]) for k in ORIGIN_KEYS}}
@@ -448,8 +453,8 @@ def prepare(cfg, d, ckpt_path, set_in=None):
                     gradient_as_bucket_view=True)
     return SimpleNamespace(raw_model=raw_model, model=model, eval_model=eval_model, optimizer=optimizer,
                            step=step, elapsed_before=elapsed_before, clipped_before=clipped_before,
-                           resumed=resumed, manifest=manifest,
-                           run_config=run_config, teacher=load_teacher(cfg, d.device))
+                           resumed=resumed, manifest=manifest, run_config=run_config, tokenizer=tokenizer,
+                           teacher=load_teacher(cfg, d.device))
 
 
 def cannot_write(path, e):
@@ -678,7 +683,7 @@ def run(cfg_dict, d, held, set_in=None):
     resumed_step = step if run_state.resumed else None
     log = RunLog(out_dir, d.master)
     log.start({**run_config, "git_commit": git_commit(), "num_params": raw_model.num_params(),
-               "world_size": d.world_size, "device": d.device}, resumed_step)
+               "world_size": d.world_size, "device": d.device, "tokenizer": run_state.tokenizer}, resumed_step)
     device_name = torch.cuda.get_device_name(d.device) if d.device.startswith("cuda") else "cpu"
     peak = peak_flops(device_name, cfg.peak_tflops)
     flops_per_token = raw_model.flops_per_token()
@@ -719,7 +724,7 @@ def run(cfg_dict, d, held, set_in=None):
         if saving or stopping:
             if d.master:
                 save_checkpoint(ckpt_path, raw_model, run_config, step, optimizer, elapsed(), manifest,
-                                clipped_steps=int(clipped_steps))
+                                clipped_steps=int(clipped_steps), tokenizer=run_state.tokenizer)
             saved_at = step
             t_last, step_last = time.time(), step  # evaluation and saving are not training throughput
         if step == cfg.max_iters:

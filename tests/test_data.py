@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import prepare_openwebtext as prep
-from conftest import one_line_exit
-from data import load_split, resolve_vocab_size
+from conftest import one_line_exit, save_edited_checkpoint
+from data import check_tokenizer, load_split, read_meta, resolve_vocab_size, tokenizer_of
 import tokenizer
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tokenizer import EOT, gpt2_encoding
@@ -290,6 +290,60 @@ def test_vocab_size_rule(builtin_bpe_data_dir, tmp_path):
     with pytest.raises(ConfigError) as excinfo:
         resolve("synthetic", 0, tmp_path)
     assert "missing or has no vocab_size" in exit_message(excinfo)
+
+
+# ---- the dataset's tokenizer ----------------------------------------------------------------
+
+def test_tokenizer_is_named_by_meta_json_and_compared_only_when_known(builtin_bpe_data_dir, tmp_path):
+    bpe_meta = read_meta(builtin_bpe_data_dir, "builtin_bpe1024")
+    assert tokenizer_of(read_meta(builtin_bpe_data_dir, "builtin")) == "gpt2"
+    assert tokenizer_of(bpe_meta) == f"tokenizer.json sha256:{bpe_meta['sha256']['tokenizer.json']}"
+    other_bpe = {**bpe_meta, "sha256": {**bpe_meta["sha256"], "tokenizer.json": "0" * 64}}  # same name, other merges
+    assert tokenizer_of(other_bpe) != tokenizer_of(bpe_meta) and tokenizer_of(None) is None
+    # unknown on either side (a run from before runs recorded it, a dataset without meta.json) is not compared
+    assert check_tokenizer(None, builtin_bpe_data_dir, "builtin_bpe1024", "REF") == tokenizer_of(bpe_meta)
+    assert check_tokenizer("gpt2", tmp_path, "no_meta", "REF") is None
+    message = one_line_exit(check_tokenizer, "gpt2", builtin_bpe_data_dir, "builtin_bpe1024", "REF")
+    assert message.startswith("REF was trained on tokens of tokenizer gpt2")
+
+
+def test_runs_across_tokenizers_are_refused_in_one_line(builtin_bpe_data_dir, tmp_path, single_process, one_thread):
+    """A model of GPT-2's vocabulary holds builtin_bpe1024's 1,024 ids, so comparing vocabulary sizes let these
+    through: resuming on other tokens, inheriting, continuing or distilling from a model trained on GPT-2's."""
+    import torch
+
+    import inherit
+    import train
+    tiny = ["--n_layer=1", "--n_head=2", "--n_embd=16", "--block_size=32", "--batch_size=4", "--tokens_per_step=128",
+            "--eval_tokens=64", "--device=cpu", "--dtype=float32"]
+    run = tmp_path / "gpt2_run"
+    train.main([f"--data_dir={builtin_bpe_data_dir}", "--dataset=builtin", f"--out_dir={run}", "--max_iters=1", *tiny])
+    assert json.loads((run / "config.json").read_text())["tokenizer"] == "gpt2"
+    ckpt = run / "ckpt.pt"
+    assert torch.load(ckpt, weights_only=True)["tokenizer"] == "gpt2"
+    bpe = [f"--data_dir={builtin_bpe_data_dir}", "--dataset=builtin_bpe1024", "--vocab_size=50304", *tiny]
+    moved = tmp_path / "moved"  # a data_dir whose builtin/ holds the BPE's tokens: the resumed run's dataset name
+    shutil.copytree(builtin_bpe_data_dir / "builtin_bpe1024", moved / "builtin")
+    refused = {
+        "resume": (train.main, [f"--data_dir={moved}", f"--out_dir={run}", "--init_from=resume", "--max_iters=2"]),
+        "inherit": (train.main, [*bpe, f"--out_dir={tmp_path / 'i'}", "--init_from=inherit", f"--inherit_from={ckpt}"]),
+        "pretrained": (train.main, [*bpe, f"--out_dir={tmp_path / 'p'}", "--init_from=pretrained",
+                                    f"--pretrained_from={ckpt}"]),
+        "distill": (train.main, [*bpe, f"--out_dir={tmp_path / 'd'}", f"--distill_from={ckpt}"]),
+        "inherit.py": (inherit.main, ["--reference", str(ckpt), "--n-layer", "1", "--data-dir",
+                                      str(builtin_bpe_data_dir), "--dataset", "builtin_bpe1024",
+                                      "--out", str(tmp_path / "c" / "ckpt.pt")]),
+    }
+    for case, (main, argv) in refused.items():
+        message = one_line_exit(main, argv)
+        assert "trained on tokens of tokenizer gpt2" in message and "tokenizer.json sha256:" in message, case
+    assert not any((tmp_path / d).exists() for d in "ipdc")
+    # a checkpoint from before runs recorded their tokenizer: only the vocabulary sizes are compared, as then
+    old = torch.load(ckpt, weights_only=True)
+    del old["tokenizer"]
+    save_edited_checkpoint(old, tmp_path / "old.pt")
+    assert np.isfinite(train.main([*bpe, f"--out_dir={tmp_path / 'o'}", "--init_from=pretrained",
+                                   f"--pretrained_from={tmp_path / 'old.pt'}", "--max_iters=0"]))
 
 
 def test_bpe_vocab_arguments_are_checked(capsys):
