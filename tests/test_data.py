@@ -321,7 +321,8 @@ def test_runs_across_tokenizers_are_refused_in_one_line(builtin_bpe_data_dir, tm
     assert json.loads((run / "config.json").read_text())["tokenizer"] == "gpt2"
     ckpt = run / "ckpt.pt"
     assert torch.load(ckpt, weights_only=True)["tokenizer"] == "gpt2"
-    bpe = [f"--data_dir={builtin_bpe_data_dir}", "--dataset=builtin_bpe1024", "--vocab_size=50304", *tiny]
+    bpe = [f"--data_dir={builtin_bpe_data_dir}", "--dataset=builtin_bpe1024", "--vocab_size=50304", "--max_iters=1",
+           *tiny]
     moved = tmp_path / "moved"  # a data_dir whose builtin/ holds the BPE's tokens: the resumed run's dataset name
     shutil.copytree(builtin_bpe_data_dir / "builtin_bpe1024", moved / "builtin")
     refused = {
