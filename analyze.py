@@ -24,8 +24,7 @@ import torch.nn.functional as F
 
 from checkpoint import load_checkpoint
 from model import GPT, Block, CausalSelfAttention, GPTConfig
-from prepare_openwebtext import load_split, write_json_atomically
-from train import val_windows, windows
+from data import load_split, val_windows, windows, write_json_atomically
 
 
 def attention_probs(attn, x):
@@ -102,7 +101,7 @@ def block_influence(model, windows):
 
 
 def fixed_windows(data, block_size, count):
-    """The first `count` validation windows of train.py's evaluator (its val_windows and windows)."""
+    """The first `count` validation windows of train.py's evaluator (data.py's val_windows and windows)."""
     starts = val_windows(data, SimpleNamespace(eval_tokens=0, block_size=block_size))[:count]
     if len(starts) == 0:
         raise SystemExit(f"the validation split holds fewer than block_size={block_size} tokens")

@@ -22,9 +22,10 @@ from types import SimpleNamespace
 import torch
 
 from configurator import load_config
+from data import load_tokens, train_batches
 from model import peak_flops
-from train import (CHOICES, DEFAULTS, accumulation_steps, autocast_context, dropout_seed, load_tokens,
-                   prepare, setup_distributed, train_batches, train_step)
+from train import (CHOICES, DEFAULTS, accumulation_steps, autocast_context, dropout_seed, prepare, setup_distributed,
+                   train_step)
 
 CONFIG = Path(__file__).resolve().parent / "config"
 BENCHES = {

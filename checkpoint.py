@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
+from data import GPT2_TOKENIZER, temporary_path
 from model import GPT, GPTConfig
-from prepare_openwebtext import temporary_path
 
 MODEL_KEYS = tuple(f.name for f in fields(GPTConfig))
 MODEL_DEFAULTS = asdict(GPTConfig())
@@ -68,13 +68,15 @@ def non_finite_tensors(state_dict):
     return [name for name, t in state_dict.items() if t.is_floating_point() and not torch.isfinite(t).all()]
 
 
-def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, manifest=None, clipped_steps=0):
+def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, manifest=None, clipped_steps=0,
+                    tokenizer=None):
     """Write atomically: a crash or a full disk mid-save never replaces the last good checkpoint,
     and weights that are not finite are never written.
 
     A checkpoint without optimizer state (e.g. a fresh Inheritune initialisation) starts
     the optimizer afresh when resumed. clipped_steps (steps whose gradient was clipped so far)
-    lets a resumed run report the clip rate of the whole run.
+    lets a resumed run report the clip rate of the whole run. tokenizer (data.tokenizer_of) names the tokens
+    the model was trained on: runs that resume, inherit, continue or distill from it must train on the same.
     """
     state = model.state_dict()
     bad = non_finite_tensors(state)
@@ -93,6 +95,8 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
         ckpt["optimizer"] = optimizer.state_dict()
     if manifest is not None:
         ckpt["inherit_manifest"] = manifest
+    if tokenizer is not None:
+        ckpt["tokenizer"] = tokenizer
     ckpt["crc32"] = checksum(ckpt)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
@@ -300,6 +304,8 @@ def load_hf_gpt2(spec):
     model_args = gpt2_model_args(json.loads(config_path.read_text()), spec)
     state = from_hf_state_dict(read_hf_weights(folder), model_args["bias"])
     ckpt = {"model": state, "model_args": model_args, "config": {}, "step": 0, "source": str(spec)}
+    if model_args["vocab_size"] == GPT2_VOCAB:  # GPT-2's tokens: the hub's GPT-2s and every export_hf.py directory
+        ckpt["tokenizer"] = GPT2_TOKENIZER
     check_shapes(ckpt, folder)
     return ckpt
 

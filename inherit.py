@@ -34,8 +34,9 @@ from pathlib import Path
 import torch
 
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
+from data import check_tokenizer, load_split, write_json_atomically, write_text_atomically
 from model import GPT, GPTConfig
-from prepare_openwebtext import load_split, prepare_builtin, write_json_atomically, write_text_atomically
+from prepare_openwebtext import prepare_builtin
 
 BUILTIN_BPE_VOCAB = 1024  # the built-in job's corpus: its own compact BPE, as the study's (config/builtin_reference.py)
 
@@ -194,12 +195,14 @@ def inherit(ref_state, ref_args, n_layer, parts="full", layers="", embeddings="w
 def inherit_from_checkpoint(path, n_layer, parts="full", layers="", embeddings="wte", seed=1337, check=None,
                             select="first", data=("data", "builtin"), device="cpu"):
     """`inherit` from a checkpoint file or a HF GPT-2, blocks chosen by `choose_layers` (scores on the
-    validation split of data = (data_dir, dataset)); `check(model_args, path)` may veto a mismatching config.
+    validation split of data = (data_dir, dataset)); `check(model_args, path)` may veto a mismatching config, and a
+    reference trained on another tokenizer than the data's is refused.
 
     Returns the model, its manifest and the reference's training config ({} for a HF model)."""
     if not str(path):  # train.py's default inherit_from='' would be reported as "checkpoint . not found"
         raise SystemExit("init_from='inherit' needs inherit_from=REF_DIR/ckpt.pt, the reference run's checkpoint")
     ckpt = load_model_source(path)
+    check_tokenizer(ckpt.get("tokenizer"), *data, f"inherit_from={path}")
     if check is not None:
         check(ckpt["model_args"], path)
     model, manifest = inherit_chosen(ckpt, n_layer, parts, layers, embeddings, seed, select, data, device)
@@ -249,6 +252,7 @@ def write_inherited_checkpoint(args):
     ckpt = load_model_source(args.reference)
     data = (args.data_dir or ckpt["config"].get("data_dir", "data"),
             args.dataset or ckpt["config"].get("dataset", "builtin"))
+    tokenizer = check_tokenizer(ckpt.get("tokenizer"), *data, f"--reference {args.reference}") or ckpt.get("tokenizer")
     model, manifest = inherit_chosen(ckpt, args.n_layer, args.parts, args.layers, args.embeddings, args.seed,
                                      args.select, data)
     data_seed = args.data_seed if args.data_seed != -1 else target_data_seed(ckpt["config"], args.seed)
@@ -257,7 +261,7 @@ def write_inherited_checkpoint(args):
               "inherit_layers": args.layers, "inherit_select": args.select, "inherit_embeddings": args.embeddings,
               "seed": args.seed, "data_seed": data_seed,
               "out_dir": str(out.parent)}
-    save_checkpoint(out, model, config, step=0, manifest=manifest)
+    save_checkpoint(out, model, config, step=0, manifest=manifest, tokenizer=tokenizer)
     print(manifest_summary(manifest, model.config))
     print(f"wrote {out}; train it with the reference's settings: {resume_command(config, out.parent)}")
 

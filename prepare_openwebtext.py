@@ -24,10 +24,11 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+from data import DTYPE, GPT2_TOKENIZER, tokenizer_present, write_json_atomically
 from tokenizer import EOT, VOCAB_SIZE, gpt2_encoding
 
 # `datasets` is imported inside the functions that need it: it takes ~2 s to import and
-# load_split() callers (training) do not need it.
+# the scripts that import this one for prepare_builtin() (inherit.py, study.py) do not need it.
 
 HERE = pathlib.Path(__file__).resolve().parent
 BUILTIN_CORPUS = HERE / "corpus" / "kjv.txt.xz"
@@ -42,7 +43,6 @@ BUILTIN_VAL_FRACTION = 0.05  # ~60 chapters, ~50K tokens
 OPENWEBTEXT_VAL_FRACTION = 0.0005  # nanoGPT's test_size: ~4K documents
 TEXT_FILES_VAL_FRACTION = 0.05
 DOCS_PER_WRITE = 8192  # documents per shard written to the memmap; bounds RAM while writing
-DTYPE = np.uint16  # GPT-2's 50257 ids fit
 SPLITS = ("train", "val")
 TEXT_FILE_SUFFIXES = (".txt", ".jsonl", ".json", ".parquet")
 BPE_FILE = "tokenizer.json"
@@ -246,35 +246,10 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-def temporary_path(path):
-    """A temporary name next to `path`, unique to this process: two writers never share one."""
-    path = pathlib.Path(path)
-    return path.with_name(f"{path.name}.{os.getpid()}.tmp")
-
-
-def write_text_atomically(path, text):
-    """Replace `path` by `text` whole or not at all: written to a temporary file, synced, then renamed
-    (a kill or a full disk leaves the old file, and no temporary file once the error is raised)."""
-    tmp = temporary_path(path)
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomically(path, obj):
-    write_text_atomically(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
-
-
 def tokenizer_meta(splits, out_dir, bpe_vocab):
     """meta.json's tokenizer fields; with bpe_vocab, first trains the BPE on the train split only."""
     if not bpe_vocab:
-        return {"vocab_size": VOCAB_SIZE, "eot": EOT, "tokenizer": "gpt2"}
+        return {"vocab_size": VOCAB_SIZE, "eot": EOT, "tokenizer": GPT2_TOKENIZER}
     import tokenizers
     train_bpe(splits["train"]["text"], bpe_vocab, out_dir / BPE_FILE)
     tok = bpe_tokenizer(out_dir / BPE_FILE)
@@ -378,47 +353,6 @@ def prepare_text_files(paths, data_dir="data", name="custom", val_fraction=TEXT_
     settings = split_settings(val_fraction, subset_fraction)
     source = {"text_files": [str(pathlib.Path(p).resolve()) for p in paths]}
     return prepare_from(load_text_files(paths), pathlib.Path(data_dir) / name, source, settings, num_proc)
-
-
-def prepare_command(name):
-    """The command that creates data/<name>, for error messages."""
-    if name == "builtin":
-        return "python prepare_openwebtext.py"
-    if name.startswith("builtin_bpe") and name[len("builtin_bpe"):].isdigit():
-        return f"python prepare_openwebtext.py --bpe-vocab {name[len('builtin_bpe'):]}"
-    if name == "openwebtext":
-        return "python prepare_openwebtext.py --dataset openwebtext"
-    return f"python prepare_openwebtext.py --text-files FILE... --name {name}"
-
-
-def load_split(data_dir, name, split):
-    """data_dir/name/split.bin as a read-only uint16 memmap."""
-    path = pathlib.Path(data_dir) / name / f"{split}.bin"
-    if not path.is_file():
-        raise SystemExit(f"error: {path} not found: run `{prepare_command(name)}` first")
-    return np.memmap(path, dtype=DTYPE, mode="r")
-
-
-def tokenizer_present(meta, folder):
-    """meta.json's tokenizer is GPT-2's, or a tokenizer file of the dataset's own that is in its folder."""
-    tokenizer = meta.get("tokenizer")
-    return tokenizer == "gpt2" or (isinstance(tokenizer, str) and (pathlib.Path(folder) / tokenizer).is_file())
-
-
-def read_meta(data_dir, name):
-    """data_dir/name/meta.json as a dict, or None for a dataset prepared without one."""
-    path = pathlib.Path(data_dir) / name / "meta.json"
-    if not path.is_file():
-        return None
-    try:
-        meta = json.loads(path.read_text())
-    except ValueError:
-        raise SystemExit(f"{path} is not valid JSON: prepare the dataset again") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("tokens", {}), dict) or \
-            type(meta.get("vocab_size", 0)) is not int:
-        raise SystemExit(f"{path} is not a meta.json of prepare_openwebtext.py (an object with a 'tokens' object "
-                         "and an integer 'vocab_size'): prepare the dataset again")
-    return meta
 
 
 def parse_args(argv=None):

@@ -40,10 +40,11 @@ import torch
 import inherit
 from analyze import analyze
 from configurator import load_config
+from data import read_meta, write_json_atomically
 from plots.plot_grow import plot_grow
 from plots.plot_layers import plot_layer_choices
 from plots.plot_seeds import plot_seed_bars, plot_seed_curves, seeds as seeds_text
-from prepare_openwebtext import builtin_name, prepare_builtin, read_meta, write_json_atomically
+from prepare_openwebtext import builtin_name, prepare_builtin
 from train import DEFAULTS
 
 HERE = Path(__file__).resolve().parent

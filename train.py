@@ -34,10 +34,10 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from configurator import ConfigError, load_config
+from data import (check_tokenizer, load_tokens, resolve_vocab_size, train_batches, val_windows, windows,
+                  write_json_atomically, write_text_atomically)
 from inherit import SELECT, data_seed_of, inherit_from_checkpoint, target_data_seed
 from model import GPT, GPTConfig, peak_flops
-from prepare_openwebtext import (DTYPE, load_split, read_meta, tokenizer_present, write_json_atomically,
-                                 write_text_atomically)
 
 DEFAULTS = dict(
     # run directory and initialisation
@@ -200,124 +200,6 @@ def accumulation_steps(cfg, world_size):
     return accum
 
 
-SCAN_CHUNK = 1 << 26  # tokens per slice of the out-of-range scan: bounds its memory, not its speed
-
-
-def largest_token_id(data):
-    return max(int(data[i:i + SCAN_CHUNK].max()) for i in range(0, len(data), SCAN_CHUNK))
-
-
-def check_against_meta(path, meta, data, split):
-    """meta.json, written by prepare_openwebtext.py, must describe this file."""
-    expected = {"dtype": data.dtype.name, "tokens": len(data)}
-    found = {"dtype": meta.get("dtype"), "tokens": meta.get("tokens", {}).get(split)}
-    for key, value in expected.items():
-        if found[key] != value:
-            raise SystemExit(f"{path} does not match {path.parent / 'meta.json'}: {key} is {value!r} in the file "
-                             f"but {found[key]!r} in meta.json; the file was truncated, replaced or prepared "
-                             "otherwise: prepare the dataset again")
-    if not tokenizer_present(meta, path.parent):
-        raise SystemExit(f"{path.parent / 'meta.json'} names tokenizer {meta.get('tokenizer')!r}, neither 'gpt2' nor "
-                         f"a file in {path.parent}: it was prepared otherwise; prepare the dataset again")
-
-
-def cached_largest_id(path, meta, data):
-    """The largest token id in `path`, scanned once and cached in meta.json by the file's size, mtime, inode
-    and ctime: `cp -p` or `rsync -t` keep size and mtime, but no tool can set ctime, and any write or
-    replacement of the file changes it (a rescan then costs one pass over the file)."""
-    stat = path.stat()
-    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino, "ctime_ns": stat.st_ctime_ns}
-    cached = meta.get("scan", {}).get(path.name, {})
-    if cached and {k: cached.get(k) for k in key} == key:
-        return cached["max_id"]
-    max_id = largest_token_id(data)
-    if meta:
-        meta.setdefault("scan", {})[path.name] = {**key, "max_id": max_id}
-        try:
-            write_json_atomically(path.parent / "meta.json", meta)
-        except OSError:  # a read-only dataset is scanned at every start instead
-            pass
-    return max_id
-
-
-def resolve_vocab_size(cfg):
-    """The model's vocabulary: vocab_size=0 takes the dataset's meta.json vocab_size, padded to a
-    multiple of 64 for speed."""
-    meta = read_meta(cfg.data_dir, cfg.dataset) or {}
-    declared = meta.get("vocab_size")
-    where = f"{cfg.data_dir}/{cfg.dataset}/meta.json"
-    if cfg.vocab_size == 0:
-        if declared is None:
-            raise ConfigError(f"vocab_size=0 takes the vocabulary from {where}, which is missing or has no "
-                              "vocab_size: prepare the dataset with prepare_openwebtext.py or set vocab_size")
-        return -(-declared // 64) * 64
-    return cfg.vocab_size  # load_tokens refuses one smaller than the dataset's, resumed runs too
-
-
-def load_tokens(cfg, split, master=True):
-    """A split's tokens, checked against its meta.json and the model's vocabulary before training starts.
-
-    Only the master rank scans for out-of-range ids (and caches the result); its refusal stops every rank.
-    """
-    path = Path(cfg.data_dir) / cfg.dataset / f"{split}.bin"
-    size = path.stat().st_size if path.is_file() else None
-    if size is not None and (size == 0 or size % np.dtype(DTYPE).itemsize):
-        raise SystemExit(f"{path} is {size} bytes, not a whole positive number of {np.dtype(DTYPE).name} "
-                         "tokens: it is truncated or not a token file; prepare the dataset again")
-    data = load_split(cfg.data_dir, cfg.dataset, split)
-    if len(data) <= cfg.block_size:
-        raise SystemExit(f"{path} holds {len(data)} tokens, fewer than block_size+1={cfg.block_size + 1}: "
-                         "use more data or a smaller block_size")
-    meta_path = path.parent / "meta.json"
-    meta = read_meta(cfg.data_dir, cfg.dataset) or {}
-    if meta:
-        check_against_meta(path, meta, data, split)
-        if meta.get("vocab_size", 0) > cfg.vocab_size:
-            raise SystemExit(f"{meta_path} says vocab_size={meta['vocab_size']} but the model has vocab_size="
-                             f"{cfg.vocab_size}; set --vocab_size={meta['vocab_size']} or more")
-    if not master:
-        return data
-    if not meta:
-        print(f"warning: {meta_path} not found: {path} is checked for token ids < vocab_size only", flush=True)
-    max_id = cached_largest_id(path, meta, data)
-    if max_id >= cfg.vocab_size:
-        raise SystemExit(f"{path} holds token id {max_id}, not below the model's vocab_size={cfg.vocab_size}: "
-                         "it was tokenized for another vocabulary; prepare it again or raise --vocab_size")
-    return data
-
-
-def to_device(x, device):
-    if device.startswith("cuda"):
-        return x.pin_memory().to(device, non_blocking=True)
-    return x.to(device)
-
-
-def windows(data, starts, block_size, device):
-    """Inputs and next-token targets for the windows of block_size+1 tokens at `starts`."""
-    window = torch.from_numpy(np.stack([data[o:o + block_size + 1] for o in starts]).astype(np.int64))
-    return to_device(window[:, :-1], device), to_device(window[:, 1:], device)
-
-
-def train_batches(data, cfg, step, accum, d):
-    """The micro-batches this rank trains on at `step`.
-
-    Offsets depend only on (data_seed, step), and each rank takes its own slice of the global
-    batch, so a resumed run sees the same data and any (world_size, accumulation) split of
-    one global batch trains on the same sequences.
-    """
-    rng = np.random.default_rng([cfg.data_seed, step])
-    offsets = rng.integers(0, len(data) - cfg.block_size - 1, size=accum * d.world_size * cfg.batch_size)
-    mine = offsets.reshape(d.world_size, accum, cfg.batch_size)[d.rank]
-    for micro in mine:
-        yield windows(data, micro, cfg.block_size, d.device)
-
-
-def val_windows(data, cfg):
-    """Start offsets of the fixed, non-overlapping validation windows."""
-    n_tokens = len(data) - 1 if cfg.eval_tokens == 0 else min(cfg.eval_tokens, len(data) - 1)
-    return np.arange(0, n_tokens - cfg.block_size + 1, cfg.block_size)
-
-
 @torch.no_grad()
 def evaluate(model, data, cfg, d, ctx):
     """Mean loss over all fixed validation windows, sharded across ranks and summed."""
@@ -371,6 +253,7 @@ def load_teacher(cfg, device):
     if not cfg.distill_from:
         return None
     source = load_model_source(cfg.distill_from)
+    check_tokenizer(source.get("tokenizer"), cfg.data_dir, cfg.dataset, f"distill_from={cfg.distill_from}")
     if source["model_args"]["vocab_size"] != cfg.vocab_size:
         raise ConfigError(f"distill_from={cfg.distill_from} has vocab_size={source['model_args']['vocab_size']}, the "
                           f"student {cfg.vocab_size}: distillation compares their distributions token by token; "
@@ -517,6 +400,7 @@ def build_model(cfg, ckpt_path, mmap=True, set_in=None, device="cpu"):
             raise ConfigError("init_from='pretrained' needs pretrained_from: a hub id (gpt2-medium), a HF GPT-2 "
                               "directory or RUN/ckpt.pt")
         source = load_model_source(cfg.pretrained_from)
+        check_tokenizer(source.get("tokenizer"), cfg.data_dir, cfg.dataset, f"pretrained_from={cfg.pretrained_from}")
         model = GPT(GPTConfig(**{**source["model_args"], "dropout": cfg.dropout}))
         model.load_state_dict(source["model"])
         print(f"starting from {cfg.pretrained_from}: {source['model_args']}", flush=True)
@@ -544,6 +428,9 @@ def prepare(cfg, d, ckpt_path, set_in=None):
     if ckpt is not None and "optimizer" in ckpt:
         adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED, set_in)
     resolve_data_seed(cfg, ckpt)
+    # the dataset's tokenizer, kept in config.json and checkpoints; a resumed run must train on the same one
+    trained_on = ckpt.get("tokenizer") if ckpt else None
+    tokenizer = check_tokenizer(trained_on, cfg.data_dir, cfg.dataset, ckpt_path) or trained_on
     # how the run began survives resumes: config.json and checkpoints keep init_from/inherit_*
     origin = ckpt["config"] if ckpt else cfg_dict
     run_config = {**vars(cfg), **{k: origin.get(k, cfg_dict[k]) for k in ORIGIN_KEYS}}
@@ -566,8 +453,8 @@ def prepare(cfg, d, ckpt_path, set_in=None):
                     gradient_as_bucket_view=True)
     return SimpleNamespace(raw_model=raw_model, model=model, eval_model=eval_model, optimizer=optimizer,
                            step=step, elapsed_before=elapsed_before, clipped_before=clipped_before,
-                           resumed=resumed, manifest=manifest,
-                           run_config=run_config, teacher=load_teacher(cfg, d.device))
+                           resumed=resumed, manifest=manifest, run_config=run_config, tokenizer=tokenizer,
+                           teacher=load_teacher(cfg, d.device))
 
 
 def cannot_write(path, e):
@@ -796,7 +683,7 @@ def run(cfg_dict, d, held, set_in=None):
     resumed_step = step if run_state.resumed else None
     log = RunLog(out_dir, d.master)
     log.start({**run_config, "git_commit": git_commit(), "num_params": raw_model.num_params(),
-               "world_size": d.world_size, "device": d.device}, resumed_step)
+               "world_size": d.world_size, "device": d.device, "tokenizer": run_state.tokenizer}, resumed_step)
     device_name = torch.cuda.get_device_name(d.device) if d.device.startswith("cuda") else "cpu"
     peak = peak_flops(device_name, cfg.peak_tflops)
     flops_per_token = raw_model.flops_per_token()
@@ -837,7 +724,7 @@ def run(cfg_dict, d, held, set_in=None):
         if saving or stopping:
             if d.master:
                 save_checkpoint(ckpt_path, raw_model, run_config, step, optimizer, elapsed(), manifest,
-                                clipped_steps=int(clipped_steps))
+                                clipped_steps=int(clipped_steps), tokenizer=run_state.tokenizer)
             saved_at = step
             t_last, step_last = time.time(), step  # evaluation and saving are not training throughput
         if step == cfg.max_iters:

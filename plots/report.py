@@ -19,9 +19,10 @@ from plots.runs import (ensure_parent, format_count, group_by, init_name, load_r
 COLUMNS = ("model", "layers", "init", "steps", "tokens", "final val loss", "params")
 
 
-# config keys that differ between seeds of one setting, or say nothing about what was trained
+# config keys that differ between seeds of one setting, or say nothing about what was trained (the tokenizer is
+# the dataset's, which `dataset` names; runs made before it was recorded lack it)
 PER_SEED = {"seed", "data_seed", "out_dir", "inherit_from", "git_commit", "device", "world_size", "num_params",
-            "data_dir", "log_interval", "compile", "backend", "peak_tflops", "eval_only"}
+            "data_dir", "log_interval", "compile", "backend", "peak_tflops", "eval_only", "tokenizer"}
 
 
 def describe(run):

@@ -7,6 +7,7 @@ import torch
 import bench
 import train
 from configurator import load_config
+from data import load_tokens, resolve_vocab_size, train_batches
 from conftest import one_line_exit
 
 
@@ -25,13 +26,13 @@ def test_smoke_bench_times_train_pys_batches_against_synthetic_ones(builtin_data
     other step: the real-data figures must come from the first cost, the synthetic ones from the second."""
     options = [f"--data_dir={builtin_data_dir}", "--batch_size=4", "--block_size=32", "--n_layer=1"]
     cfg = SimpleNamespace(**load_config(train.DEFAULTS, [str(bench.SMOKE["tiny-cpu"]), *options], train.CHOICES))
-    cfg.vocab_size = train.resolve_vocab_size(cfg)  # as prepare() does for the scratch run bench.py builds
+    cfg.vocab_size = resolve_vocab_size(cfg)  # as prepare() does for the scratch run bench.py builds
     train.resolve_data_seed(cfg, None)
-    data, d = train.load_tokens(cfg, "train"), train.Dist(0, 0, 1, "cpu")
+    data, d = load_tokens(cfg, "train"), train.Dist(0, 0, 1, "cpu")
 
     def drawn_by_train_py(batches, seed):
         step = next((s for s in range(100) if train.dropout_seed(cfg, s, 0) == seed), None)
-        expected = [] if step is None else list(train.train_batches(data, cfg, step, 1, d))
+        expected = [] if step is None else list(train_batches(data, cfg, step, 1, d))
         return len(batches) == len(expected) and all(
             torch.equal(x, ex) and torch.equal(y, ey) for (x, y), (ex, ey) in zip(batches, expected))
 

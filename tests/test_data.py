@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import prepare_openwebtext as prep
-from conftest import one_line_exit
+from conftest import one_line_exit, save_edited_checkpoint
+from data import check_tokenizer, load_split, read_meta, resolve_vocab_size, tokenizer_of
 import tokenizer
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tokenizer import EOT, gpt2_encoding
@@ -152,7 +153,7 @@ def test_text_files_round_trip_and_meta(tmp_path, hf_cache):
     out = prep.prepare_text_files(files, data_dir=tmp_path / "data", name="mine", val_fraction=0.2, num_proc=1)
 
     meta = json.loads((out / "meta.json").read_text())
-    decoded = {split: documents_of(np.asarray(prep.load_split(tmp_path / "data", "mine", split)))
+    decoded = {split: documents_of(np.asarray(load_split(tmp_path / "data", "mine", split)))
                for split in prep.SPLITS}
     assert Counter(decoded["train"] + decoded["val"]) == Counter(DOCS + jsonl_docs + parquet_docs)
     assert meta["documents"] == {"train": 12, "val": 3}  # val = ceil(0.2 * 15)
@@ -176,8 +177,8 @@ def test_subset_fraction_keeps_seeded_share_of_train(tmp_path, hf_cache):
     assert meta[0]["documents"] == {"train": 9, "val": 4}  # round(0.25 * 36), ceil(0.1 * 40)
     assert meta[0]["split"]["subset_fraction"] == 0.25
     assert meta[0]["sha256"] == meta[1]["sha256"]  # same seed, same subset
-    train = documents_of(np.asarray(prep.load_split(tmp_path, "a", "train")))
-    val = documents_of(np.asarray(prep.load_split(tmp_path, "a", "val")))
+    train = documents_of(np.asarray(load_split(tmp_path, "a", "train")))
+    val = documents_of(np.asarray(load_split(tmp_path, "a", "val")))
     assert len(set(train)) == 9 and set(train) <= set(texts) and not set(train) & set(val)
 
 
@@ -202,7 +203,7 @@ def test_openwebtext_path_with_a_stand_in_hub(tmp_path, monkeypatch, capsys):
     assert out == tmp_path / "openwebtext"
     assert meta["source"] == {"hub_id": "Skylion007/openwebtext", "revision": "refs/convert/parquet"}
     assert meta["documents"] == {"train": 18, "val": 2}
-    decoded = [documents_of(np.asarray(prep.load_split(tmp_path, "openwebtext", s))) for s in prep.SPLITS]
+    decoded = [documents_of(np.asarray(load_split(tmp_path, "openwebtext", s))) for s in prep.SPLITS]
     assert sorted(decoded[0] + decoded[1]) == sorted(texts)
 
 
@@ -213,7 +214,7 @@ def test_builtin_corpus_prepares_offline(tmp_path, capsys):
     assert meta["tokens"]["train"] + meta["tokens"]["val"] >= 1_000_000
     assert 30_000 < meta["tokens"]["val"] < 100_000
     assert meta["documents"]["train"] + meta["documents"]["val"] == 1189  # KJV chapters
-    val = prep.load_split(tmp_path, "builtin", "val")
+    val = load_split(tmp_path, "builtin", "val")
     assert val.dtype == np.uint16 and val[-1] == EOT
     assert documents_of(np.asarray(val))[0].split("\n")[0].split()[-1].isdigit()  # "Book N" heading
 
@@ -248,11 +249,11 @@ def test_compact_bpe_round_trips_and_never_saw_val(tmp_path, monkeypatch, capsys
     meta = json.loads((out / "meta.json").read_text())
     assert (meta["vocab_size"], meta["tokenizer"], meta["eot"]) == (512, "tokenizer.json", 0)
     assert meta["sha256"]["tokenizer.json"] == hashlib.sha256((out / "tokenizer.json").read_bytes()).hexdigest()
-    docs = {s: bpe_documents(np.asarray(prep.load_split(tmp_path, out.name, s)), out, meta["eot"])
+    docs = {s: bpe_documents(np.asarray(load_split(tmp_path, out.name, s)), out, meta["eot"])
             for s in prep.SPLITS}
     assert Counter(docs["train"] + docs["val"]) == Counter(prep.builtin_documents())  # exact round trip
     assert Counter(seen) == Counter(docs["train"]) and not set(seen) & set(docs["val"])
-    assert max(int(np.max(prep.load_split(tmp_path, out.name, s))) for s in prep.SPLITS) < 512
+    assert max(int(np.max(load_split(tmp_path, out.name, s))) for s in prep.SPLITS) < 512
     capsys.readouterr()
     assert prep.prepare_builtin(tmp_path, num_proc=1, bpe_vocab=512) == out
     assert "already prepared" in capsys.readouterr().out
@@ -277,11 +278,10 @@ def test_vocab_size_flows_from_the_dataset_into_training(builtin_bpe_data_dir, t
 def test_vocab_size_rule(builtin_bpe_data_dir, tmp_path):
     from types import SimpleNamespace
 
-    import train
     from configurator import ConfigError
 
     def resolve(dataset, vocab_size, data_dir=builtin_bpe_data_dir):
-        return train.resolve_vocab_size(SimpleNamespace(data_dir=data_dir, dataset=dataset, vocab_size=vocab_size))
+        return resolve_vocab_size(SimpleNamespace(data_dir=data_dir, dataset=dataset, vocab_size=vocab_size))
 
     assert resolve("builtin", 0) == 50304  # GPT-2's 50257 padded as before: GPT-2 runs are unchanged
     assert resolve("builtin_bpe1024", 0) == 1024
@@ -290,6 +290,61 @@ def test_vocab_size_rule(builtin_bpe_data_dir, tmp_path):
     with pytest.raises(ConfigError) as excinfo:
         resolve("synthetic", 0, tmp_path)
     assert "missing or has no vocab_size" in exit_message(excinfo)
+
+
+# ---- the dataset's tokenizer ----------------------------------------------------------------
+
+def test_tokenizer_is_named_by_meta_json_and_compared_only_when_known(builtin_bpe_data_dir, tmp_path):
+    bpe_meta = read_meta(builtin_bpe_data_dir, "builtin_bpe1024")
+    assert tokenizer_of(read_meta(builtin_bpe_data_dir, "builtin")) == "gpt2"
+    assert tokenizer_of(bpe_meta) == f"tokenizer.json sha256:{bpe_meta['sha256']['tokenizer.json']}"
+    other_bpe = {**bpe_meta, "sha256": {**bpe_meta["sha256"], "tokenizer.json": "0" * 64}}  # same name, other merges
+    assert tokenizer_of(other_bpe) != tokenizer_of(bpe_meta) and tokenizer_of(None) is None
+    # unknown on either side (a run from before runs recorded it, a dataset without meta.json) is not compared
+    assert check_tokenizer(None, builtin_bpe_data_dir, "builtin_bpe1024", "REF") == tokenizer_of(bpe_meta)
+    assert check_tokenizer("gpt2", tmp_path, "no_meta", "REF") is None
+    message = one_line_exit(check_tokenizer, "gpt2", builtin_bpe_data_dir, "builtin_bpe1024", "REF")
+    assert message.startswith("REF was trained on tokens of tokenizer gpt2")
+
+
+def test_runs_across_tokenizers_are_refused_in_one_line(builtin_bpe_data_dir, tmp_path, single_process, one_thread):
+    """A model of GPT-2's vocabulary holds builtin_bpe1024's 1,024 ids, so comparing vocabulary sizes let these
+    through: resuming on other tokens, inheriting, continuing or distilling from a model trained on GPT-2's."""
+    import torch
+
+    import inherit
+    import train
+    tiny = ["--n_layer=1", "--n_head=2", "--n_embd=16", "--block_size=32", "--batch_size=4", "--tokens_per_step=128",
+            "--eval_tokens=64", "--device=cpu", "--dtype=float32"]
+    run = tmp_path / "gpt2_run"
+    train.main([f"--data_dir={builtin_bpe_data_dir}", "--dataset=builtin", f"--out_dir={run}", "--max_iters=1", *tiny])
+    assert json.loads((run / "config.json").read_text())["tokenizer"] == "gpt2"
+    ckpt = run / "ckpt.pt"
+    assert torch.load(ckpt, weights_only=True)["tokenizer"] == "gpt2"
+    bpe = [f"--data_dir={builtin_bpe_data_dir}", "--dataset=builtin_bpe1024", "--vocab_size=50304", "--max_iters=1",
+           *tiny]
+    moved = tmp_path / "moved"  # a data_dir whose builtin/ holds the BPE's tokens: the resumed run's dataset name
+    shutil.copytree(builtin_bpe_data_dir / "builtin_bpe1024", moved / "builtin")
+    refused = {
+        "resume": (train.main, [f"--data_dir={moved}", f"--out_dir={run}", "--init_from=resume", "--max_iters=2"]),
+        "inherit": (train.main, [*bpe, f"--out_dir={tmp_path / 'i'}", "--init_from=inherit", f"--inherit_from={ckpt}"]),
+        "pretrained": (train.main, [*bpe, f"--out_dir={tmp_path / 'p'}", "--init_from=pretrained",
+                                    f"--pretrained_from={ckpt}"]),
+        "distill": (train.main, [*bpe, f"--out_dir={tmp_path / 'd'}", f"--distill_from={ckpt}"]),
+        "inherit.py": (inherit.main, ["--reference", str(ckpt), "--n-layer", "1", "--data-dir",
+                                      str(builtin_bpe_data_dir), "--dataset", "builtin_bpe1024",
+                                      "--out", str(tmp_path / "c" / "ckpt.pt")]),
+    }
+    for case, (main, argv) in refused.items():
+        message = one_line_exit(main, argv)
+        assert "trained on tokens of tokenizer gpt2" in message and "tokenizer.json sha256:" in message, case
+    assert not any((tmp_path / d).exists() for d in "ipdc")
+    # a checkpoint from before runs recorded their tokenizer: only the vocabulary sizes are compared, as then
+    old = torch.load(ckpt, weights_only=True)
+    del old["tokenizer"]
+    save_edited_checkpoint(old, tmp_path / "old.pt")
+    assert np.isfinite(train.main([*bpe, f"--out_dir={tmp_path / 'o'}", "--init_from=pretrained",
+                                   f"--pretrained_from={tmp_path / 'old.pt'}", "--max_iters=0"]))
 
 
 def test_bpe_vocab_arguments_are_checked(capsys):
@@ -305,14 +360,14 @@ def test_bpe_vocab_arguments_are_checked(capsys):
 
 def test_missing_split_is_one_line(tmp_path):
     with pytest.raises(SystemExit) as excinfo:
-        prep.load_split(tmp_path, "builtin", "train")
+        load_split(tmp_path, "builtin", "train")
     message = exit_message(excinfo)
     assert "train.bin not found" in message and "`python prepare_openwebtext.py`" in message
     with pytest.raises(SystemExit) as excinfo:
-        prep.load_split(tmp_path, "openwebtext", "val")
+        load_split(tmp_path, "openwebtext", "val")
     assert "--dataset openwebtext" in exit_message(excinfo)
     with pytest.raises(SystemExit) as excinfo:
-        prep.load_split(tmp_path, "builtin_bpe1024", "val")
+        load_split(tmp_path, "builtin_bpe1024", "val")
     assert "`python prepare_openwebtext.py --bpe-vocab 1024`" in exit_message(excinfo)
 
 

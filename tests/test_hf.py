@@ -128,6 +128,17 @@ def test_inherit_and_pretrained_runs_start_from_a_hf_gpt2(tmp_path, builtin_data
     assert val_loss == pytest.approx(expected.item(), abs=1e-5)
 
 
+def test_a_hf_gpt2_continues_only_on_gpt2_tokens(tmp_path, builtin_bpe_data_dir):
+    """Its vocabulary holds builtin_bpe1024's ids, which are other text: refused, no longer by vocabulary size alone."""
+    folder, _ = hf_gpt2(tmp_path)
+    assert load_model_source(str(folder))["tokenizer"] == "gpt2"
+    message = one_line_exit(train.main, [f"--out_dir={tmp_path / 'run'}", "--init_from=pretrained",
+                                         f"--pretrained_from={folder}", f"--data_dir={builtin_bpe_data_dir}",
+                                         "--dataset=builtin_bpe1024", "--max_iters=0", "--device=cpu"])
+    assert message.startswith(f"pretrained_from={folder} was trained on tokens of tokenizer gpt2")
+    assert not (tmp_path / "run").exists()
+
+
 # ---- export --------------------------------------------------------------------------------
 
 def our_checkpoint(tmp_path, vocab_size=PADDED_VOCAB, **overrides):

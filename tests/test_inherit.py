@@ -25,6 +25,7 @@ import torch
 import inherit
 import train
 from checkpoint import save_checkpoint
+from data import load_split, train_batches
 from model import GPT, GPTConfig
 from conftest import one_line_exit, save_edited_checkpoint
 
@@ -93,7 +94,7 @@ def run_argv(out_dir, data_dir, **overrides):
 def evaluate(model, data_dir):
     """The val loss train.py would log for `model` (same windows, same evaluator)."""
     cfg = SimpleNamespace(**{**train.DEFAULTS, **REF_RUN})
-    data = train.load_split(data_dir, "synth", "val")
+    data = load_split(data_dir, "synth", "val")
     return train.evaluate(model, data, cfg, train.Dist(0, 0, 1, "cpu"), nullcontext())
 
 
@@ -638,11 +639,11 @@ def test_grow_rounds_do_not_replay_the_references_batches(grown, ref_run, data_d
     """Same model seed as the reference, but another batch order (data_seed), both recorded in config.json."""
     ref_config = read_json(ref_run.dir / "config.json")
     assert ref_config["seed"] == ref_config["data_seed"] == train.DEFAULTS["seed"]  # a scratch run: its seed
-    data = train.load_split(data_dir, "synth", "train")
+    data = load_split(data_dir, "synth", "train")
     d = train.Dist(0, 0, 1, "cpu")
 
     def batch(config, step):
-        return torch.cat([x for x, _ in train.train_batches(data, SimpleNamespace(**config), step, 1, d)])
+        return torch.cat([x for x, _ in train_batches(data, SimpleNamespace(**config), step, 1, d)])
 
     assert read_json(grown / "results.json")["data_seed"] == ref_config["data_seed"] + 1
     for n in (1, 2, 3):

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import checkpoint
+import data
 import inherit
 import train
 from model import GPT, GPTConfig
@@ -297,8 +298,8 @@ def test_out_of_range_token_id_is_refused_at_start_and_the_scan_is_cached(tmp_pa
     ids[12345] = VOCAB + 7  # a batch might sample it hours into the run
     data_dir = write_synth(tmp_path / "data", train_ids=ids)
     scans = []
-    real = train.largest_token_id
-    monkeypatch.setattr(train, "largest_token_id", lambda data: scans.append(len(data)) or real(data))
+    real = data.largest_token_id
+    monkeypatch.setattr(data, "largest_token_id", lambda data: scans.append(len(data)) or real(data))
     message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
     assert f"token id {VOCAB + 7}" in message and "train.bin" in message
     assert not (tmp_path / "run").exists()

@@ -8,7 +8,7 @@ import pytest
 import study
 from configurator import load_config
 from model import GPT, GPTConfig
-from prepare_openwebtext import read_meta
+from data import read_meta
 from train import DEFAULTS
 
 

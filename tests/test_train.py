@@ -21,6 +21,7 @@ import pytest
 import torch
 
 import train
+from data import load_split, train_batches, val_windows
 from model import GPT, GPTConfig
 from conftest import one_line_exit, save_edited_checkpoint
 
@@ -197,14 +198,14 @@ def test_fused_adamw_applies_scale_and_clip_in_its_kernel(clip_over_norm, grad_s
 
 
 def test_any_world_and_accumulation_split_sees_the_same_sequences(synth_data_dir):
-    data = train.load_split(synth_data_dir, "synth", "train")
+    data = load_split(synth_data_dir, "synth", "train")
     cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN, "data_seed": 1337})
 
     def sequences(world_size, accum, step, **changes):
         xs = []
         for rank in range(world_size):
             d = train.Dist(rank, rank, world_size, "cpu")
-            xs += [x for x, _ in train.train_batches(data, SimpleNamespace(**{**vars(cfg), **changes}), step, accum, d)]
+            xs += [x for x, _ in train_batches(data, SimpleNamespace(**{**vars(cfg), **changes}), step, accum, d)]
         return torch.cat(xs)
 
     single = sequences(1, 4, step=7)
@@ -215,7 +216,7 @@ def test_any_world_and_accumulation_split_sees_the_same_sequences(synth_data_dir
     # the batch order is data_seed's alone: the model's seed does not change it
     assert torch.equal(sequences(1, 4, step=7, seed=5), single)
     assert not torch.equal(sequences(1, 4, step=7, data_seed=1338), single)
-    x, y = next(train.train_batches(data, cfg, 7, 4, train.Dist(0, 0, 1, "cpu")))
+    x, y = next(train_batches(data, cfg, 7, 4, train.Dist(0, 0, 1, "cpu")))
     assert torch.equal(x[:, 1:], y[:, :-1])  # targets are the inputs shifted by one
 
 
@@ -335,7 +336,7 @@ def test_eval_weights_windows_by_tokens_not_by_batch(short_run):
     ckpt = load_ckpt(short_run.out_dir)
     model = GPT(GPTConfig(**ckpt["model_args"]))
     model.load_state_dict(ckpt["model"])
-    data = train.load_split(short_run.data_dir, "synth", "val")
+    data = load_split(short_run.data_dir, "synth", "val")
     d = train.Dist(0, 0, 1, "cpu")
     losses = []
     for batch_size in (1, 2, 4, 5):
@@ -344,10 +345,10 @@ def test_eval_weights_windows_by_tokens_not_by_batch(short_run):
     assert losses[0] == pytest.approx(short_run.val_loss, rel=1e-6)
     assert max(losses) - min(losses) < 1e-6
     assert model.training  # evaluate puts the model back in training mode
-    starts = train.val_windows(data, cfg)
+    starts = val_windows(data, cfg)
     assert list(starts) == [0, 32, 64, 96, 128]
     cfg.eval_tokens = 0  # all of val.bin: every full window, none overlapping
-    assert list(train.val_windows(data, cfg)) == list(range(0, 2048 - 32, 32))
+    assert list(val_windows(data, cfg)) == list(range(0, 2048 - 32, 32))
 
 
 def test_eval_shards_windows_across_ranks(short_run, monkeypatch):
@@ -355,7 +356,7 @@ def test_eval_shards_windows_across_ranks(short_run, monkeypatch):
     ckpt = load_ckpt(short_run.out_dir)
     model = GPT(GPTConfig(**ckpt["model_args"]))
     model.load_state_dict(ckpt["model"])
-    data = train.load_split(short_run.data_dir, "synth", "val")
+    data = load_split(short_run.data_dir, "synth", "val")
     cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN})
     totals = []
     monkeypatch.setattr(train.dist, "all_reduce", lambda t, *a, **k: totals.append(t.clone()))
@@ -371,7 +372,7 @@ def test_evaluation_switches_dropout_off(short_run):
     ckpt = load_ckpt(short_run.out_dir)
     model = GPT(GPTConfig(**{**ckpt["model_args"], "dropout": 0.5}))
     model.load_state_dict(ckpt["model"])
-    data = train.load_split(short_run.data_dir, "synth", "val")
+    data = load_split(short_run.data_dir, "synth", "val")
     cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN})
     losses = [train.evaluate(model, data, cfg, train.Dist(0, 0, 1, "cpu"), nullcontext()) for _ in range(2)]
     assert losses[0] == losses[1] == pytest.approx(short_run.val_loss, rel=1e-6)  # the run evaluated with dropout 0
@@ -379,7 +380,7 @@ def test_evaluation_switches_dropout_off(short_run):
 
 def test_eval_shards_windows_by_global_rank_across_nodes(short_run, monkeypatch):
     """Two nodes of two GPUs (local ranks 0, 1, 0, 1): the four ranks evaluate disjoint windows, all of them."""
-    data = train.load_split(short_run.data_dir, "synth", "val")
+    data = load_split(short_run.data_dir, "synth", "val")
     cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN, "eval_tokens": 0})
     seen, real_windows = [], train.windows
 
@@ -395,7 +396,7 @@ def test_eval_shards_windows_by_global_rank_across_nodes(short_run, monkeypatch)
         seen.clear()
         train.evaluate(model, data, cfg, train.Dist(rank, rank % 2, 4, "cpu"), nullcontext())
         per_rank.append({s for batch in seen for s in batch})
-    everything = set(train.val_windows(data, cfg).tolist())
+    everything = set(val_windows(data, cfg).tolist())
     assert set().union(*per_rank) == everything
     assert sum(len(r) for r in per_rank) == len(everything)
 
