@@ -11,14 +11,10 @@ finished, result.json with the final deterministic validation loss. run.lock kee
 run out while this one lives; SIGTERM or Ctrl-C saves a checkpoint after the current step and stops.
 """
 
-import datetime
 import json
 import math
 import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
 import time
 from contextlib import ExitStack, nullcontext
@@ -34,10 +30,12 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from configurator import ConfigError, load_config
-from data import (check_tokenizer, load_tokens, resolve_vocab_size, train_batches, val_windows, windows,
-                  write_json_atomically, write_text_atomically)
+from data import check_tokenizer, load_tokens, resolve_vocab_size, train_batches, val_windows, windows
+from guards import NEVER, StopSignals, agree, note_non_finite, stop_every_rank
 from inherit import SELECT, data_seed_of, inherit_from_checkpoint, target_data_seed
 from model import GPT, GPTConfig, peak_flops
+from run_records import RunLog, git_commit, warn_if_disk_is_short, write_run_json
+from settings import RESUME_ADOPTED, RESUME_FIXED, adopt_run_settings, check_model_args, check_settings
 
 DEFAULTS = dict(
     # run directory and initialisation
@@ -109,18 +107,6 @@ CHOICES = dict(
     attention=("auto", "flash", "cudnn", "efficient", "math"),
     compile_mode=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
 )
-POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "eval_interval", "log_interval", "grad_scale",
-            "distill_temperature")
-NON_NEGATIVE = ("max_iters", "learning_rate", "min_lr", "warmup_iters", "lr_decay_iters", "weight_decay",
-                "grad_clip", "eval_tokens", "ckpt_interval", "peak_tflops", "vocab_size")
-# a resumed run keeps these training settings; the ones after them may be changed on purpose
-RESUME_FIXED = ("seed", "data_seed", "dataset", "tokens_per_step", "learning_rate", "min_lr", "warmup_iters",
-                "lr_decay_iters", "weight_decay", "decay_embeddings", "beta1", "beta2", "grad_clip", "grad_scale",
-                "distill_from", "distill_weight", "distill_temperature")
-RESUME_ADOPTED = ("max_iters", "eval_interval", "ckpt_interval", "eval_tokens", "log_interval", "batch_size",
-                  "dtype")
-# values that mean "unset" even when given: a resumed run takes the checkpoint's
-UNSET = dict(vocab_size=0, data_seed=-1)
 ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_select",
                "inherit_embeddings", "pretrained_from")
 
@@ -332,41 +318,6 @@ def mean_across_ranks(x, d):
     return x
 
 
-def git_commit():
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, timeout=10)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def adopt_run_settings(cfg, saved, source, fixed, adopted=(), set_in=None):
-    """Resuming continues the run: settings the user did not set (set_in: key -> the config file or
-    --key=value that set it, load_config's sources) take the saved run's values, and a set `fixed` setting
-    (training or model shape) that differs is refused rather than silently mixed in, even when it equals
-    train.py's default."""
-    for key in fixed + adopted:
-        value = getattr(cfg, key)
-        if key not in saved or value == saved[key]:
-            continue
-        if key not in (set_in or {}) or UNSET.get(key, object()) == value:
-            setattr(cfg, key, saved[key])
-        elif key in fixed:
-            where = (set_in or {}).get(key, f"'--{key}=...'")
-            drop = f"remove {key} from {where}" if where.endswith(".py") else f"drop {where}"
-            raise ConfigError(f"{key}={value!r} (set by {where}) but the run in {source} was trained with {key}="
-                              f"{saved[key]!r}; a resumed run keeps it: {drop} or start a new out_dir")
-
-
-def check_model_args(cfg, model_args, source):
-    """A config that disagrees with the checkpoint it builds on is a user error, not a silent override."""
-    for key in MODEL_KEYS:
-        if key not in ("n_layer", "attn_divisors") and getattr(cfg, key) != model_args[key]:
-            raise ConfigError(f"{key}={getattr(cfg, key)!r} but {source} has {key}={model_args[key]!r}; "
-                              f"set --{key}={model_args[key]!r}")
-
-
 def resolve_data_seed(cfg, ckpt):
     """data_seed=-1 picks the batch order: a resumed run keeps its checkpoint's, a scratch or pretrained
     run takes its seed. (An inherited run took its reference's + 1 in build_model: it must not replay
@@ -457,166 +408,6 @@ def prepare(cfg, d, ckpt_path, set_in=None):
                            teacher=load_teacher(cfg, d.device))
 
 
-def cannot_write(path, e):
-    """One line for a run file that could not be written, most often on a full disk; what was written before stays."""
-    return SystemExit(f"cannot write {path} ({e.strerror or e}): disk full or not writable; the files written before "
-                      "are kept; free space, then run the same command again (--init_from=resume continues from "
-                      "the last checkpoint)")
-
-
-def write_run_file(path, content, write=write_text_atomically):
-    """A file of the run directory, whole or not at all: a kill or a full disk keeps the old one."""
-    try:
-        write(path, content)
-    except OSError as e:
-        raise cannot_write(path, e) from None
-
-
-def write_run_json(path, obj):
-    write_run_file(path, obj, write_json_atomically)
-
-
-def _logged_step(line):
-    """The step of a log.jsonl line; a blank or half-written one (a crash mid-write) counts as none."""
-    try:
-        return json.loads(line)["step"]
-    except (ValueError, KeyError, TypeError):
-        return math.inf
-
-
-class RunLog:
-    """config.json once per run, then log.jsonl lines; only the master rank writes."""
-
-    def __init__(self, out_dir, master):
-        self.path = Path(out_dir) / "log.jsonl"
-        self.master = master
-
-    def start(self, record, resumed_step):
-        if not self.master:
-            return
-        config_path = self.path.parent / "config.json"
-        before = self.previous_config(config_path) if resumed_step is not None else None
-        if before is None:
-            write_run_json(config_path, record)
-        else:  # config.json keeps how the run began; it must still describe the model being trained
-            for key in MODEL_KEYS:
-                if before.get(key, record[key]) != record[key]:
-                    raise SystemExit(f"{config_path} says {key}={before[key]!r} but the checkpoint's model has "
-                                     f"{key}={record[key]!r}: ckpt.pt comes from another run; put this run's "
-                                     "checkpoint back or start a new out_dir")
-        if resumed_step is None:
-            write_run_file(self.path, "")
-        else:  # drop lines logged after the checkpoint we resume from: they will be redone
-            lines = self.path.read_text().splitlines() if self.path.exists() else []
-            kept = [ln for ln in lines if _logged_step(ln) <= resumed_step]
-            write_run_file(self.path, "".join(ln + "\n" for ln in kept))
-
-    @staticmethod
-    def previous_config(config_path):
-        """The resumed run's config.json; None if missing, or damaged (it is then written again)."""
-        if not config_path.exists():
-            return None
-        try:
-            before = json.loads(config_path.read_text())
-        except ValueError:
-            before = None
-        if not isinstance(before, dict):
-            print(f"warning: {config_path} is damaged (not a JSON object): written again from the checkpoint",
-                  flush=True)
-            return None
-        return before
-
-    def write(self, eta_s=None, **record):
-        """One log.jsonl line; the printed line also carries the run's estimated time left (eta_s)."""
-        if self.master:
-            try:  # a half-written last line is dropped on resume
-                with open(self.path, "a") as f:
-                    f.write(json.dumps(record) + "\n")
-            except OSError as e:
-                raise cannot_write(self.path, e) from None
-            shown = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                             for k, v in record.items() if v is not None)
-            eta = f" eta {datetime.timedelta(seconds=round(eta_s))}" if eta_s is not None else ""
-            print(shown + eta, flush=True)
-
-
-def check_settings(cfg):
-    """Values no run can use, refused in one line before anything starts."""
-    for key in POSITIVE:
-        if cfg[key] <= 0:
-            raise ConfigError(f"{key}={cfg[key]} must be positive")
-    for key in NON_NEGATIVE:
-        if cfg[key] < 0:
-            raise ConfigError(f"{key}={cfg[key]} must not be negative")
-    for key in ("dropout", "beta1", "beta2"):
-        if not 0 <= cfg[key] < 1:
-            raise ConfigError(f"{key}={cfg[key]} must be in [0, 1)")
-    if cfg["n_embd"] % cfg["n_head"]:
-        raise ConfigError(f"n_embd={cfg['n_embd']} is not divisible by n_head={cfg['n_head']}: "
-                          "choose an n_head that divides n_embd")
-    if not cfg["out_dir"].strip():
-        raise ConfigError("out_dir is empty: name the run's directory, e.g. --out_dir=out/my_run")
-    divisors = cfg["attn_divisors"]
-    if divisors and (len(divisors) != cfg["n_layer"] or not all(type(x) in (int, float) and x > 0 for x in divisors)):
-        raise ConfigError(f"attn_divisors={divisors} must be [] or n_layer={cfg['n_layer']} positive numbers")
-    if not 0 <= cfg["distill_weight"] <= 1:
-        raise ConfigError(f"distill_weight={cfg['distill_weight']} must be in [0, 1] (the distillation term's share)")
-    if cfg["data_seed"] < -1:
-        raise ConfigError(f"data_seed={cfg['data_seed']} must be -1 (the default order) or a seed >= 0")
-
-
-class StopSignals:
-    """SIGTERM and SIGINT (Ctrl-C) ask the run to stop after the current step and save; a second
-    Ctrl-C stops at once without saving."""
-
-    def __init__(self, master):
-        self.master, self.received = master, None
-
-    def handle(self, signum, frame):
-        if self.received is not None and signum == signal.SIGINT:
-            raise SystemExit("interrupted twice: stopped without saving; resume from the last checkpoint "
-                             "with --init_from=resume" if self.master else 1)
-        if self.received is None and self.master:
-            print(f"{signal.Signals(signum).name}: saving a checkpoint after this step, then stopping "
-                  "(Ctrl-C again stops at once, without saving)", flush=True)
-        self.received = self.received or signal.Signals(signum).name
-
-    def __enter__(self):
-        self.previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
-NEVER = torch.iinfo(torch.int64).max  # "no non-finite step yet"
-
-
-def note_non_finite(first_bad, loss, grad_norm, step):
-    """The first step whose loss or gradient norm was NaN or inf, kept on the device: no host sync."""
-    return torch.where(torch.isfinite(loss + grad_norm), first_bad, first_bad.clamp(max=step))
-
-
-def agree(first_bad, stop_requested, d):
-    """At a check point, every rank learns the first non-finite step of any rank (None if none) and
-    whether any rank was asked to stop; one host sync and, under DDP, one small all-reduce."""
-    flags = torch.stack([first_bad, torch.tensor(-int(stop_requested), device=first_bad.device)])
-    if d.world_size > 1:
-        dist.all_reduce(flags, op=dist.ReduceOp.MIN)
-    bad, stop = flags.tolist()
-    return (None if bad == NEVER else bad), stop < 0
-
-
-def warn_if_disk_is_short(out_dir, raw_model):
-    """A checkpoint holds the fp32 weights and AdamW's two moments; the next save needs that much free."""
-    need = 3 * sum(p.numel() * 4 for p in raw_model.parameters())
-    free = shutil.disk_usage(out_dir).free
-    if free < need:
-        print(f"warning: {free / 2**20:.0f} MiB free in {out_dir}, less than one checkpoint "
-              f"(~{need / 2**20:.0f} MiB): saving will fail; free space first", flush=True)
-
-
 def main(argv=None):
     """Train (or with eval_only, evaluate) as configured by argv; returns the final val loss."""
     set_in = {}  # where each setting the user set came from: on resume, only the others come from the checkpoint
@@ -632,11 +423,6 @@ def main(argv=None):
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-
-
-def stop_every_rank(message, d):
-    """Every rank stops; the master says why (one line), the others exit 1 quietly."""
-    raise SystemExit(message if d.master else 1)
 
 
 def run(cfg_dict, d, held, set_in=None):

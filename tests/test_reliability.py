@@ -21,6 +21,7 @@ import torch
 import checkpoint
 import data
 import inherit
+import run_records
 import train
 from model import GPT, GPTConfig
 from conftest import one_line_exit
@@ -408,7 +409,7 @@ def no_space(*args, **kwargs):
 def test_a_full_disk_when_logging_or_writing_config_json_ends_in_one_line(data_dir, tmp_path, monkeypatch):
     """Simulated: the append to log.jsonl, then the atomic write of config.json, fail as on a full disk."""
     real_open = open
-    monkeypatch.setattr(train, "open", lambda path, mode="r", *a, **k: no_space() if mode == "a"
+    monkeypatch.setattr(run_records, "open", lambda path, mode="r", *a, **k: no_space() if mode == "a"
                         else real_open(path, mode, *a, **k), raising=False)
     message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
     assert "log.jsonl" in message and "No space left on device" in message
@@ -429,7 +430,7 @@ def test_temporary_files_of_killed_writers_are_removed_at_start(finished, data_d
 
 
 def test_low_free_space_is_warned_at_start(data_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(train.shutil, "disk_usage", lambda path: SimpleNamespace(total=1, used=1, free=1024))
+    monkeypatch.setattr(run_records.shutil, "disk_usage", lambda path: SimpleNamespace(total=1, used=1, free=1024))
     train.main(argv(tmp_path / "run", data_dir, max_iters=1, eval_interval=1))
     assert "warning: 0 MiB free" in capsys.readouterr().out
 

@@ -1,0 +1,114 @@
+"""A run directory's records, written by train.py's master rank: config.json once per run (with the git commit),
+log.jsonl lines, result.json and eval.json, each whole or not at all; a write that fails (a full disk) ends in one
+line, and a run warns at start when the disk cannot hold its next checkpoint.
+"""
+import datetime
+import json
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+from checkpoint import MODEL_KEYS
+from data import write_json_atomically, write_text_atomically
+
+
+def cannot_write(path, e):
+    """One line for a run file that could not be written, most often on a full disk; what was written before stays."""
+    return SystemExit(f"cannot write {path} ({e.strerror or e}): disk full or not writable; the files written before "
+                      "are kept; free space, then run the same command again (--init_from=resume continues from "
+                      "the last checkpoint)")
+
+
+def write_run_file(path, content, write=write_text_atomically):
+    """A file of the run directory, whole or not at all: a kill or a full disk keeps the old one."""
+    try:
+        write(path, content)
+    except OSError as e:
+        raise cannot_write(path, e) from None
+
+
+def write_run_json(path, obj):
+    write_run_file(path, obj, write_json_atomically)
+
+
+def _logged_step(line):
+    """The step of a log.jsonl line; a blank or half-written one (a crash mid-write) counts as none."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
+class RunLog:
+    """config.json once per run, then log.jsonl lines; only the master rank writes."""
+
+    def __init__(self, out_dir, master):
+        self.path = Path(out_dir) / "log.jsonl"
+        self.master = master
+
+    def start(self, record, resumed_step):
+        if not self.master:
+            return
+        config_path = self.path.parent / "config.json"
+        before = self.previous_config(config_path) if resumed_step is not None else None
+        if before is None:
+            write_run_json(config_path, record)
+        else:  # config.json keeps how the run began; it must still describe the model being trained
+            for key in MODEL_KEYS:
+                if before.get(key, record[key]) != record[key]:
+                    raise SystemExit(f"{config_path} says {key}={before[key]!r} but the checkpoint's model has "
+                                     f"{key}={record[key]!r}: ckpt.pt comes from another run; put this run's "
+                                     "checkpoint back or start a new out_dir")
+        if resumed_step is None:
+            write_run_file(self.path, "")
+        else:  # drop lines logged after the checkpoint we resume from: they will be redone
+            lines = self.path.read_text().splitlines() if self.path.exists() else []
+            kept = [ln for ln in lines if _logged_step(ln) <= resumed_step]
+            write_run_file(self.path, "".join(ln + "\n" for ln in kept))
+
+    @staticmethod
+    def previous_config(config_path):
+        """The resumed run's config.json; None if missing, or damaged (it is then written again)."""
+        if not config_path.exists():
+            return None
+        try:
+            before = json.loads(config_path.read_text())
+        except ValueError:
+            before = None
+        if not isinstance(before, dict):
+            print(f"warning: {config_path} is damaged (not a JSON object): written again from the checkpoint",
+                  flush=True)
+            return None
+        return before
+
+    def write(self, eta_s=None, **record):
+        """One log.jsonl line; the printed line also carries the run's estimated time left (eta_s)."""
+        if self.master:
+            try:  # a half-written last line is dropped on resume
+                with open(self.path, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+            except OSError as e:
+                raise cannot_write(self.path, e) from None
+            shown = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                             for k, v in record.items() if v is not None)
+            eta = f" eta {datetime.timedelta(seconds=round(eta_s))}" if eta_s is not None else ""
+            print(shown + eta, flush=True)
+
+
+def git_commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def warn_if_disk_is_short(out_dir, raw_model):
+    """A checkpoint holds the fp32 weights and AdamW's two moments; the next save needs that much free."""
+    need = 3 * sum(p.numel() * 4 for p in raw_model.parameters())
+    free = shutil.disk_usage(out_dir).free
+    if free < need:
+        print(f"warning: {free / 2**20:.0f} MiB free in {out_dir}, less than one checkpoint "
+              f"(~{need / 2**20:.0f} MiB): saving will fail; free space first", flush=True)
