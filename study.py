@@ -671,7 +671,7 @@ def write_layers(results_dir, base, seeds, rows, attention, wall_s, command, pre
           "distillation settings).\n"]
     for n in depths:
         md += [f"## n = {n} of K = {K}\n", *answer(diffs, n), "",
-               f"| model | layers | blocks inherited (per seed) | val loss (mean ± std) | per seed | clip rate | "
+               "| model | layers | blocks inherited (per seed) | val loss (mean ± std) | per seed | clip rate | "
                "ms per step |", "|---|---|---|---|---|---|---|",
                row_line("reference", f"reference ({K} blocks)", K),
                *[row_line(f"{r}_n{n}", label, n) for r, label in LAYER_ROWS.items()], "",

@@ -7,8 +7,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import pytest
-
 import train
 from configurator import load_config
 
