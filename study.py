@@ -244,7 +244,7 @@ class Progress:
         self.say(f"start  {self.name(out_dir)}")
 
     def finished(self, out_dir, result, trained):
-        cfg = json.loads((Path(out_dir) / "config.json").read_text())
+        cfg = run_config(out_dir)
         with self.lock:
             teacher = self.base["n_layer"] if cfg.get("distill_from") else 0
             cost = self.cost(cfg, cfg["n_layer"], cfg["max_iters"], teacher)
@@ -277,6 +277,16 @@ def clock(seconds):
 
 def result(run_dir):
     return json.loads((Path(run_dir) / "result.json").read_text())
+
+
+def run_config(run_dir):
+    return json.loads((Path(run_dir) / "config.json").read_text())
+
+
+def provenance(run_dirs):
+    """The commits the runs were made at (short hashes) and their training time summed (elapsed_s)."""
+    return (sorted({run_config(d)["git_commit"][:7] for d in run_dirs}),
+            sum(result(d)["elapsed_s"] for d in run_dirs))
 
 
 # ---- statistics -----------------------------------------------------------------------------
@@ -447,8 +457,7 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
     plateaus = [plateau(rows[s]["reference"]) for s in seeds]
     every_run = {str(d) for s in seeds for d in rows[s].values()} | {
         r["run_dir"] for g in grows.values() for r in g["rounds"]}
-    train_s = sum(result(d)["elapsed_s"] for d in every_run)
-    commits = sorted({json.loads((Path(d) / "config.json").read_text())["git_commit"][:7] for d in every_run})
+    commits, train_s = provenance(every_run)
     validation = (f"the first {base['eval_tokens']:,} tokens of val.bin" if base["eval_tokens"] else "all of val.bin")
     orders = {s: data_orders(s) for s in seeds}
     ref_spread = spread(losses["reference"])
@@ -577,7 +586,7 @@ def log_rows(run_dir):
 def step_seconds(run_dir):
     """The run's median time per optimizer step, from its logged tokens/s (evaluations excluded)."""
     rates = [r["tokens_per_s"] for r in log_rows(run_dir) if r.get("tokens_per_s")]
-    return json.loads((Path(run_dir) / "config.json").read_text())["tokens_per_step"] / statistics.median(rates)
+    return run_config(run_dir)["tokens_per_step"] / statistics.median(rates)
 
 
 def selection(run_dir, n):
@@ -619,8 +628,7 @@ def write_layers(results_dir, base, seeds, rows, attention, wall_s, command, pre
               for n in depths for p in ("first",) + POLICIES}
     diffs = {(a, b): paired(losses[a], losses[b]) for n in depths for _, a, b in layer_comparisons(n)}
     every_run = {str(rows[s][r]) for s in seeds for r in names}
-    commits = sorted({json.loads((Path(d) / "config.json").read_text())["git_commit"][:7] for d in every_run})
-    train_s = sum(result(d)["elapsed_s"] for d in every_run)
+    commits, train_s = provenance(every_run)
     step_s = {r: statistics.fmean(step_seconds(rows[s][r]) for s in seeds) for r in names if r != "reference"}
 
     def row_line(r, label, n):
