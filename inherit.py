@@ -15,6 +15,7 @@ The first n layers of any Hugging Face decoder (LLaMA, Mistral, Qwen2, GPT-NeoX,
 Grow until the baseline is matched (the paper's loop; resumable, rerun the same command):
     python inherit.py --grow-until-baseline                       # built-in default on CPU
     python inherit.py --grow-until-baseline --reference-run out/gpt2m_baseline24 --nproc-per-node 8
+Add --wandb to follow every run of the search in Weights & Biases, grouped under the --out folder.
 """
 
 import argparse
@@ -37,6 +38,7 @@ from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_
 from data import check_tokenizer, load_split, write_json_atomically, write_text_atomically
 from model import GPT, GPTConfig
 from prepare_openwebtext import prepare_builtin
+from settings import TRACKING_KEYS, require_wandb
 
 BUILTIN_BPE_VOCAB = 1024  # the built-in job's corpus: its own compact BPE, as the study's (config/builtin_reference.py)
 
@@ -256,7 +258,7 @@ def write_inherited_checkpoint(args):
     model, manifest = inherit_chosen(ckpt, args.n_layer, args.parts, args.layers, args.embeddings, args.seed,
                                      args.select, data)
     data_seed = args.data_seed if args.data_seed != -1 else target_data_seed(ckpt["config"], args.seed)
-    config = {**ckpt["config"], "n_layer": args.n_layer, "init_from": "inherit",
+    config = {**{k: v for k, v in ckpt["config"].items() if k not in TRACKING_KEYS}, "n_layer": args.n_layer, "init_from": "inherit",
               "inherit_from": str(args.reference), "inherit_parts": args.parts,
               "inherit_layers": args.layers, "inherit_select": args.select, "inherit_embeddings": args.embeddings,
               "seed": args.seed, "data_seed": data_seed,
@@ -267,9 +269,11 @@ def write_inherited_checkpoint(args):
 
 
 def changed_settings(config, skip=()):
-    """config's train.py settings that differ from train.py's defaults, as --key=value arguments."""
+    """config's train.py settings that differ from train.py's defaults, as --key=value arguments; tracking is
+    left out (rerun as printed, a run would write into the wandb run of the one it copies)."""
     from train import DEFAULTS  # train.py imports this module: import it when needed
-    return [f"--{k}={v}" for k, v in config.items() if k in DEFAULTS and k not in skip and v != DEFAULTS[k]]
+    return [f"--{k}={v}" for k, v in config.items()
+            if k in DEFAULTS and k not in (*skip, *TRACKING_KEYS) and v != DEFAULTS[k]]
 
 
 def resume_command(config, out_dir):
@@ -372,6 +376,15 @@ def write_inherited_hf(args):
 # ---- grow until baseline -------------------------------------------------------------------
 
 
+def tracked(args, overrides):
+    """overrides, with --wandb, plus the settings that send the run to Weights & Biases in the search's group
+    (a run is named after its out_dir); not part of any recipe (search.json), so they may change on rerun."""
+    if not args.wandb:
+        return overrides
+    return {**overrides, "wandb_log": True, "wandb_project": args.wandb_project,
+            "wandb_group": args.wandb_group or args.out}
+
+
 def train_command(args, overrides, config_files=()):
     """How a round's train.py is launched: plain python, torchrun, or the user's launcher."""
     if args.launcher:
@@ -382,7 +395,7 @@ def train_command(args, overrides, config_files=()):
     else:
         prefix = [sys.executable]
     return (prefix + [str(HERE / "train.py")] + [str(f) for f in config_files]
-            + [f"--{k}={v}" for k, v in overrides.items()])
+            + [f"--{k}={v}" for k, v in tracked(args, overrides).items()])
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -468,8 +481,9 @@ def run_training(args, overrides, out_dir, config_files=()):
 
 
 # not the reference's recipe: where it lives and began, how its own blocks were chosen and their divisors (a
-# target gets those of the blocks it inherits), and inherit_allow_moved, a setting of earlier versions
-NOT_RECIPE = ("out_dir", "init_from", "inherit_select", "attn_divisors", "inherit_allow_moved")
+# target gets those of the blocks it inherits), where it was tracked, and inherit_allow_moved, a setting of
+# earlier versions
+NOT_RECIPE = ("out_dir", "init_from", "inherit_select", "attn_divisors", "inherit_allow_moved", *TRACKING_KEYS)
 
 
 def reference_overrides(ref_config):
@@ -643,6 +657,11 @@ def parse_args(argv=None):
                         "built-in default always does)")
     g.add_argument("--nproc-per-node", type=int, default=1, help="GPUs per round via torchrun")
     g.add_argument("--launcher", default="", help="custom launch prefix, e.g. 'torchrun --nnodes=2 ...'")
+    g.add_argument("--wandb", action="store_true", help="track every training run in Weights & Biases (train.py's "
+                                                         "wandb_log; pip install wandb)")
+    g.add_argument("--wandb-project", default="inheritune", help="its project")
+    g.add_argument("--wandb-group", default="", help="the group that shows the search's runs together (default: "
+                                                     "the --out folder)")
     p.set_defaults(progress=None)  # study.py's status lines (an object with started/finished), not a flag
     args = p.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)  # the command, for --format hf's model card
@@ -652,6 +671,8 @@ def parse_args(argv=None):
             p.error(f"--out {args.out} is a file: the grow loop needs a folder for its rounds (default out/grow)")
         if not math.isfinite(args.tolerance):
             p.error(f"--tolerance {args.tolerance} is not a finite number")
+        if args.wandb:
+            require_wandb("--wandb")
     elif not (args.reference and args.n_layer is not None and args.out):
         p.error("give --reference, --n-layer and --out, or --grow-until-baseline")
     elif args.format == "hf" and (args.parts != "full" or args.embeddings != p.get_default("embeddings")):

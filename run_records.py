@@ -1,16 +1,19 @@
 """A run directory's records, written by train.py's master rank: config.json once per run (with the git commit),
 log.jsonl lines, result.json and eval.json, each whole or not at all; a write that fails (a full disk) ends in one
-line, and a run warns at start when the disk cannot hold its next checkpoint.
+line, and a run warns at start when the disk cannot hold its next checkpoint. With wandb_log, the config and every
+logged line also go to Weights & Biases.
 """
 import datetime
 import json
 import math
 import shutil
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 from checkpoint import MODEL_KEYS
 from data import write_json_atomically, write_text_atomically
+from settings import require_wandb
 
 
 def cannot_write(path, e):
@@ -46,6 +49,7 @@ class RunLog:
     def __init__(self, out_dir, master):
         self.path = Path(out_dir) / "log.jsonl"
         self.master = master
+        self.tracker = None  # a wandb run (see tracking) that also receives every line
 
     def start(self, record, resumed_step):
         if not self.master:
@@ -90,10 +94,40 @@ class RunLog:
                     f.write(json.dumps(record) + "\n")
             except OSError as e:
                 raise cannot_write(self.path, e) from None
+            if self.tracker is not None:
+                self.tracker.log({k: v for k, v in record.items() if v is not None})
             shown = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                              for k, v in record.items() if v is not None)
             eta = f" eta {datetime.timedelta(seconds=round(eta_s))}" if eta_s is not None else ""
             print(shown + eta, flush=True)
+
+
+@contextmanager
+def tracking(cfg, config, master):
+    """The Weights & Biases run of a training run (wandb_log, rank 0 only; else None), finished when the run ends.
+    Its id is the run's wandb_run_id, so a resumed run continues it. Charts are drawn against the training step:
+    steps redone after a resume are logged again rather than dropped."""
+    if not (cfg.wandb_log and master):
+        yield None
+        return
+    require_wandb("wandb_log=True")  # also when a resumed run took wandb_log from its checkpoint
+    import wandb
+    try:
+        run = wandb.init(project=cfg.wandb_project, name=cfg.wandb_run_name or cfg.out_dir,
+                         group=cfg.wandb_group or None, id=cfg.wandb_run_id, resume="allow", config=config,
+                         dir=cfg.out_dir)
+    except Exception as e:  # wandb raises many kinds (no login, no network, a bad project name)
+        reason = str(e).strip().split("\n")[0]
+        raise SystemExit(f"wandb could not start ({type(e).__name__}: {reason}): run "
+                         "`wandb login`, or set WANDB_MODE=offline and `wandb sync` later, or drop wandb_log") from None
+    run.define_metric("step")
+    run.define_metric("*", step_metric="step")
+    try:
+        yield run
+    except BaseException:
+        run.finish(exit_code=1)
+        raise
+    run.finish()
 
 
 def git_commit():

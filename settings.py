@@ -2,6 +2,8 @@
 
 Each refusal is one line (ConfigError) before anything starts.
 """
+import importlib.util
+
 from checkpoint import MODEL_KEYS
 from configurator import ConfigError
 
@@ -13,8 +15,10 @@ NON_NEGATIVE = ("max_iters", "learning_rate", "min_lr", "warmup_iters", "lr_deca
 RESUME_FIXED = ("seed", "data_seed", "dataset", "tokens_per_step", "learning_rate", "min_lr", "warmup_iters",
                 "lr_decay_iters", "weight_decay", "decay_embeddings", "beta1", "beta2", "grad_clip", "grad_scale",
                 "distill_from", "distill_weight", "distill_temperature")
+# experiment tracking: where a run's steps are also sent; no part of its recipe, so never handed to another run
+TRACKING_KEYS = ("wandb_log", "wandb_project", "wandb_run_name", "wandb_group", "wandb_run_id")
 RESUME_ADOPTED = ("max_iters", "eval_interval", "ckpt_interval", "eval_tokens", "log_interval", "batch_size",
-                  "dtype")
+                  "dtype") + TRACKING_KEYS
 # values that mean "unset" even when given: a resumed run takes the checkpoint's
 UNSET = dict(vocab_size=0, data_seed=-1)
 
@@ -42,6 +46,15 @@ def check_settings(cfg):
         raise ConfigError(f"distill_weight={cfg['distill_weight']} must be in [0, 1] (the distillation term's share)")
     if cfg["data_seed"] < -1:
         raise ConfigError(f"data_seed={cfg['data_seed']} must be -1 (the default order) or a seed >= 0")
+    if cfg["wandb_log"]:
+        require_wandb("wandb_log=True")
+
+
+def require_wandb(asked_by):
+    """wandb is an optional dependency: asking for it without the package is refused before anything starts."""
+    if importlib.util.find_spec("wandb") is None:
+        raise ConfigError(f"{asked_by} needs the wandb package, which is not installed: pip install wandb "
+                          "(or track nothing: leave it out)")
 
 
 def adopt_run_settings(cfg, saved, source, fixed, adopted=(), set_in=None):

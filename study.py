@@ -20,6 +20,8 @@ same command: finished runs are reused and unfinished ones resumed. Writes resul
 depths: Inheritune with each selection policy of inherit.py --select (first = the claims suite's run),
 knowledge distillation from the reference into a scratch- and an Inheritune-initialised student, and
 scratch (shared with the claims suite); each against first-n, paired over seeds. Writes results/layers.md.
+
+--wandb also sends every run to Weights & Biases (pip install wandb), grouped under the --out folder.
 """
 
 import argparse
@@ -45,6 +47,7 @@ from plots.plot_grow import plot_grow
 from plots.plot_layers import plot_layer_choices
 from plots.plot_seeds import plot_seed_bars, plot_seed_curves, seeds as seeds_text
 from prepare_openwebtext import builtin_name, prepare_builtin
+from settings import require_wandb
 from train import DEFAULTS
 
 HERE = Path(__file__).resolve().parent
@@ -122,7 +125,7 @@ def run(base, out_dir, progress, **changes):
 
 def launcher(progress, *argv):
     """The grow loop's arguments (default: its plain single-process launcher), reporting to `progress`."""
-    args = inherit.parse_args(["--grow-until-baseline", *argv])
+    args = inherit.parse_args(["--grow-until-baseline", *progress.tracking, *argv])
     args.progress = progress
     return args
 
@@ -210,8 +213,9 @@ class Progress:
     """One status line per run start and finish (run, seed, val loss, elapsed, ETA of the whole study);
     each run's own output goes to its train.log. The ETA weighs runs by FLOPs (parameters x tokens)."""
 
-    def __init__(self, out, base, seeds, preset, suite="claims"):
+    def __init__(self, out, base, seeds, preset, suite="claims", tracking=()):
         self.out, self.base, self.t0, self.lock = out, base, time.time(), threading.Lock()
+        self.tracking = list(tracking)  # the grow loop's --wandb flags, handed to every run's launch
         self.started_at, self.done, self.counted = {}, 0.0, set()
         self.depths = compared_depths(base["n_layer"], preset)
         self.total = len(seeds) * sum(self.cost(base, *run) for run in self.plan(base, preset, suite))
@@ -715,9 +719,13 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel (a GPU has room for several)")
     p.add_argument("--out", default="", help="run directories (default out/study_<preset>[_quick])")
     p.add_argument("--results", default="", help="tables and figures (default results/, results/gpu, or OUT/results)")
+    p.add_argument("--wandb", action="store_true", help="track every run in Weights & Biases, grouped under --out")
+    p.add_argument("--wandb-project", default="inheritune", help="its project")
     args = p.parse_args(argv)
     if args.jobs < 1:
         p.error(f"--jobs must be at least 1, got {args.jobs}")
+    if args.wandb:
+        require_wandb("--wandb")
     name = f"study_{args.preset}" + ("_quick" if args.quick else "")
     out = Path(args.out or f"out/{name}")
     results_dir = Path(args.results or (out / "results" if args.quick else RESULTS[args.preset]))
@@ -726,7 +734,8 @@ def main(argv=None):
     base = study_settings(args.preset, args.quick)
     prepare_builtin(base["data_dir"], bpe_vocab=BPE_VOCAB)
     seeds = SEEDS[args.preset][:1] if args.quick else SEEDS[args.preset]
-    progress = Progress(out, base, seeds, args.preset, args.suite)
+    tracking = ["--wandb", "--wandb-project", args.wandb_project, "--wandb-group", str(out)] if args.wandb else []
+    progress = Progress(out, base, seeds, args.preset, args.suite, tracking)
     threads = share_cores(args.jobs, base["device"])
     progress.say(f"{seeds_text(len(seeds))}, {args.jobs} at a time" + (f", {threads} threads each" if threads else "")
                  + f"; each run's output in its train.log under {out}")

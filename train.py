@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import secrets
 import sys
 import time
 from contextlib import ExitStack, nullcontext
@@ -34,7 +35,7 @@ from data import check_tokenizer, load_tokens, resolve_vocab_size, train_batches
 from guards import NEVER, StopSignals, agree, note_non_finite, stop_every_rank
 from inherit import SELECT, data_seed_of, inherit_from_checkpoint, target_data_seed
 from model import GPT, GPTConfig, peak_flops
-from run_records import RunLog, git_commit, warn_if_disk_is_short, write_run_json
+from run_records import RunLog, git_commit, tracking, warn_if_disk_is_short, write_run_json
 from settings import RESUME_ADOPTED, RESUME_FIXED, adopt_run_settings, check_model_args, check_settings
 
 DEFAULTS = dict(
@@ -97,6 +98,13 @@ DEFAULTS = dict(
     attention="auto",  # SDPA kernel on CUDA: 'auto' (PyTorch's pick: cuDNN on an H200, torch 2.11) | 'flash' | ...
     backend="auto",  # DDP backend: 'auto' (nccl on CUDA, gloo on CPU) | 'nccl' | 'gloo'
     peak_tflops=0.0,  # MFU denominator override; 0 = look up the GPU name
+    # experiment tracking (nanoGPT's names): rank 0 also sends each logged step and the config to Weights & Biases;
+    # its files go to out_dir/wandb (WANDB_MODE=offline works without an account: `wandb sync` them later)
+    wandb_log=False,
+    wandb_project="inheritune",
+    wandb_run_name="",  # '' = out_dir
+    wandb_group="",  # runs shown together: the grow loop and study.py name their searches
+    wandb_run_id="",  # '' = a new run; a resumed run continues its own (kept in the checkpoint)
 )
 CHOICES = dict(
     init_from=("scratch", "resume", "inherit", "pretrained"),
@@ -379,6 +387,8 @@ def prepare(cfg, d, ckpt_path, set_in=None):
     if ckpt is not None and "optimizer" in ckpt:
         adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED, set_in)
     resolve_data_seed(cfg, ckpt)
+    if cfg.wandb_log and not cfg.wandb_run_id:  # kept in config.json and checkpoints: resuming continues this run
+        cfg.wandb_run_id = secrets.token_hex(4)
     # the dataset's tokenizer, kept in config.json and checkpoints; a resumed run must train on the same one
     trained_on = ckpt.get("tokenizer") if ckpt else None
     tokenizer = check_tokenizer(trained_on, cfg.data_dir, cfg.dataset, ckpt_path) or trained_on
@@ -468,8 +478,10 @@ def run(cfg_dict, d, held, set_in=None):
                           f"set --max_iters={step} or more")
     resumed_step = step if run_state.resumed else None
     log = RunLog(out_dir, d.master)
-    log.start({**run_config, "git_commit": git_commit(), "num_params": raw_model.num_params(),
-               "world_size": d.world_size, "device": d.device, "tokenizer": run_state.tokenizer}, resumed_step)
+    described = {**run_config, "git_commit": git_commit(), "num_params": raw_model.num_params(),
+                 "world_size": d.world_size, "device": d.device, "tokenizer": run_state.tokenizer}
+    log.start(described, resumed_step)
+    log.tracker = held.enter_context(tracking(cfg, described, d.master))
     device_name = torch.cuda.get_device_name(d.device) if d.device.startswith("cuda") else "cpu"
     peak = peak_flops(device_name, cfg.peak_tflops)
     flops_per_token = raw_model.flops_per_token()

@@ -466,6 +466,30 @@ def test_checkpoints_from_before_attn_divisors_resume_with_the_default(data_dir,
     assert load_ckpt(out / "ckpt.pt")["step"] == 2
 
 
+def test_the_grow_loop_tracks_its_runs_in_one_group_and_no_run_takes_another_runs_tracking(ref_run, tmp_path,
+                                                                                           capsys):
+    """--wandb sends every launch to the search's group (study.py hands its own); a reference's tracking settings
+    (its wandb run id above all) reach neither the rounds' recipe nor an inherited checkpoint."""
+    grow = ["--grow-until-baseline", "--out", str(tmp_path / "grow")]
+    command = inherit.train_command(inherit.parse_args([*grow, "--wandb"]), {"out_dir": "r", "max_iters": 5})
+    assert {"--wandb_log=True", f"--wandb_group={tmp_path / 'grow'}", "--wandb_project=inheritune"} <= set(command)
+    assert not any("wandb" in a for a in inherit.train_command(inherit.parse_args(grow), {"out_dir": "r"}))
+    study_args = inherit.parse_args([*grow, "--wandb", "--wandb-group", "out/study_cpu", "--wandb-project", "p"])
+    assert {"--wandb_group=out/study_cpu", "--wandb_project=p"} <= set(inherit.train_command(study_args, {}))
+
+    tracked = {"wandb_log": True, "wandb_project": "p", "wandb_run_name": "ref", "wandb_group": "g",
+               "wandb_run_id": "abcd1234"}
+    assert inherit.reference_overrides({"n_layer": K, **tracked}) == {"n_layer": K}
+    assert inherit.changed_settings({"learning_rate": 1.0, **tracked}) == ["--learning_rate=1.0"]  # cards, hand-offs
+    ckpt = load_ckpt(ref_run.ckpt)
+    ckpt["config"].update(tracked)
+    save_edited_checkpoint(ckpt, tmp_path / "tracked_ref.pt")
+    inherit.main(["--reference", str(tmp_path / "tracked_ref.pt"), "--n-layer", "2", "--out", str(tmp_path / "t" /
+                                                                                                  "ckpt.pt")])
+    assert not set(tracked) & set(load_ckpt(tmp_path / "t" / "ckpt.pt")["config"])
+    assert "wandb" not in capsys.readouterr().out.strip().splitlines()[-1]
+
+
 def test_cli_prints_a_train_command_that_runs_as_printed(ref_run, tmp_path, capsys):
     out = tmp_path / "inh" / "ckpt.pt"
     inherit.main(["--reference", str(ref_run.ckpt), "--n-layer", "2", "--out", str(out)])

@@ -249,3 +249,19 @@ def test_cpu_runs_side_by_side_share_the_cores_unless_the_user_chose(monkeypatch
     assert study.share_cores(3, "cpu", env := {"OMP_NUM_THREADS": "4"}) == "4"  # the user's choice stands
     assert study.share_cores(1, "cpu", env := {}) is None and env == {}  # one run: torch's default
     assert study.share_cores(5, "cuda", env := {}) is None and env == {}
+
+
+@pytest.mark.parametrize("flags", [[], ["--wandb"]])
+def test_with_wandb_every_launch_of_the_study_is_tracked_in_the_studys_group(tmp_path, monkeypatch, flags):
+    launches = []
+
+    def first_seed(base, seed, out, preset, progress, suite):
+        launches.append(study.launcher(progress, "--out", str(out / "seed0" / "grow")))
+        raise KeyboardInterrupt  # stop before anything trains
+    monkeypatch.setattr(study, "prepare_builtin", lambda *a, **k: None)
+    monkeypatch.setattr(study, "seed_runs", first_seed)
+    with pytest.raises(KeyboardInterrupt):
+        study.main(["--quick", "--out", str(tmp_path / "s"), *flags])
+    command = study.inherit.train_command(launches[0], {"out_dir": "r"})
+    tracked = {"--wandb_log=True", f"--wandb_group={tmp_path / 's'}", "--wandb_project=inheritune"}
+    assert tracked <= set(command) if flags else not any("wandb" in a for a in command)

@@ -4,6 +4,7 @@ Most runs use a synthetic dataset of random ids below SYNTH_VOCAB with --vocab_s
 the mechanics do not need text, and a small vocabulary keeps each run well under a second.
 """
 import copy
+import importlib.util
 import hashlib
 import json
 import math
@@ -692,3 +693,103 @@ def test_printed_log_lines_carry_the_runs_eta(synth_data_dir, tmp_path, capsys):
     assert all(re.search(r" eta \d+:\d\d:\d\d$", line) for line in lines[1:-1]), lines
     assert lines[-1].endswith(" eta 0:00:00")
     assert all("eta_s" not in record for record in read_log(tmp_path / "run"))  # the log's schema is unchanged
+
+
+# ---- experiment tracking (Weights & Biases, offline) ----------------------------------------
+
+WANDB_BLOCK = 32768
+
+
+def wandb_records(run_dir):
+    """The records of an offline wandb run: its .wandb file is a LevelDB-style log (a 7-byte header, then 32 KiB
+    blocks of chunks: crc32c, length, type 1 full / 2 first / 3 middle / 4 last, data) of protobuf Records."""
+    from wandb.proto.wandb_internal_pb2 import Record
+    data = next(Path(run_dir).glob("run-*.wandb")).read_bytes()
+    assert data[:4] == b":W&B"
+    records, pending, pos = [], b"", 7
+    while pos + 7 <= len(data):
+        if WANDB_BLOCK - pos % WANDB_BLOCK < 7:  # a block's tail too short for a chunk header is padding
+            pos += WANDB_BLOCK - pos % WANDB_BLOCK
+            continue
+        length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
+        pending += data[pos + 7:pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):
+            records.append(Record.FromString(pending))
+            pending = b""
+    return records
+
+
+def wandb_run(run_dir):
+    """An offline run's id, group, name, config and logged history (rows of the user's keys)."""
+    records = wandb_records(run_dir)
+    run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+    rows = [{i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item}
+            for r in records if r.WhichOneof("record_type") == "history"]
+    history = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
+    config = {i.key: json.loads(i.value_json) for i in run.config.update}
+    return SimpleNamespace(id=run.run_id, group=run.run_group, name=run.display_name, project=run.project,
+                           config=config, history=history)
+
+
+@pytest.fixture
+def wandb_offline(monkeypatch, tmp_path):
+    """wandb without an account or network, its own settings and caches under tmp_path."""
+    for key, value in dict(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_CONSOLE="off").items():
+        monkeypatch.setenv(key, value)
+    for key in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
+        monkeypatch.setenv(key, str(tmp_path / "wandb_home"))
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+
+
+def test_a_tracked_run_sends_every_logged_step_and_a_resume_continues_its_run(synth_data_dir, tmp_path,
+                                                                              wandb_offline):
+    out = tmp_path / "run"
+    run(out, synth_data_dir, wandb_log=True, wandb_group="search", max_iters=4)
+    first, = (out / "wandb").glob("offline-run-*")
+    tracked = wandb_run(first)
+    config = read_json(out / "config.json")
+    assert tracked.id == config["wandb_run_id"] != "" and tracked.group == "search"
+    assert tracked.name == str(out) and tracked.project == "inheritune"
+    assert tracked.config["n_layer"] == 2 and tracked.config["git_commit"] == config["git_commit"]
+    assert tracked.history == [{k: v for k, v in line.items() if v is not None} for line in read_log(out)]
+    assert [row["step"] for row in tracked.history] == [0, 1, 2, 3, 4]
+
+    run(out, synth_data_dir, init_from="resume", max_iters=6)  # tracking and its run id come from the checkpoint
+    second, = set((out / "wandb").glob("offline-run-*")) - {first}
+    resumed = wandb_run(second)
+    assert resumed.id == tracked.id and resumed.group == "search"
+    assert resumed.history == [{k: v for k, v in line.items() if v is not None} for line in read_log(out)[5:]]
+    assert [row["step"] for row in resumed.history] == [5, 6]
+
+
+def test_an_untracked_run_sends_nothing(short_run):
+    assert not (short_run.out_dir / "wandb").exists() and read_json(short_run.out_dir / "config.json")[
+        "wandb_run_id"] == ""
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_tracking_without_the_wandb_package_stops_in_one_line(synth_data_dir, tmp_path, monkeypatch, resumed):
+    out = tmp_path / "run"
+    if resumed:  # tracked when it began; the resume takes wandb_log from its checkpoint
+        run(out, synth_data_dir, max_iters=2)
+        ckpt = load_ckpt(out)
+        ckpt["config"]["wandb_log"] = True
+        save_edited_checkpoint(ckpt, out / "ckpt.pt")
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else find_spec(name, *a))
+    given = dict(init_from="resume", max_iters=4) if resumed else dict(wandb_log=True)
+    message = one_line_exit(train.main, argv(out, synth_data_dir, **given))
+    assert "wandb_log=True needs the wandb package" in message and "pip install wandb" in message
+    assert load_ckpt(out)["step"] == 2 if resumed else not out.exists()
+
+
+def test_wandb_failing_to_start_stops_in_one_line(synth_data_dir, tmp_path, monkeypatch, wandb_offline):
+    import wandb
+
+    def no_login(**settings):
+        raise wandb.errors.UsageError("api_key not configured (no-tty). call wandb.login(key=[your_api_key])\nmore")
+    monkeypatch.setattr(wandb, "init", no_login)
+    message = one_line_exit(train.main, argv(tmp_path / "run", synth_data_dir, wandb_log=True))
+    assert message.startswith("wandb could not start (UsageError: api_key not configured") and "WANDB_MODE=offline" \
+        in message
