@@ -91,6 +91,13 @@ def check_tokenizer(trained_on, data_dir, dataset, what):
     return used
 
 
+def require_gpt2_tokens(trained_on, what, needs):
+    """A model trained on another tokenizer's ids, refused where GPT-2's are assumed (`needs` says where); one that
+    recorded no tokenizer passes (its vocabulary size is all that can be checked then)."""
+    if trained_on and trained_on != GPT2_TOKENIZER:
+        raise SystemExit(f"{what} was trained on tokens of tokenizer {trained_on}, not GPT-2's: {needs}")
+
+
 # ---- token files, checked before training starts ------------------------------------------------
 
 def prepare_command(name):

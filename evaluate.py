@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from checkpoint import GPT2_VOCAB, load_model_source
+from data import require_gpt2_tokens
 from model import GPT, GPTConfig
 from prepare_openwebtext import hub_offline
 from tokenizer import EOT, gpt2_encoding
@@ -170,6 +171,8 @@ EVALUATORS = {"lambada": lambada, "wikitext": wikitext}
 
 def load_model(spec, device):
     source = load_model_source(spec)
+    require_gpt2_tokens(source.get("tokenizer"), spec, "these tasks are scored in GPT-2's tokens; compare it on "
+                        "its own data's val.bin instead (train.py --eval_only=True --init_from=resume)")
     if source["model_args"]["vocab_size"] < GPT2_VOCAB:
         raise SystemExit(f"{spec} has vocab_size={source['model_args']['vocab_size']}, fewer than the GPT-2 "
                          f"tokenizer's {GPT2_VOCAB} tokens: it cannot score GPT-2 text")

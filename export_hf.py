@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from checkpoint import GPT2_VOCAB, is_checkpoint_file, load_checkpoint, to_hf_gpt2
+from data import require_gpt2_tokens
 from inherit import SELECTION, changed_settings, inherited_blocks, manifest_summary
 from model import GPTConfig
 from prepare_openwebtext import OPENWEBTEXT_HUB_ID
@@ -183,6 +184,8 @@ def export(ckpt_path, out_dir, scores=None, command=""):
         raise SystemExit(f"{out} exists and is not empty: choose another directory (nothing was overwritten)")
     scored = read_scores(scores, ckpt_path) if scores else None  # a bad file stops before anything is written
     ckpt = load_checkpoint(ckpt_path)
+    require_gpt2_tokens(ckpt.get("tokenizer"), ckpt_path, "the export ships GPT-2's tokenizer, which would turn "
+                        "text into other ids than the model learned")
     config, state = to_hf_gpt2(ckpt["model"], ckpt["model_args"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2))

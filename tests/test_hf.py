@@ -183,6 +183,20 @@ def test_export_then_import_gives_identical_tensors(tmp_path, vocab_size):
         dict(bias=False, scale_attn_by_inverse_layer_idx=True, layer_norm_epsilon=1e-3)
 
 
+def test_a_model_trained_on_another_tokenizer_is_neither_exported_nor_scored_as_gpt2(tmp_path):
+    """Its ids are other text than GPT-2's, whatever its vocabulary size; a GPT-2-tokens run or one that recorded
+    no tokenizer (before runs did) passes."""
+    ckpt, model = our_checkpoint(tmp_path)
+    save_checkpoint(ckpt, model, {}, step=7, tokenizer="tokenizer.json sha256:0123")
+    for refused in (lambda: export_hf.export(ckpt, tmp_path / "hf"),
+                    lambda: evaluate.evaluate(str(ckpt), ["lambada"], {"lambada": DATA / "lambada_tiny.jsonl"})):
+        assert "trained on tokens of tokenizer tokenizer.json sha256:0123, not GPT-2's" in one_line_exit(refused)
+    assert not (tmp_path / "hf").exists()
+    save_checkpoint(ckpt, model, {}, step=7, tokenizer="gpt2")
+    export_hf.export(ckpt, tmp_path / "hf")
+    assert "lambada" in evaluate.evaluate(str(ckpt), ["lambada"], {"lambada": DATA / "lambada_tiny.jsonl"})
+
+
 def test_export_refuses_what_hf_gpt2_cannot_express_and_never_overwrites(tmp_path):
     ckpt, _ = our_checkpoint(tmp_path, vocab_size=256)
     assert "vocab_size=256" in one_line_exit(export_hf.export, ckpt, tmp_path / "hf")
