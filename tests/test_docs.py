@@ -51,12 +51,14 @@ def test_every_command_in_the_readme_and_docs_parses(monkeypatch):
     parse_known = argparse.ArgumentParser.parse_known_args
 
     def parse_then_stop(self, args=None, namespace=None):
+        self.allow_abbrev = False  # the docs spell flags in full: '--task' for '--tasks' must fail
         namespace, extras = parse_known(self, args, namespace)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")  # as parse_args would
         raise Parsed(namespace)
 
     def parse_known_then_stop(self, args=None, namespace=None):
+        self.allow_abbrev = False
         raise Parsed(parse_known(self, args, namespace))
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
