@@ -235,11 +235,14 @@ class Teacher:
 
     def __init__(self, model, weight, temperature):
         self.model, self.weight, self.temperature = model.eval().requires_grad_(False), weight, temperature
+        self.last_parts = None  # the last step's mean data loss and KL term (a tensor of 2), logged apart
 
     def loss(self, logits, data_loss, x):
+        """The mixed loss, and its two parts (detached)."""
         with torch.no_grad():
             teacher_logits, _ = self.model(x)
-        return (1 - self.weight) * data_loss + self.weight * distill_kl(logits, teacher_logits, self.temperature)
+        kl = distill_kl(logits, teacher_logits, self.temperature)
+        return (1 - self.weight) * data_loss + self.weight * kl, torch.stack([data_loss, kl]).detach()
 
 
 def load_teacher(cfg, device):
@@ -259,20 +262,24 @@ def load_teacher(cfg, device):
 
 def forward_backward(model, batches, accum, ctx, teacher=None):
     """Accumulate gradients of the mean loss over `accum` micro-batches; DDP syncs only on the last.
-    With a teacher, the loss is its mix of the data loss and the distillation term.
+    With a teacher, the loss is its mix of the data loss and the distillation term; the teacher keeps the two
+    parts' means (last_parts).
 
     Returns the mean loss as a tensor (no host sync).
     """
-    total = 0.0
+    total = parts = 0.0
     for micro, (x, y) in enumerate(batches):
         if isinstance(model, DDP):
             model.require_backward_grad_sync = micro == accum - 1
         with ctx:
             logits, loss = model(x, y)
             if teacher is not None:
-                loss = teacher.loss(logits, loss, x)
+                loss, micro_parts = teacher.loss(logits, loss, x)
+                parts = parts + micro_parts / accum
         (loss / accum).backward()
         total = total + loss.detach() / accum
+    if teacher is not None:
+        teacher.last_parts = parts
     return total
 
 
@@ -550,6 +557,9 @@ def run(cfg_dict, d, held, set_in=None):
             norm = grad_norm.item()
             record = dict(lr=lr, train_loss=train_loss, grad_norm=norm, clipped=0 < cfg.grad_clip < norm,
                           tokens_per_s=tokens_per_s, mfu=mfu)
+            if run_state.teacher is not None:  # the mix's two parts: how far from the data, and from the teacher
+                data_loss, kl = mean_across_ranks(run_state.teacher.last_parts, d).tolist()
+                record.update(data_loss=data_loss, distill_kl=kl)
             t_last, step_last = time.time(), step
 
     if d.master:

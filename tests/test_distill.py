@@ -34,10 +34,11 @@ def test_the_loss_mixes_data_and_kl_and_the_teacher_gets_no_gradient():
     teacher = train.Teacher(teacher_model, weight=0.25, temperature=2.0)
     assert not teacher_model.training  # eval mode: dropout off, the same teacher every step
     x, y = torch.randint(0, 64, (2, 4, 32))
-    loss = train.forward_backward(student, [(x, y)], 1, nullcontext(), teacher)
+    loss = train.forward_backward(student, [(x[:2], y[:2]), (x[2:], y[2:])], 2, nullcontext(), teacher)
     logits, data_loss = student(x, y)
-    expected = 0.75 * data_loss + 0.25 * train.distill_kl(logits, teacher_model(x)[0], 2.0)
-    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    kl = train.distill_kl(logits, teacher_model(x)[0], 2.0)
+    assert loss.item() == pytest.approx((0.75 * data_loss + 0.25 * kl).item(), rel=1e-6)
+    assert teacher.last_parts.tolist() == pytest.approx([data_loss.item(), kl.item()], rel=1e-6)  # logged apart
     assert all(p.grad is None for p in teacher_model.parameters())
     assert all(p.grad is not None for p in student.parameters())
 
@@ -53,6 +54,10 @@ def test_distilled_run_loss_falls_and_the_settings_are_checked(builtin_data_dir,
                                     "--eval_interval=30", f"--distill_from={teacher_dir / 'ckpt.pt'}"])
     log = [json.loads(line) for line in (student_dir / "log.jsonl").read_text().splitlines()]
     assert val_loss < log[0]["val_loss"] - 1.0
+    for line in log[1:]:  # the mix and its parts, logged apart
+        assert line["train_loss"] == pytest.approx(0.5 * line["data_loss"] + 0.5 * line["distill_kl"], rel=1e-5)
+    teacher_log = (teacher_dir / "log.jsonl").read_text()
+    assert "train_loss" in teacher_log and "data_loss" not in teacher_log
     config = json.loads((student_dir / "config.json").read_text())
     assert (config["distill_from"], config["distill_weight"], config["distill_temperature"]) == (
         str(teacher_dir / "ckpt.pt"), 0.5, 1.0)
