@@ -26,11 +26,11 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from configurator import ConfigError, load_config
+from distill import load_teacher
 from data import check_tokenizer, load_tokens, resolve_vocab_size, train_batches, val_windows, windows
 from guards import NEVER, StopSignals, agree, note_non_finite, stop_every_rank
 from inherit import SELECT, data_seed_of, inherit_from_checkpoint, target_data_seed
@@ -220,44 +220,6 @@ def lr_at(step, cfg):
         return cfg.min_lr
     progress = (step - cfg.warmup_iters) / max(1, decay_iters - cfg.warmup_iters)
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_lr)
-
-
-def distill_kl(logits, teacher_logits, temperature):
-    """T^2 * KL(teacher || student) of the next-token distributions at temperature T, mean over tokens;
-    T^2 keeps the gradient's scale as T changes (Hinton et al. 2015)."""
-    student, teacher = (F.log_softmax(t.float() / temperature, dim=-1).flatten(0, -2) for t in (logits, teacher_logits))
-    return temperature ** 2 * F.kl_div(student, teacher, log_target=True, reduction="batchmean")
-
-
-class Teacher:
-    """The distillation teacher: eval mode, no gradients, run under the student's autocast on its micro-batch
-    (under DDP every rank runs its own copy on its own micro-batches)."""
-
-    def __init__(self, model, weight, temperature):
-        self.model, self.weight, self.temperature = model.eval().requires_grad_(False), weight, temperature
-        self.last_parts = None  # the last step's mean data loss and KL term (a tensor of 2), logged apart
-
-    def loss(self, logits, data_loss, x):
-        """The mixed loss, and its two parts (detached)."""
-        with torch.no_grad():
-            teacher_logits, _ = self.model(x)
-        kl = distill_kl(logits, teacher_logits, self.temperature)
-        return (1 - self.weight) * data_loss + self.weight * kl, torch.stack([data_loss, kl]).detach()
-
-
-def load_teacher(cfg, device):
-    """cfg.distill_from's model as a Teacher, or None without distillation."""
-    if not cfg.distill_from:
-        return None
-    source = load_model_source(cfg.distill_from)
-    check_tokenizer(source.get("tokenizer"), cfg.data_dir, cfg.dataset, f"distill_from={cfg.distill_from}")
-    if source["model_args"]["vocab_size"] != cfg.vocab_size:
-        raise ConfigError(f"distill_from={cfg.distill_from} has vocab_size={source['model_args']['vocab_size']}, the "
-                          f"student {cfg.vocab_size}: distillation compares their distributions token by token; "
-                          "use a teacher with the student's vocabulary")
-    model = GPT(GPTConfig(**{**source["model_args"], "dropout": 0.0}))
-    model.load_state_dict(source["model"])
-    return Teacher(model.to(device), cfg.distill_weight, cfg.distill_temperature)
 
 
 def forward_backward(model, batches, accum, ctx, teacher=None):

@@ -6,6 +6,7 @@ from contextlib import nullcontext
 import pytest
 import torch
 
+import distill
 import train
 from checkpoint import save_checkpoint
 from model import GPT, GPTConfig
@@ -24,19 +25,19 @@ def test_kl_term_equals_a_direct_computation():
             p = torch.exp(t_row / T) / torch.exp(t_row / T).sum()
             q = torch.exp(s_row / T) / torch.exp(s_row / T).sum()
             expected += (p * (p / q).log()).sum() / 6  # KL(teacher || student), mean over the 6 tokens
-        assert train.distill_kl(student, teacher, T).item() == pytest.approx(T * T * expected.item(), rel=1e-5)
-    assert train.distill_kl(teacher, teacher, 2.0).abs().item() < 1e-6
+        assert distill.distill_kl(student, teacher, T).item() == pytest.approx(T * T * expected.item(), rel=1e-5)
+    assert distill.distill_kl(teacher, teacher, 2.0).abs().item() < 1e-6
 
 
 def test_the_loss_mixes_data_and_kl_and_the_teacher_gets_no_gradient():
     torch.manual_seed(0)
     student, teacher_model = GPT(GPTConfig(**TINY)), GPT(GPTConfig(**TINY, dropout=0.5))
-    teacher = train.Teacher(teacher_model, weight=0.25, temperature=2.0)
+    teacher = distill.Teacher(teacher_model, weight=0.25, temperature=2.0)
     assert not teacher_model.training  # eval mode: dropout off, the same teacher every step
     x, y = torch.randint(0, 64, (2, 4, 32))
     loss = train.forward_backward(student, [(x[:2], y[:2]), (x[2:], y[2:])], 2, nullcontext(), teacher)
     logits, data_loss = student(x, y)
-    kl = train.distill_kl(logits, teacher_model(x)[0], 2.0)
+    kl = distill.distill_kl(logits, teacher_model(x)[0], 2.0)
     assert loss.item() == pytest.approx((0.75 * data_loss + 0.25 * kl).item(), rel=1e-6)
     assert teacher.last_parts.tolist() == pytest.approx([data_loss.item(), kl.item()], rel=1e-6)  # logged apart
     assert all(p.grad is None for p in teacher_model.parameters())
