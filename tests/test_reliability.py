@@ -20,6 +20,7 @@ import torch
 
 import checkpoint
 import data
+import guards
 import inherit
 import run_records
 import train
@@ -251,6 +252,63 @@ def test_signal_mid_run_saves_and_the_resumed_run_ends_as_an_uninterrupted_one(d
     assert train.main(argv(out_dir, data_dir, init_from="resume", **schedule)) == full_val
     steps = [r["step"] for r in read_log(out_dir)]
     assert steps == sorted(set(steps)) == [r["step"] for r in read_log(tmp_path / "full")]
+
+
+class CtrlCWhileWriting:
+    """A checkpoint file whose 3rd write gets a Ctrl-C, as a write() system call does when the signal lands in it:
+    the handler then runs inside torch's zip writer, which turns what it raises into a RuntimeError."""
+
+    def __init__(self, file):
+        self.file, self.writes = file, 0
+
+    def write(self, data):
+        self.writes += 1
+        if self.writes == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+def test_a_second_ctrl_c_during_a_save_stops_at_once_and_keeps_the_last_checkpoint(data_dir, tmp_path, monkeypatch):
+    """The first Ctrl-C (step 2 -> 3) asks for a save at step 3; the second lands inside that save's writes."""
+    saves = []
+
+    def open_checkpoint(path, mode="r", *args, **kwargs):
+        f = open(path, mode, *args, **kwargs)
+        if str(path).endswith(".tmp"):
+            saves.append(path)
+        return CtrlCWhileWriting(f) if len(saves) == 3 and str(path).endswith(".tmp") else f  # steps 0, 2 go through
+
+    signal_at(monkeypatch, signal.SIGINT, call=3)
+    monkeypatch.setattr(checkpoint, "open", open_checkpoint, raising=False)
+    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, max_iters=8, eval_interval=2))
+    assert message.startswith("interrupted twice: stopped without saving") and "--init_from=resume" in message
+    assert checkpoint.load_checkpoint(tmp_path / "run" / "ckpt.pt")["step"] == 2
+    assert not list((tmp_path / "run").glob("*.tmp"))
+    monkeypatch.undo()
+    assert train.main(argv(tmp_path / "run", data_dir, init_from="resume", max_iters=8, eval_interval=2)) > 0
+
+
+def test_a_second_ctrl_c_while_the_first_is_being_announced_stops(monkeypatch, capsys):
+    """Signals may land inside the handler's own print: the second must not be taken for a first one."""
+    signals, prints = guards.StopSignals(master=True), []
+
+    def print_and_get_ctrl_c(*args, **kwargs):
+        prints.append(args)
+        if len(prints) == 1:
+            signals.handle(signal.SIGINT, None)
+
+    monkeypatch.setattr(guards, "print", print_and_get_ctrl_c, raising=False)
+    message = one_line_exit(signals.handle, signal.SIGINT, None)
+    assert message.startswith("interrupted twice")
 
 
 def test_ckpt_interval_saves_between_evaluations(data_dir, tmp_path, monkeypatch):
