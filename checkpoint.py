@@ -184,10 +184,9 @@ def lock_run_dir(out_dir):
         f.close()
         raise SystemExit(f"cannot lock {out_dir / 'run.lock'} ({e.strerror or e}): put out_dir on a filesystem "
                          "with file locks (a local disk, or NFS/Lustre mounted with flock)") from None
-    try:
+    try:  # unbuffered: on a full disk nothing is left for close() to fail on when the run ends
         f.truncate(0)
-        f.write(f"{os.getpid()} on {socket.gethostname()}\n")
-        f.flush()
+        os.write(f.fileno(), f"{os.getpid()} on {socket.gethostname()}\n".encode())
     except OSError:  # a full disk: the lock holds without the PID, which only names the holder to others
         pass
     remove_files_of_dead_writers(out_dir)

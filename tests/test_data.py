@@ -4,7 +4,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -15,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import prepare_openwebtext as prep
-from conftest import one_line_exit, save_edited_checkpoint
+from conftest import needs_small_tmpfs, one_line_exit, run_on_small_tmpfs, save_edited_checkpoint
 from data import check_tokenizer, load_split, read_meta, resolve_vocab_size, tokenizer_of
 import tokenizer
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
@@ -465,24 +464,15 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_dataset_there(tmp_path, hf_c
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temporary file, the old dataset whole
 
 
-FULL_TMPFS = """set -e
-mount -t tmpfs -o size=64k tmpfs "$1"
-cp -r "$2" "$1/mine"
-set +e
+# on a 64 KiB tmpfs ($1): a finished dataset ($2) copied in, then python ($3) prepares more text ($4, $5) in its place
+FILL_DATA_DISK = """cp -r "$2" "$1/mine"
 "$3" prepare_openwebtext.py --text-files "$4" "$5" --data-dir "$1" --name mine --num-proc 1 2>"$6"
 echo "$?" > "$7"
 cp -r "$1/mine" "$8"
 """
 
 
-def mounts_tmpfs():
-    """Whether this machine lets a process mount a tmpfs of its own (a user and mount namespace)."""
-    return shutil.which("unshare") and subprocess.run(
-        ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=4k tmpfs "$0"', "/tmp"],
-        capture_output=True).returncode == 0
-
-
-@pytest.mark.skipif(not mounts_tmpfs(), reason="needs unshare and user namespaces to mount a small tmpfs")
+@needs_small_tmpfs
 def test_a_full_data_disk_stops_in_one_line_not_a_bus_error(tmp_path, hf_cache):
     """A real file system that fills: a memmap's page faults would kill the process with SIGBUS."""
     old = prep.prepare_text_files([write_jsonl(tmp_path / "old.jsonl", [f"old {i}" for i in range(20)])],
@@ -491,9 +481,9 @@ def test_a_full_data_disk_stops_in_one_line_not_a_bus_error(tmp_path, hf_cache):
     for path in texts:
         path.write_text("word " * 40_000)  # 80K tokens in all: more than a 64 KiB disk holds
     (tmp_path / "mnt").mkdir()
-    subprocess.run(["unshare", "-rm", "sh", "-c", FULL_TMPFS, "sh", tmp_path / "mnt", old, sys.executable, *texts,
-                    tmp_path / "stderr", tmp_path / "rc", tmp_path / "after"], cwd=ROOT, check=True, timeout=120,
-                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    run_on_small_tmpfs("64k", FILL_DATA_DISK, tmp_path / "mnt", old, sys.executable, *texts, tmp_path / "stderr",
+                       tmp_path / "rc", tmp_path / "after", cwd=ROOT, check=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
     err = (tmp_path / "stderr").read_text().strip().splitlines()[-1]
     assert (tmp_path / "rc").read_text().strip() == "1" and "No space left on device" in err, err
     assert {p.name: p.read_bytes() for p in (tmp_path / "after").iterdir()} == \

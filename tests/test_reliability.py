@@ -25,7 +25,7 @@ import inherit
 import run_records
 import train
 from model import GPT, GPTConfig
-from conftest import one_line_exit
+from conftest import needs_small_tmpfs, one_line_exit, run_on_small_tmpfs
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 256
@@ -458,6 +458,27 @@ def test_a_disk_that_fills_mid_checkpoint_ends_in_one_line(finished, data_dir, t
     assert "unexpected pos" in message and "disk full" in message and "kept" in message
     assert hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest() == ckpt_before
     assert not list(out_dir.glob("*.tmp"))
+
+
+# a 64 KiB tmpfs ($1) filled up, then the command after $2 (its stderr's file) trains into $1/run
+TRAIN_ON_A_FULL_DISK = """dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null
+out="$1"; err="$2"; shift 2
+"$@" "--out_dir=$out/run" 2>"$err"
+echo "$?" > "$err.rc"
+"""
+
+
+@needs_small_tmpfs
+def test_a_run_on_a_full_disk_ends_in_one_line(data_dir, tmp_path):
+    """A real file system with no room: config.json cannot be written, nor run.lock's PID, which must not
+    fail again when the lock is let go."""
+    (tmp_path / "mnt").mkdir()
+    run_on_small_tmpfs("64k", TRAIN_ON_A_FULL_DISK, tmp_path / "mnt", tmp_path / "err", sys.executable,
+                       str(ROOT / "train.py"), *argv(tmp_path / "unused", data_dir), cwd=ROOT, env=subprocess_env(),
+                       check=True, timeout=120)  # the script's --out_dir, last, is the one that counts
+    err = (tmp_path / "err").read_text()
+    assert (tmp_path / "err.rc").read_text().strip() == "1", err
+    assert err.strip().count("\n") == 0 and "config.json (No space left on device)" in err, err
 
 
 def no_space(*args, **kwargs):
