@@ -460,25 +460,28 @@ def test_a_disk_that_fills_mid_checkpoint_ends_in_one_line(finished, data_dir, t
     assert not list(out_dir.glob("*.tmp"))
 
 
-# a 64 KiB tmpfs ($1) filled up, then the command after $2 (its stderr's file) trains into $1/run
-TRAIN_ON_A_FULL_DISK = """dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null
-out="$1"; err="$2"; shift 2
+# a 64 KiB tmpfs ($1), filled up if $3 says so; then the command after $3 trains into $1/run, its stderr to $2
+TRAIN_ON_A_SMALL_DISK = """[ "$3" = full ] && dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null
+out="$1"; err="$2"; shift 3
 "$@" "--out_dir=$out/run" 2>"$err"
 echo "$?" > "$err.rc"
 """
 
 
 @needs_small_tmpfs
-def test_a_run_on_a_full_disk_ends_in_one_line(data_dir, tmp_path):
-    """A real file system with no room: config.json cannot be written, nor run.lock's PID, which must not
-    fail again when the lock is let go."""
+@pytest.mark.parametrize("disk,expected", [
+    ("full", "run/config.json (No space left on device): disk full"),  # and run.lock's PID, which must not fail again
+    ("small", "run/ckpt.pt: "),  # at step 0: config.json and the log fit, the checkpoint does not
+])
+def test_a_run_on_a_disk_that_is_or_gets_full_ends_in_one_line(data_dir, tmp_path, disk, expected):
+    """A real file system (a 64 KiB tmpfs), not a simulated one."""
     (tmp_path / "mnt").mkdir()
-    run_on_small_tmpfs("64k", TRAIN_ON_A_FULL_DISK, tmp_path / "mnt", tmp_path / "err", sys.executable,
+    run_on_small_tmpfs("64k", TRAIN_ON_A_SMALL_DISK, tmp_path / "mnt", tmp_path / "err", disk, sys.executable,
                        str(ROOT / "train.py"), *argv(tmp_path / "unused", data_dir), cwd=ROOT, env=subprocess_env(),
                        check=True, timeout=120)  # the script's --out_dir, last, is the one that counts
     err = (tmp_path / "err").read_text()
     assert (tmp_path / "err.rc").read_text().strip() == "1", err
-    assert err.strip().count("\n") == 0 and "config.json (No space left on device)" in err, err
+    assert err.strip().count("\n") == 0 and expected in err and "disk full" in err, err
 
 
 def no_space(*args, **kwargs):
