@@ -108,6 +108,9 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:  # a disk that fills mid-save: torch's zip writer raises RuntimeError
         tmp.unlink(missing_ok=True)
+        stop = interruption(e)
+        if stop is not None:  # a second Ctrl-C whose handler ran inside one of the writer's writes
+            raise stop from None
         kept = "the last good checkpoint is kept" if Path(path).exists() else "no checkpoint was written"
         free = shutil.disk_usage(Path(path).parent).free / 2**20
         reason = getattr(e, "strerror", None) or str(e).strip().splitlines()[-1]
@@ -116,6 +119,14 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
     except BaseException:  # e.g. a second Ctrl-C mid-save: no multi-GB temporary file left behind
         tmp.unlink(missing_ok=True)
         raise
+
+
+def interruption(error):
+    """The SystemExit or KeyboardInterrupt that a signal handler raised inside torch's zip writer, which turns it
+    into a RuntimeError (`error`), or None."""
+    while error is not None and not isinstance(error, (SystemExit, KeyboardInterrupt)):
+        error = error.__context__
+    return error
 
 
 def load_checkpoint(path, map_location="cpu", mmap=True):
@@ -173,10 +184,9 @@ def lock_run_dir(out_dir):
         f.close()
         raise SystemExit(f"cannot lock {out_dir / 'run.lock'} ({e.strerror or e}): put out_dir on a filesystem "
                          "with file locks (a local disk, or NFS/Lustre mounted with flock)") from None
-    try:
+    try:  # unbuffered: on a full disk nothing is left for close() to fail on when the run ends
         f.truncate(0)
-        f.write(f"{os.getpid()} on {socket.gethostname()}\n")
-        f.flush()
+        os.write(f.fileno(), f"{os.getpid()} on {socket.gethostname()}\n".encode())
     except OSError:  # a full disk: the lock holds without the PID, which only names the holder to others
         pass
     remove_files_of_dead_writers(out_dir)

@@ -18,10 +18,10 @@ class StopSignals:
         if self.received is not None and signum == signal.SIGINT:
             raise SystemExit("interrupted twice: stopped without saving; resume from the last checkpoint "
                              "with --init_from=resume" if self.master else 1)
-        if self.received is None and self.master:
+        first, self.received = self.received is None, self.received or signal.Signals(signum).name
+        if first and self.master:  # noted first: a Ctrl-C landing inside this print is the second one
             print(f"{signal.Signals(signum).name}: saving a checkpoint after this step, then stopping "
                   "(Ctrl-C again stops at once, without saving)", flush=True)
-        self.received = self.received or signal.Signals(signum).name
 
     def __enter__(self):
         self.previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGTERM, signal.SIGINT)}

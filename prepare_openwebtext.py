@@ -18,6 +18,7 @@ import lzma
 import math
 import os
 import pathlib
+import shutil
 import socket
 import sys
 
@@ -42,7 +43,7 @@ SEED = 2357
 BUILTIN_VAL_FRACTION = 0.05  # ~60 chapters, ~50K tokens
 OPENWEBTEXT_VAL_FRACTION = 0.0005  # nanoGPT's test_size: ~4K documents
 TEXT_FILES_VAL_FRACTION = 0.05
-DOCS_PER_WRITE = 8192  # documents per shard written to the memmap; bounds RAM while writing
+DOCS_PER_WRITE = 8192  # documents per shard written at once; bounds RAM while writing
 SPLITS = ("train", "val")
 TEXT_FILE_SUFFIXES = (".txt", ".jsonl", ".json", ".parquet")
 BPE_FILE = "tokenizer.json"
@@ -114,36 +115,131 @@ def load_openwebtext(num_proc, allow_partial=False):
 
 def check_text_files(paths):
     for path in paths:
+        if path.is_dir():
+            raise SystemExit(f"error: {path} is a directory: pass the files in it (e.g. {path / '*.jsonl'})")
         if not path.is_file():
-            raise SystemExit(f"error: {path} not found: pass existing .txt, .jsonl or .parquet files")
+            raise SystemExit(f"error: {path} not found: pass existing .txt, .jsonl, .json or .parquet files")
         if path.suffix not in TEXT_FILE_SUFFIXES:
-            raise SystemExit(f"error: {path} is not a .txt, .jsonl, .json or .parquet file")
+            raise SystemExit(f"error: {path} is not a .txt, .jsonl, .json or .parquet file: convert it to one")
+        if path.suffix != ".txt" and path.stat().st_size == 0:  # an empty .txt is an empty document
+            raise SystemExit(f"error: {path} is empty: it holds no documents; leave it out")
 
 
-def load_table_files(builder, paths):
-    """Rows of .jsonl/.parquet files through datasets' builders; keeps only their "text" column."""
+def read_txt(path):
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = e.object.count(b"\n", 0, e.start) + 1
+        raise SystemExit(f"error: {path} line {line} is not UTF-8 text: convert the file to UTF-8 "
+                         "(e.g. iconv -f latin1 -t utf-8)") from None
+
+
+def record_problem(record):
+    """What keeps a JSON record from being a document: it must be an object with a string "text"."""
+    if not isinstance(record, dict):
+        return f"is a JSON {type(record).__name__}, not an object"
+    if not isinstance(record.get("text"), str):
+        return "has no 'text' field" if "text" not in record else \
+            f"has a 'text' of {json.dumps(record['text'])[:40]}, not a string"
+    return None
+
+
+def json_problem(path):
+    """Where and why a .jsonl/.json file does not give documents ('line 3 is not JSON (...)'), or None. Its records
+    are its lines, or the items of the one JSON array it holds (where datasets also takes strings as documents)."""
+    with open(path, "rb") as f:
+        if f.read(64).lstrip().startswith(b"["):
+            f.seek(0)
+            try:
+                items = json.loads(f.read())
+            except ValueError as e:  # UnicodeDecodeError too
+                return f"is not UTF-8 JSON ({e})"
+            return next((f"item {i} {problem}" for i, item in enumerate(items, 1)
+                         if not isinstance(item, str) and (problem := record_problem(item))), None)
+        f.seek(0)
+        records = 0
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                problem = record_problem(json.loads(line.decode("utf-8")))
+            except UnicodeDecodeError:
+                problem = "is not UTF-8 text"
+            except ValueError as e:
+                problem = f"is not JSON ({e.msg})"
+            if problem:
+                return f"line {number} {problem}"
+            records += 1
+    return None if records else "holds no JSON records"
+
+
+def parquet_problem(path):
+    """Why a .parquet file does not give documents (no 'text' column of strings), or None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    try:
+        column = pq.read_table(path, columns=["text"]).column("text")
+    except Exception as e:  # pyarrow raises several types for files that are not parquet or lack the column
+        return f"cannot be read as parquet with a 'text' column ({str(e).splitlines()[0]})"
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return f"has a 'text' column of {column.type}, not strings"
+    if column.null_count:
+        return f"row {pc.index(pc.is_null(column), True).as_py() + 1} has no text (null)"
+    return None if is_text(column) else "holds text that is not UTF-8"
+
+
+def is_text(column):
+    """An arrow column of valid UTF-8 strings without nulls (pyarrow keeps invalid UTF-8 until a row is read)."""
+    import pyarrow as pa
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) or column.null_count:
+        return False
+    try:
+        column.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def load_table_file(path):
+    """The rows of a .jsonl/.json/.parquet file through datasets' builders, "text" column only. One file at a time:
+    datasets would cast one file's numbers to the strings of another. When datasets cannot read the file or its
+    texts are not all strings, the line (or row) and what is wrong are named."""
     import datasets
-    dataset = datasets.load_dataset(builder, data_files=[str(p) for p in paths], split="train")
-    if "text" not in dataset.column_names:
-        names = ", ".join(str(p) for p in paths)
-        raise SystemExit(f"error: {names} has no 'text' column (columns: {dataset.column_names})")
-    return dataset.select_columns(["text"])
+    builder = "parquet" if path.suffix == ".parquet" else "json"
+    try:
+        dataset = datasets.load_dataset(builder, data_files=[str(path)], split="train")
+    except Exception as e:  # datasets' errors name neither the file nor the line
+        dataset, error = None, e
+    if dataset is not None and "text" in dataset.column_names and is_text(dataset.data.column("text")):
+        dataset = dataset.select_columns(["text"])
+        string = datasets.Value("string")  # not large_string (e.g. polars' parquet): files concatenate alike
+        return dataset if dataset.features["text"] == string else dataset.cast_column("text", string)
+    rule = "each line must be a JSON object with a string 'text' field, in UTF-8" if builder == "json" else \
+        "it needs a 'text' column of UTF-8 strings"
+    problem = json_problem(path) if builder == "json" else parquet_problem(path)
+    found = problem or "cannot be read by datasets " + (f"({type(error).__name__})" if dataset is None else
+                                                         f"('text' of {dataset.features.get('text')})")
+    raise SystemExit(f"error: {path} {found}: {rule}; fix it or leave the file out")
 
 
 def load_text_files(paths):
     """.txt files are one document each; .jsonl/.json/.parquet files give one document per row."""
     import datasets
+    import pyarrow.compute as pc
     paths = [pathlib.Path(p) for p in paths]
     check_text_files(paths)
     parts = []
     txt = [p for p in paths if p.suffix == ".txt"]
     if txt:
-        parts.append(datasets.Dataset.from_dict({"text": [p.read_text(encoding="utf-8") for p in txt]}))
-    for builder, suffixes in (("json", (".jsonl", ".json")), ("parquet", (".parquet",))):
-        files = [p for p in paths if p.suffix in suffixes]
-        if files:
-            parts.append(load_table_files(builder, files))
-    return datasets.concatenate_datasets(parts)
+        parts.append(datasets.Dataset.from_dict({"text": [read_txt(p) for p in txt]}))
+    for suffixes in ((".jsonl", ".json"), (".parquet",)):  # the order one load_dataset per format gave before
+        parts += [load_table_file(p) for p in paths if p.suffix in suffixes]
+    dataset = datasets.concatenate_datasets(parts)
+    if not pc.max(pc.utf8_length(dataset.data.column("text"))).as_py():
+        raise SystemExit(f"error: {', '.join(map(str, paths))}: every document is empty, there is no text to "
+                         "prepare: pass files that hold text")
+    return dataset
 
 
 # ---- split, subset, tokenize, write ---------------------------------------------------------
@@ -186,7 +282,8 @@ def train_bpe(texts, vocab_size, path):
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[BPE_EOT], show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer=trainer)
-    tok.save(str(path))
+    pathlib.Path(path).write_text(tok.to_str(pretty=True))  # as tok.save writes it, but a full disk raises OSError
+    bpe_tokenizer.cache_clear()  # a tokenizer read from this path before is another one
 
 
 @functools.lru_cache(maxsize=None)
@@ -216,25 +313,18 @@ def tokenize(splits, num_proc, bpe_file=""):
 
 
 def write_tokens(tokenized, path):
-    """Stream a tokenized split into a uint16 memmap shard by shard; returns the token count.
-
-    Written to a .tmp file and renamed, so a crash never leaves a complete-looking .bin behind.
-    """
+    """Write a tokenized split to `path` as a flat uint16 stream, shard by shard, and sync it; returns the token
+    count. Plain writes, not a memmap: a full disk raises OSError instead of killing the process (SIGBUS)."""
     import pyarrow.compute as pc
     table = tokenized.with_format("arrow")
     n_tokens = pc.sum(table["len"]).as_py()
-    tmp = path.with_name(path.name + ".tmp")
-    arr = np.memmap(tmp, dtype=DTYPE, mode="w+", shape=(n_tokens,))
-    start = 0
-    with tqdm(total=n_tokens, unit="tok", unit_scale=True, desc=f"writing {path}") as bar:
+    with open(path, "wb") as f, tqdm(total=n_tokens, unit="tok", unit_scale=True, desc=f"writing {path}") as bar:
         for batch in table.iter(batch_size=DOCS_PER_WRITE):
-            ids = pc.list_flatten(batch["ids"]).to_numpy()
-            arr[start:start + len(ids)] = ids
-            start += len(ids)
+            ids = pc.list_flatten(batch["ids"]).to_numpy().astype(DTYPE, copy=False)
+            f.write(ids.tobytes())
             bar.update(len(ids))
-    arr.flush()
-    del arr  # close the mapping before the rename
-    os.replace(tmp, path)
+        f.flush()
+        os.fsync(f.fileno())
     return n_tokens
 
 
@@ -246,36 +336,59 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-def tokenizer_meta(splits, out_dir, bpe_vocab):
-    """meta.json's tokenizer fields; with bpe_vocab, first trains the BPE on the train split only."""
+def tokenizer_meta(splits, bpe_file, bpe_vocab):
+    """meta.json's tokenizer fields; with bpe_vocab, first trains the BPE on the train split only, into bpe_file."""
     if not bpe_vocab:
         return {"vocab_size": VOCAB_SIZE, "eot": EOT, "tokenizer": GPT2_TOKENIZER}
     import tokenizers
-    train_bpe(splits["train"]["text"], bpe_vocab, out_dir / BPE_FILE)
-    tok = bpe_tokenizer(out_dir / BPE_FILE)
+    train_bpe(splits["train"]["text"], bpe_vocab, bpe_file)
+    tok = bpe_tokenizer(bpe_file)
     return {"vocab_size": tok.get_vocab_size(), "eot": tok.token_to_id(BPE_EOT), "tokenizer": BPE_FILE,
             "tokenizer_trained_on": "train split", "tokenizers_version": tokenizers.__version__}
 
 
+def free_mib(path):
+    """Free space, in MiB, of the file system holding `path` (or its nearest existing parent)."""
+    path = pathlib.Path(path).absolute()
+    while not path.exists():
+        path = path.parent
+    return shutil.disk_usage(path).free / 2**20
+
+
 def write_dataset(splits, out_dir, source, settings, num_proc, bpe_vocab=0):
-    """Tokenize a {"train", "val"} DatasetDict of texts into out_dir/{train,val}.bin + meta.json."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    meta_path = out_dir / "meta.json"
-    meta_path.unlink(missing_ok=True)  # meta.json is written last: it marks a finished dataset
-    vocab = tokenizer_meta(splits, out_dir, bpe_vocab)
-    tokenized = tokenize(splits, num_proc, out_dir / BPE_FILE if bpe_vocab else "")
-    tokens = {split: write_tokens(tokenized[split], out_dir / f"{split}.bin") for split in SPLITS}
-    meta = {
-        "source": source,
-        "split": settings,
-        "documents": {split: len(splits[split]) for split in SPLITS},
-        "tokens": tokens,
-        "dtype": np.dtype(DTYPE).name,
-        **vocab,
-        "sha256": {name: sha256_file(out_dir / name)
-                   for name in [f"{split}.bin" for split in SPLITS] + ([BPE_FILE] if bpe_vocab else [])},
-    }
-    write_json_atomically(meta_path, meta)
+    """Tokenize a {"train", "val"} DatasetDict of texts into out_dir/{train,val}.bin + meta.json.
+
+    Every file is written under a temporary name first and renamed once all are written, meta.json last (it marks
+    a finished dataset): a full disk or a crash leaves a dataset already in out_dir as it was, and a failed write
+    leaves no temporary file.
+    """
+    names = [f"{split}.bin" for split in SPLITS] + ([BPE_FILE] if bpe_vocab else []) + ["meta.json"]
+    staged = {name: out_dir / f"{name}.tmp" for name in names}
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        vocab = tokenizer_meta(splits, staged.get(BPE_FILE), bpe_vocab)
+        tokenized = tokenize(splits, num_proc, staged.get(BPE_FILE, ""))
+        tokens = {split: write_tokens(tokenized[split], staged[f"{split}.bin"]) for split in SPLITS}
+        write_json_atomically(staged["meta.json"], {
+            "source": source,
+            "split": settings,
+            "documents": {split: len(splits[split]) for split in SPLITS},
+            "tokens": tokens,
+            "dtype": np.dtype(DTYPE).name,
+            **vocab,
+            "sha256": {name: sha256_file(staged[name]) for name in names[:-1]},
+        })
+    except BaseException as e:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+        if not isinstance(e, OSError):
+            raise
+        kept = "the dataset there is unchanged" if (out_dir / "meta.json").is_file() else "no dataset was written"
+        raise SystemExit(f"error: cannot write {e.filename or out_dir}: {e.strerror or e} ({free_mib(out_dir):.0f} "
+                         f"MiB free there); {kept}. Free space or choose another --data-dir") from None
+    (out_dir / "meta.json").unlink(missing_ok=True)  # no meta.json while the finished files are swapped in
+    for name, tmp in staged.items():
+        os.replace(tmp, out_dir / name)
     print(f"wrote {out_dir}: " + ", ".join(f"{s} {tokens[s]:,} tokens" for s in SPLITS))
     return out_dir
 
@@ -287,17 +400,18 @@ def builtin_source():
 
 
 def is_prepared(out_dir, source, settings):
-    """True when meta.json records these settings and both .bin files have the recorded sizes."""
-    meta_path = out_dir / "meta.json"
-    if not meta_path.is_file():
+    """True when meta.json records these settings and both .bin files have the recorded sizes; a damaged
+    meta.json is not a prepared dataset (it is prepared again)."""
+    try:
+        meta = json.loads((out_dir / "meta.json").read_text())
+    except (OSError, ValueError):
         return False
-    meta = json.loads(meta_path.read_text())
-    if (meta.get("source"), meta.get("split")) != (source, settings):
+    if not isinstance(meta, dict) or (meta.get("source"), meta.get("split")) != (source, settings):
         return False
-    if not tokenizer_present(meta, out_dir):
+    if not tokenizer_present(meta, out_dir) or not isinstance(meta.get("tokens"), dict):
         return False
     itemsize = np.dtype(DTYPE).itemsize
-    return all((out_dir / f"{s}.bin").is_file()
+    return all(type(meta["tokens"].get(s)) is int and (out_dir / f"{s}.bin").is_file()
                and (out_dir / f"{s}.bin").stat().st_size == meta["tokens"][s] * itemsize for s in SPLITS)
 
 

@@ -1,4 +1,6 @@
 """Shared fixtures: the repo root on sys.path and the built-in corpus prepared once per session."""
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +18,22 @@ def one_line_exit(fn, *args, **kwargs):
     message = str(excinfo.value.code)
     assert message and not message.isdigit() and "\n" not in message, message
     return message
+
+
+def run_on_small_tmpfs(size, script, mount_point, *args, **kwargs):
+    """The shell `script` run with a tmpfs of `size` mounted at mount_point ($1; `args` are $2...), in a user and mount
+    namespace of its own: a real file system that fills up, without root. kwargs go to subprocess.run."""
+    return subprocess.run(["unshare", "-rm", "sh", "-c", f'mount -t tmpfs -o size={size} tmpfs "$1" || exit 1\n{script}', "sh",
+                           mount_point, *args], **kwargs)
+
+
+def mounts_small_tmpfs():
+    """Whether this machine lets a process mount a tmpfs of its own (unshare, user namespaces)."""
+    return bool(shutil.which("unshare")) and run_on_small_tmpfs("4k", "true", "/tmp", capture_output=True).returncode == 0
+
+
+needs_small_tmpfs = pytest.mark.skipif(not mounts_small_tmpfs(), reason="needs unshare and user namespaces to mount "
+                                                                        "a small tmpfs")
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,12 @@
 """Offline tokenizer and data preparation (CPU, no network)."""
+import errno
 import hashlib
 import json
+import os
 import shutil
+import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -10,11 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 
 import prepare_openwebtext as prep
-from conftest import one_line_exit, save_edited_checkpoint
+from conftest import needs_small_tmpfs, one_line_exit, run_on_small_tmpfs, save_edited_checkpoint
 from data import check_tokenizer, load_split, read_meta, resolve_vocab_size, tokenizer_of
 import tokenizer
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tokenizer import EOT, gpt2_encoding
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DOCS = [
     "Hello world",
@@ -371,10 +377,117 @@ def test_missing_split_is_one_line(tmp_path):
     assert "`python prepare_openwebtext.py --bpe-vocab 1024`" in exit_message(excinfo)
 
 
-def test_missing_text_file_is_one_line(tmp_path):
-    with pytest.raises(SystemExit) as excinfo:
-        prep.prepare_text_files([tmp_path / "nope.txt"], data_dir=tmp_path)
-    assert "nope.txt not found" in exit_message(excinfo)
+BAD_TEXT_FILES = {  # name: (content, None for a directory, or no file) -> what the one line says
+    "latin1.txt": (b"first line\ncaf\xe9 au lait\n", "line 2 is not UTF-8"),
+    "number.jsonl": (b'{"text": "a"}\n{"text": 5}\n', "line 2 has a 'text' of 5, not a string"),
+    "no_text.jsonl": (b'{"text": "a"}\n\n{"body": "b"}\n', "line 3 has no 'text' field"),
+    "broken.jsonl": (b'{"text": "a"}\n{"text": "b"}\n{"text": "c\n', "line 3 is not JSON"),
+    "latin1.jsonl": (b'{"text": "a"}\n{"text": "caf\xe9"}\n', "line 2 is not UTF-8"),
+    "numbers.parquet": ("int64", "has a 'text' column of int64, not strings"),
+    "empty.jsonl": (b"", "is empty"),
+    "blank.jsonl": (b"\n\n", "holds no JSON records"),
+    "folder": (None, "is a directory"),
+    "nope.txt": ("missing", "not found"),
+    "table.csv": (b"text\nhello\n", "is not a .txt, .jsonl, .json or .parquet file"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_TEXT_FILES)
+def test_text_files_that_give_no_documents_stop_in_one_line_naming_the_file(tmp_path, hf_cache, name):
+    content, expected = BAD_TEXT_FILES[name]
+    bad = tmp_path / name
+    if content is None:
+        bad.mkdir()
+    elif content == "int64":
+        pq.write_table(pa.table({"text": [1, 2, 3]}), bad)
+    elif content != "missing":
+        bad.write_bytes(content)
+    good = write_jsonl(tmp_path / "good.jsonl", [f"document {i}" for i in range(20)])
+    if name.endswith(".parquet"):
+        pq.write_table(pa.table({"text": ["a", "b"]}), good := tmp_path / "good.parquet")
+    message = one_line_exit(prep.prepare_text_files, [good, bad], data_dir=tmp_path / "data", num_proc=1)
+    assert f"{bad} {expected}" in message, message
+    assert not (tmp_path / "data").exists()
+
+
+def test_text_files_that_hold_no_text_stop_in_one_line(tmp_path):
+    files = [tmp_path / "empty.txt", tmp_path / "blank.txt"]
+    files[0].write_text("")
+    files[1].write_text("")  # each an empty document, as in DOCS: allowed, but not as all there is
+    message = one_line_exit(prep.prepare_text_files, files, data_dir=tmp_path / "data", num_proc=1)
+    assert "every document is empty" in message and str(files[0]) in message
+
+
+@pytest.mark.parametrize("damage", ["", "[1, 2]", {"tokens": 5}, {"tokens": {"train": "1", "val": "1"}}])
+def test_a_damaged_meta_json_is_prepared_again(tmp_path, damage):
+    source, settings = prep.builtin_source(), prep.split_settings(0.05, 1.0)
+    meta = {"source": source, "split": settings, "tokenizer": "gpt2", "tokens": {"train": 1, "val": 1}}
+    for split in prep.SPLITS:
+        (tmp_path / f"{split}.bin").write_bytes(b"\0\0")
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    assert prep.is_prepared(tmp_path, source, settings)
+    (tmp_path / "meta.json").write_text(damage if isinstance(damage, str) else json.dumps({**meta, **damage}))
+    assert not prep.is_prepared(tmp_path, source, settings)
+
+
+class FillingDisk:
+    """A file that the disk runs out of room for after its first `room` bytes, as write() reports it."""
+
+    def __init__(self, file, room):
+        self.file, self.room = file, room
+
+    def write(self, data):
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+def test_a_full_disk_ends_in_one_line_and_keeps_the_dataset_there(tmp_path, hf_cache, monkeypatch):
+    out = prep.prepare_text_files([write_jsonl(tmp_path / "old.jsonl", [f"old {i}" for i in range(20)])],
+                                  data_dir=tmp_path, name="mine", num_proc=1)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setattr(prep, "open", lambda path, mode="r", *a, **k: FillingDisk(open(path, mode, *a, **k), 100)
+                        if "w" in mode else open(path, mode, *a, **k), raising=False)
+    new = write_jsonl(tmp_path / "new.jsonl", [f"a new document, longer than the old ones {i}" for i in range(20)])
+    message = one_line_exit(prep.prepare_text_files, [new], data_dir=tmp_path, name="mine", num_proc=1)
+    assert "No space left on device" in message and "--data-dir" in message and "unchanged" in message
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temporary file, the old dataset whole
+
+
+# on a 64 KiB tmpfs ($1): a finished dataset ($2) copied in, then python ($3) prepares more text ($4, $5) in its place
+FILL_DATA_DISK = """cp -r "$2" "$1/mine"
+"$3" prepare_openwebtext.py --text-files "$4" "$5" --data-dir "$1" --name mine --num-proc 1 2>"$6"
+echo "$?" > "$7"
+cp -r "$1/mine" "$8"
+"""
+
+
+@needs_small_tmpfs
+def test_a_full_data_disk_stops_in_one_line_not_a_bus_error(tmp_path, hf_cache):
+    """A real file system that fills: a memmap's page faults would kill the process with SIGBUS."""
+    old = prep.prepare_text_files([write_jsonl(tmp_path / "old.jsonl", [f"old {i}" for i in range(20)])],
+                                  data_dir=tmp_path / "data", name="mine", num_proc=1)
+    texts = [tmp_path / f"long{i}.txt" for i in range(2)]
+    for path in texts:
+        path.write_text("word " * 40_000)  # 80K tokens in all: more than a 64 KiB disk holds
+    (tmp_path / "mnt").mkdir()
+    run_on_small_tmpfs("64k", FILL_DATA_DISK, tmp_path / "mnt", old, sys.executable, *texts, tmp_path / "stderr",
+                       tmp_path / "rc", tmp_path / "after", cwd=ROOT, check=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    err = (tmp_path / "stderr").read_text().strip().splitlines()[-1]
+    assert (tmp_path / "rc").read_text().strip() == "1" and "No space left on device" in err, err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "after").iterdir()} == \
+        {p.name: p.read_bytes() for p in old.iterdir()}
 
 
 @pytest.mark.parametrize("kwargs", [{"subset_fraction": 0.0}, {"subset_fraction": 1.5}, {"val_fraction": 1.0}])

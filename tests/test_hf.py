@@ -317,11 +317,11 @@ def test_format_hf_keeps_the_layer_types_of_the_kept_layers(tmp_path):
                                       use_sliding_window=True, sliding_window=8, layer_types=types)
     transformers.Qwen2ForCausalLM(config).save_pretrained(tmp_path / "ref")
     inherit.main(["--reference", str(tmp_path / "ref"), "--n-layer", "2", "--out", str(tmp_path / "target"),
-                  "--format", "hf", "--layers", "0,2"])
+                  "--format", "hf", "--layers", "0,3"])  # not the first two layers' kinds: those are another list
     saved = json.loads((tmp_path / "target" / "config.json").read_text())
-    assert saved["num_hidden_layers"] == 2 and saved["layer_types"] == [types[0], types[2]]
+    assert saved["num_hidden_layers"] == 2 and saved["layer_types"] == [types[0], types[3]] != types[:2]
     target = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "target")
-    assert target.config.layer_types == [types[0], types[2]]
+    assert target.config.layer_types == [types[0], types[3]]
 
 
 def test_format_hf_refuses_block_parts(tmp_path):

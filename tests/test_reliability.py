@@ -20,11 +20,12 @@ import torch
 
 import checkpoint
 import data
+import guards
 import inherit
 import run_records
 import train
 from model import GPT, GPTConfig
-from conftest import one_line_exit
+from conftest import needs_small_tmpfs, one_line_exit, run_on_small_tmpfs
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 256
@@ -253,6 +254,63 @@ def test_signal_mid_run_saves_and_the_resumed_run_ends_as_an_uninterrupted_one(d
     assert steps == sorted(set(steps)) == [r["step"] for r in read_log(tmp_path / "full")]
 
 
+class CtrlCWhileWriting:
+    """A checkpoint file whose 3rd write gets a Ctrl-C, as a write() system call does when the signal lands in it:
+    the handler then runs inside torch's zip writer, which turns what it raises into a RuntimeError."""
+
+    def __init__(self, file):
+        self.file, self.writes = file, 0
+
+    def write(self, data):
+        self.writes += 1
+        if self.writes == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+def test_a_second_ctrl_c_during_a_save_stops_at_once_and_keeps_the_last_checkpoint(data_dir, tmp_path, monkeypatch):
+    """The first Ctrl-C (step 2 -> 3) asks for a save at step 3; the second lands inside that save's writes."""
+    saves = []
+
+    def open_checkpoint(path, mode="r", *args, **kwargs):
+        f = open(path, mode, *args, **kwargs)
+        if str(path).endswith(".tmp"):
+            saves.append(path)
+        return CtrlCWhileWriting(f) if len(saves) == 3 and str(path).endswith(".tmp") else f  # steps 0, 2 go through
+
+    signal_at(monkeypatch, signal.SIGINT, call=3)
+    monkeypatch.setattr(checkpoint, "open", open_checkpoint, raising=False)
+    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, max_iters=8, eval_interval=2))
+    assert message.startswith("interrupted twice: stopped without saving") and "--init_from=resume" in message
+    assert checkpoint.load_checkpoint(tmp_path / "run" / "ckpt.pt")["step"] == 2
+    assert not list((tmp_path / "run").glob("*.tmp"))
+    monkeypatch.undo()
+    assert train.main(argv(tmp_path / "run", data_dir, init_from="resume", max_iters=8, eval_interval=2)) > 0
+
+
+def test_a_second_ctrl_c_while_the_first_is_being_announced_stops(monkeypatch, capsys):
+    """Signals may land inside the handler's own print: the second must not be taken for a first one."""
+    signals, prints = guards.StopSignals(master=True), []
+
+    def print_and_get_ctrl_c(*args, **kwargs):
+        prints.append(args)
+        if len(prints) == 1:
+            signals.handle(signal.SIGINT, None)
+
+    monkeypatch.setattr(guards, "print", print_and_get_ctrl_c, raising=False)
+    message = one_line_exit(signals.handle, signal.SIGINT, None)
+    assert message.startswith("interrupted twice")
+
+
 def test_ckpt_interval_saves_between_evaluations(data_dir, tmp_path, monkeypatch):
     saved = []
     real = train.save_checkpoint
@@ -400,6 +458,30 @@ def test_a_disk_that_fills_mid_checkpoint_ends_in_one_line(finished, data_dir, t
     assert "unexpected pos" in message and "disk full" in message and "kept" in message
     assert hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest() == ckpt_before
     assert not list(out_dir.glob("*.tmp"))
+
+
+# a 64 KiB tmpfs ($1), filled up if $3 says so; then the command after $3 trains into $1/run, its stderr to $2
+TRAIN_ON_A_SMALL_DISK = """[ "$3" = full ] && dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null
+out="$1"; err="$2"; shift 3
+"$@" "--out_dir=$out/run" 2>"$err"
+echo "$?" > "$err.rc"
+"""
+
+
+@needs_small_tmpfs
+@pytest.mark.parametrize("disk,expected", [
+    ("full", "run/config.json (No space left on device): disk full"),  # and run.lock's PID, which must not fail again
+    ("small", "run/ckpt.pt: "),  # at step 0: config.json and the log fit, the checkpoint does not
+])
+def test_a_run_on_a_disk_that_is_or_gets_full_ends_in_one_line(data_dir, tmp_path, disk, expected):
+    """A real file system (a 64 KiB tmpfs), not a simulated one."""
+    (tmp_path / "mnt").mkdir()
+    run_on_small_tmpfs("64k", TRAIN_ON_A_SMALL_DISK, tmp_path / "mnt", tmp_path / "err", disk, sys.executable,
+                       str(ROOT / "train.py"), *argv(tmp_path / "unused", data_dir), cwd=ROOT, env=subprocess_env(),
+                       check=True, timeout=120)  # the script's --out_dir, last, is the one that counts
+    err = (tmp_path / "err").read_text()
+    assert (tmp_path / "err.rc").read_text().strip() == "1", err
+    assert err.strip().count("\n") == 0 and expected in err and "disk full" in err, err
 
 
 def no_space(*args, **kwargs):
