@@ -513,12 +513,16 @@ def main(argv=None):
         options["name"] = args.name
     if args.val_fraction is not None:
         options["val_fraction"] = args.val_fraction
-    if args.text_files:
-        prepare_text_files(args.text_files, **options)
-    elif args.dataset == "openwebtext":
-        prepare_openwebtext(**options, allow_partial=args.allow_partial)
-    else:
-        prepare_builtin(args.data_dir, num_proc=args.num_proc, bpe_vocab=args.bpe_vocab)
+    try:
+        if args.text_files:
+            prepare_text_files(args.text_files, **options)
+        elif args.dataset == "openwebtext":
+            prepare_openwebtext(**options, allow_partial=args.allow_partial)
+        else:
+            prepare_builtin(args.data_dir, num_proc=args.num_proc, bpe_vocab=args.bpe_vocab)
+    except KeyboardInterrupt:  # write_dataset has removed its temporary files; a finished dataset is untouched
+        raise SystemExit("interrupted (Ctrl-C): no dataset was finished by this run (one already there is "
+                         "unchanged); run the same command again") from None
 
 
 if __name__ == "__main__":

@@ -144,5 +144,5 @@ def warn_if_disk_is_short(out_dir, raw_model):
     need = 3 * sum(p.numel() * 4 for p in raw_model.parameters())
     free = shutil.disk_usage(out_dir).free
     if free < need:
-        print(f"warning: {free / 2**20:.0f} MiB free in {out_dir}, less than one checkpoint "
-              f"(~{need / 2**20:.0f} MiB): saving will fail; free space first", flush=True)
+        print(f"warning: {free / 2**20:.3g} MiB free in {out_dir}, less than one checkpoint "
+              f"(~{need / 2**20:.3g} MiB): saving will fail; free space first", flush=True)

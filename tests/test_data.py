@@ -464,6 +464,22 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_dataset_there(tmp_path, hf_c
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temporary file, the old dataset whole
 
 
+def test_ctrl_c_while_preparing_ends_in_one_line_and_keeps_the_dataset_there(tmp_path, hf_cache, monkeypatch):
+    out = prep.prepare_text_files([write_jsonl(tmp_path / "old.jsonl", [f"old {i}" for i in range(20)])],
+                                  data_dir=tmp_path, name="mine", num_proc=1)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(tokenized, path):
+        path.write_bytes(b"half")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(prep, "write_tokens", interrupted)
+    new = write_jsonl(tmp_path / "new.jsonl", [f"a new document {i}" for i in range(20)])
+    message = one_line_exit(prep.main, ["--text-files", str(new), "--data-dir", str(tmp_path), "--name", "mine",
+                                        "--num-proc", "1"])
+    assert message.startswith("interrupted (Ctrl-C)") and "unchanged" in message
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temporary file, the old dataset whole
+
+
 # on a 64 KiB tmpfs ($1): a finished dataset ($2) copied in, then python ($3) prepares more text ($4, $5) in its place
 FILL_DATA_DISK = """cp -r "$2" "$1/mine"
 "$3" prepare_openwebtext.py --text-files "$4" "$5" --data-dir "$1" --name mine --num-proc 1 2>"$6"
