@@ -258,8 +258,9 @@ def write_inherited_checkpoint(args):
     model, manifest = inherit_chosen(ckpt, args.n_layer, args.parts, args.layers, args.embeddings, args.seed,
                                      args.select, data)
     data_seed = args.data_seed if args.data_seed != -1 else target_data_seed(ckpt["config"], args.seed)
-    config = {**{k: v for k, v in ckpt["config"].items() if k not in TRACKING_KEYS}, "n_layer": args.n_layer, "init_from": "inherit",
-              "inherit_from": str(args.reference), "inherit_parts": args.parts,
+    recipe = {k: v for k, v in ckpt["config"].items() if k not in TRACKING_KEYS}  # never the reference's wandb run
+    config = {**recipe, "n_layer": args.n_layer, "init_from": "inherit", "inherit_from": str(args.reference),
+              "inherit_parts": args.parts,
               "inherit_layers": args.layers, "inherit_select": args.select, "inherit_embeddings": args.embeddings,
               "seed": args.seed, "data_seed": data_seed,
               "out_dir": str(out.parent)}
@@ -377,10 +378,11 @@ def write_inherited_hf(args):
 
 
 def tracked(args, overrides):
-    """overrides, with --wandb, plus the settings that send the run to Weights & Biases in the search's group
-    (a run is named after its out_dir); not part of any recipe (search.json), so they may change on rerun."""
+    """overrides plus whether the run is sent to Weights & Biases (--wandb: in the search's group; a run is named
+    after its out_dir). Always said, so a rerun without --wandb resumes a tracked run untracked. Not part of any
+    recipe (search.json): it may change on rerun."""
     if not args.wandb:
-        return overrides
+        return {**overrides, "wandb_log": False}
     return {**overrides, "wandb_log": True, "wandb_project": args.wandb_project,
             "wandb_group": args.wandb_group or args.out}
 
@@ -672,7 +674,10 @@ def parse_args(argv=None):
         if not math.isfinite(args.tolerance):
             p.error(f"--tolerance {args.tolerance} is not a finite number")
         if args.wandb:
-            require_wandb("--wandb")
+            require_wandb("--wandb", "leave out --wandb")
+    elif args.wandb:
+        p.error("--wandb tracks the grow loop's training runs: add --grow-until-baseline (a single inheritance "
+                "trains nothing)")
     elif not (args.reference and args.n_layer is not None and args.out):
         p.error("give --reference, --n-layer and --out, or --grow-until-baseline")
     elif args.format == "hf" and (args.parts != "full" or args.embeddings != p.get_default("embeddings")):

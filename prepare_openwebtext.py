@@ -318,7 +318,7 @@ def write_tokens(tokenized, path):
     import pyarrow.compute as pc
     table = tokenized.with_format("arrow")
     n_tokens = pc.sum(table["len"]).as_py()
-    with open(path, "wb") as f, tqdm(total=n_tokens, unit="tok", unit_scale=True, desc=f"writing {path}") as bar:
+    with open(path, "wb") as f, tqdm(total=n_tokens, unit="tok", unit_scale=True, desc=f"writing {path.with_suffix('')}") as bar:
         for batch in table.iter(batch_size=DOCS_PER_WRITE):
             ids = pc.list_flatten(batch["ids"]).to_numpy().astype(DTYPE, copy=False)
             f.write(ids.tobytes())
@@ -384,7 +384,7 @@ def write_dataset(splits, out_dir, source, settings, num_proc, bpe_vocab=0):
         if not isinstance(e, OSError):
             raise
         kept = "the dataset there is unchanged" if (out_dir / "meta.json").is_file() else "no dataset was written"
-        raise SystemExit(f"error: cannot write {e.filename or out_dir}: {e.strerror or e} ({free_mib(out_dir):.0f} "
+        raise SystemExit(f"error: cannot write {e.filename or out_dir}: {e.strerror or e} ({free_mib(out_dir):.3g} "
                          f"MiB free there); {kept}. Free space or choose another --data-dir") from None
     (out_dir / "meta.json").unlink(missing_ok=True)  # no meta.json while the finished files are swapped in
     for name, tmp in staged.items():
@@ -520,9 +520,8 @@ def main(argv=None):
             prepare_openwebtext(**options, allow_partial=args.allow_partial)
         else:
             prepare_builtin(args.data_dir, num_proc=args.num_proc, bpe_vocab=args.bpe_vocab)
-    except KeyboardInterrupt:  # write_dataset has removed its temporary files; a finished dataset is untouched
-        raise SystemExit("interrupted (Ctrl-C): no dataset was finished by this run (one already there is "
-                         "unchanged); run the same command again") from None
+    except KeyboardInterrupt:  # write_dataset removes its temporary files; a dataset there is kept until the swap
+        raise SystemExit("interrupted (Ctrl-C): this dataset was not finished; run the same command again") from None
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def tracking(cfg, config, master):
     if not (cfg.wandb_log and master):
         yield None
         return
-    require_wandb("wandb_log=True")  # also when a resumed run took wandb_log from its checkpoint
+    require_wandb()  # also when a resumed run took wandb_log from its checkpoint
     import wandb
     try:
         run = wandb.init(project=cfg.wandb_project, name=cfg.wandb_run_name or cfg.out_dir,
@@ -119,7 +119,7 @@ def tracking(cfg, config, master):
     except Exception as e:  # wandb raises many kinds (no login, no network, a bad project name)
         reason = str(e).strip().split("\n")[0]
         raise SystemExit(f"wandb could not start ({type(e).__name__}: {reason}): run "
-                         "`wandb login`, or set WANDB_MODE=offline and `wandb sync` later, or drop wandb_log") from None
+                         "`wandb login`, or set WANDB_MODE=offline and `wandb sync` later, or track nothing (--wandb_log=False)") from None
     run.define_metric("step")
     run.define_metric("*", step_metric="step")
     try:

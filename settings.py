@@ -47,14 +47,15 @@ def check_settings(cfg):
     if cfg["data_seed"] < -1:
         raise ConfigError(f"data_seed={cfg['data_seed']} must be -1 (the default order) or a seed >= 0")
     if cfg["wandb_log"]:
-        require_wandb("wandb_log=True")
+        require_wandb()
 
 
-def require_wandb(asked_by):
-    """wandb is an optional dependency: asking for it without the package is refused before anything starts."""
+def require_wandb(asked_by="wandb_log=True", off="--wandb_log=False"):
+    """wandb is an optional dependency: asking for it without the package is refused before anything starts
+    (`off`: how to train untracked, e.g. a resumed run that took wandb_log from its checkpoint)."""
     if importlib.util.find_spec("wandb") is None:
-        raise ConfigError(f"{asked_by} needs the wandb package, which is not installed: pip install wandb "
-                          "(or track nothing: leave it out)")
+        raise ConfigError(f"{asked_by} needs the wandb package, which is not installed: pip install wandb, or "
+                          f"track nothing ({off})")
 
 
 def adopt_run_settings(cfg, saved, source, fixed, adopted=(), set_in=None):

@@ -725,7 +725,7 @@ def main(argv=None):
     if args.jobs < 1:
         p.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.wandb:
-        require_wandb("--wandb")
+        require_wandb("--wandb", "leave out --wandb")
     name = f"study_{args.preset}" + ("_quick" if args.quick else "")
     out = Path(args.out or f"out/{name}")
     results_dir = Path(args.results or (out / "results" if args.quick else RESULTS[args.preset]))

@@ -357,7 +357,7 @@ def prepare(cfg, d, ckpt_path, set_in=None):
         adopt_run_settings(cfg, ckpt["config"], ckpt_path, RESUME_FIXED, RESUME_ADOPTED, set_in)
     resolve_data_seed(cfg, ckpt)
     if cfg.wandb_log and not cfg.wandb_run_id:  # kept in config.json and checkpoints: resuming continues this run
-        cfg.wandb_run_id = secrets.token_hex(4)
+        cfg.wandb_run_id = secrets.token_hex(8)
     # the dataset's tokenizer, kept in config.json and checkpoints; a resumed run must train on the same one
     trained_on = ckpt.get("tokenizer") if ckpt else None
     tokenizer = check_tokenizer(trained_on, cfg.data_dir, cfg.dataset, ckpt_path) or trained_on

@@ -703,6 +703,12 @@ def test_grow_arguments_no_loop_can_use_stop_at_once(tmp_path, capsys, args, exp
     assert expected in capsys.readouterr().err and not (tmp_path / "grow").exists()
 
 
+def test_wandb_outside_the_grow_loop_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):  # a single inheritance trains nothing to track
+        inherit.main(["--reference", "ref.pt", "--n-layer", "2", "--out", str(tmp_path / "ckpt.pt"), "--wandb"])
+    assert "--wandb tracks the grow loop's training runs" in capsys.readouterr().err
+
+
 def test_a_launcher_that_is_not_installed_stops_with_one_line(tmp_path):
     args = inherit.parse_args(["--grow-until-baseline", "--launcher", "no-such-launcher-i19 --nnodes=2"])
     assert "no-such-launcher-i19" in one_line_exit(inherit.launch, args, {"out_dir": str(tmp_path)})
@@ -780,4 +786,3 @@ def test_rerun_refuses_while_a_round_still_runs(finished, tmp_path, capfd):
     with checkpoint.lock_run_dir(out):  # another grow loop on the same folder
         message = one_line_exit(inherit.main, args)
     assert f"in use by another run (pid {os.getpid()} on " in message
-

@@ -761,6 +761,8 @@ def test_a_tracked_run_sends_every_logged_step_and_a_resume_continues_its_run(sy
     assert resumed.id == tracked.id and resumed.group == "search"
     assert resumed.history == [{k: v for k, v in line.items() if v is not None} for line in read_log(out)[5:]]
     assert [row["step"] for row in resumed.history] == [5, 6]
+    run(out, synth_data_dir, init_from="resume", max_iters=8, wandb_log=False)  # the grow loop rerun without --wandb
+    assert len(list((out / "wandb").glob("offline-run-*"))) == 2
 
 
 def test_an_untracked_run_sends_nothing(short_run):
@@ -781,6 +783,7 @@ def test_tracking_without_the_wandb_package_stops_in_one_line(synth_data_dir, tm
     given = dict(init_from="resume", max_iters=4) if resumed else dict(wandb_log=True)
     message = one_line_exit(train.main, argv(out, synth_data_dir, **given))
     assert "wandb_log=True needs the wandb package" in message and "pip install wandb" in message
+    assert "track nothing (--wandb_log=False)" in message
     assert load_ckpt(out)["step"] == 2 if resumed else not out.exists()
 
 
