@@ -20,6 +20,27 @@ def one_line_exit(fn, *args, **kwargs):
     return message
 
 
+class HookedFile:
+    """A file whose every write() first calls hook(data): how a test makes a write fail, or a signal land inside
+    one, as the system would."""
+
+    def __init__(self, file, hook):
+        self.file, self.hook = file, hook
+
+    def write(self, data):
+        self.hook(data)
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
 def run_on_small_tmpfs(size, script, mount_point, *args, **kwargs):
     """The shell `script` run with a tmpfs of `size` mounted at mount_point ($1; `args` are $2...), in a user and mount
     namespace of its own: a real file system that fills up, without root. kwargs go to subprocess.run."""

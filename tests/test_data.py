@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import prepare_openwebtext as prep
-from conftest import needs_small_tmpfs, one_line_exit, run_on_small_tmpfs, save_edited_checkpoint
+from conftest import HookedFile, needs_small_tmpfs, one_line_exit, run_on_small_tmpfs, save_edited_checkpoint
 from data import check_tokenizer, load_split, read_meta, resolve_vocab_size, tokenizer_of
 import tokenizer
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
@@ -430,33 +430,21 @@ def test_a_damaged_meta_json_is_prepared_again(tmp_path, damage):
     assert not prep.is_prepared(tmp_path, source, settings)
 
 
-class FillingDisk:
-    """A file that the disk runs out of room for after its first `room` bytes, as write() reports it."""
-
-    def __init__(self, file, room):
-        self.file, self.room = file, room
-
-    def write(self, data):
-        if len(data) > self.room:
+def filling_disk(room):
+    """A write hook: the disk runs out of room after the first `room` bytes, as write() reports it."""
+    def write(data):
+        nonlocal room
+        if len(data) > room:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self.room -= len(data)
-        return self.file.write(data)
-
-    def __getattr__(self, name):
-        return getattr(self.file, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.file.close()
+        room -= len(data)
+    return write
 
 
 def test_a_full_disk_ends_in_one_line_and_keeps_the_dataset_there(tmp_path, hf_cache, monkeypatch):
     out = prep.prepare_text_files([write_jsonl(tmp_path / "old.jsonl", [f"old {i}" for i in range(20)])],
                                   data_dir=tmp_path, name="mine", num_proc=1)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    monkeypatch.setattr(prep, "open", lambda path, mode="r", *a, **k: FillingDisk(open(path, mode, *a, **k), 100)
+    monkeypatch.setattr(prep, "open", lambda path, mode="r", *a, **k: HookedFile(open(path, mode, *a, **k), filling_disk(100))
                         if "w" in mode else open(path, mode, *a, **k), raising=False)
     new = write_jsonl(tmp_path / "new.jsonl", [f"a new document, longer than the old ones {i}" for i in range(20)])
     message = one_line_exit(prep.prepare_text_files, [new], data_dir=tmp_path, name="mine", num_proc=1)

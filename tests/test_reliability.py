@@ -25,7 +25,7 @@ import inherit
 import run_records
 import train
 from model import GPT, GPTConfig
-from conftest import needs_small_tmpfs, one_line_exit, run_on_small_tmpfs
+from conftest import HookedFile, needs_small_tmpfs, one_line_exit, run_on_small_tmpfs
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 256
@@ -254,27 +254,15 @@ def test_signal_mid_run_saves_and_the_resumed_run_ends_as_an_uninterrupted_one(d
     assert steps == sorted(set(steps)) == [r["step"] for r in read_log(tmp_path / "full")]
 
 
-class CtrlCWhileWriting:
-    """A checkpoint file whose 3rd write gets a Ctrl-C, as a write() system call does when the signal lands in it:
-    the handler then runs inside torch's zip writer, which turns what it raises into a RuntimeError."""
-
-    def __init__(self, file):
-        self.file, self.writes = file, 0
-
-    def write(self, data):
-        self.writes += 1
-        if self.writes == 3:
+def ctrl_c_at_write(n):
+    """A write hook: the n-th write gets a Ctrl-C, as a write() system call does when the signal lands in it; the
+    handler then runs inside torch's zip writer, which turns what it raises into a RuntimeError."""
+    def write(data):
+        nonlocal n
+        n -= 1
+        if n == 0:
             os.kill(os.getpid(), signal.SIGINT)
-        return self.file.write(data)
-
-    def __getattr__(self, name):
-        return getattr(self.file, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.file.close()
+    return write
 
 
 def test_a_second_ctrl_c_during_a_save_stops_at_once_and_keeps_the_last_checkpoint(data_dir, tmp_path, monkeypatch):
@@ -285,7 +273,7 @@ def test_a_second_ctrl_c_during_a_save_stops_at_once_and_keeps_the_last_checkpoi
         f = open(path, mode, *args, **kwargs)
         if str(path).endswith(".tmp"):
             saves.append(path)
-        return CtrlCWhileWriting(f) if len(saves) == 3 and str(path).endswith(".tmp") else f  # steps 0, 2 go through
+        return HookedFile(f, ctrl_c_at_write(3)) if len(saves) == 3 and str(path).endswith(".tmp") else f  # steps 0, 2 go through
 
     signal_at(monkeypatch, signal.SIGINT, call=3)
     monkeypatch.setattr(checkpoint, "open", open_checkpoint, raising=False)
