@@ -175,30 +175,28 @@ def json_problem(path):
 
 def parquet_problem(path):
     """Why a .parquet file does not give documents (no 'text' column of strings), or None."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
     try:
         column = pq.read_table(path, columns=["text"]).column("text")
     except Exception as e:  # pyarrow raises several types for files that are not parquet or lack the column
         return f"cannot be read as parquet with a 'text' column ({str(e).splitlines()[0]})"
+    return text_column_problem(column)
+
+
+def text_column_problem(column):
+    """What keeps an arrow column from being documents (not strings, a null, invalid UTF-8), or None. pyarrow
+    keeps invalid UTF-8 until a row is read, so the column is validated in full."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return f"has a 'text' column of {column.type}, not strings"
     if column.null_count:
         return f"row {pc.index(pc.is_null(column), True).as_py() + 1} has no text (null)"
-    return None if is_text(column) else "holds text that is not UTF-8"
-
-
-def is_text(column):
-    """An arrow column of valid UTF-8 strings without nulls (pyarrow keeps invalid UTF-8 until a row is read)."""
-    import pyarrow as pa
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) or column.null_count:
-        return False
     try:
         column.validate(full=True)
     except pa.ArrowInvalid:
-        return False
-    return True
+        return "holds text that is not UTF-8"
+    return None
 
 
 def load_table_file(path):
@@ -211,7 +209,7 @@ def load_table_file(path):
         dataset = datasets.load_dataset(builder, data_files=[str(path)], split="train")
     except Exception as e:  # datasets' errors name neither the file nor the line
         dataset, error = None, e
-    if dataset is not None and "text" in dataset.column_names and is_text(dataset.data.column("text")):
+    if dataset is not None and "text" in dataset.column_names and not text_column_problem(dataset.data.column("text")):
         dataset = dataset.select_columns(["text"])
         string = datasets.Value("string")  # not large_string (e.g. polars' parquet): files concatenate alike
         return dataset if dataset.features["text"] == string else dataset.cast_column("text", string)
@@ -318,7 +316,8 @@ def write_tokens(tokenized, path):
     import pyarrow.compute as pc
     table = tokenized.with_format("arrow")
     n_tokens = pc.sum(table["len"]).as_py()
-    with open(path, "wb") as f, tqdm(total=n_tokens, unit="tok", unit_scale=True, desc=f"writing {path.with_suffix('')}") as bar:
+    shown = path.with_suffix("")  # the final name: the file is written under a temporary one
+    with open(path, "wb") as f, tqdm(total=n_tokens, unit="tok", unit_scale=True, desc=f"writing {shown}") as bar:
         for batch in table.iter(batch_size=DOCS_PER_WRITE):
             ids = pc.list_flatten(batch["ids"]).to_numpy().astype(DTYPE, copy=False)
             f.write(ids.tobytes())
