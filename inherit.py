@@ -379,10 +379,10 @@ def write_inherited_hf(args):
 
 def tracked(args, overrides):
     """overrides plus whether the run is sent to Weights & Biases (--wandb: in the search's group; a run is named
-    after its out_dir). Always said, so a rerun without --wandb resumes a tracked run untracked. Not part of any
-    recipe (search.json): it may change on rerun."""
+    after its out_dir). A resumed run is told either way: rerun without --wandb, a tracked run resumes untracked.
+    Not part of any recipe (search.json): it may change on rerun."""
     if not args.wandb:
-        return {**overrides, "wandb_log": False}
+        return {**overrides, "wandb_log": False} if overrides.get("init_from") == "resume" else overrides
     return {**overrides, "wandb_log": True, "wandb_project": args.wandb_project,
             "wandb_group": args.wandb_group or args.out}
 

@@ -474,7 +474,8 @@ def test_the_grow_loop_tracks_its_runs_in_one_group_and_no_run_takes_another_run
     command = inherit.train_command(inherit.parse_args([*grow, "--wandb"]), {"out_dir": "r", "max_iters": 5})
     assert {"--wandb_log=True", f"--wandb_group={tmp_path / 'grow'}", "--wandb_project=inheritune"} <= set(command)
     # rerun without --wandb, a tracked round resumes untracked (it would take wandb_log from its checkpoint)
-    untracked = inherit.train_command(inherit.parse_args(grow), {"out_dir": "r"})
+    assert not any("wandb" in a for a in inherit.train_command(inherit.parse_args(grow), {"out_dir": "r"}))
+    untracked = inherit.train_command(inherit.parse_args(grow), {"out_dir": "r", "init_from": "resume"})
     assert [a for a in untracked if "wandb" in a] == ["--wandb_log=False"]
     study_args = inherit.parse_args([*grow, "--wandb", "--wandb-group", "out/study_cpu", "--wandb-project", "p"])
     assert {"--wandb_group=out/study_cpu", "--wandb_project=p"} <= set(inherit.train_command(study_args, {}))

@@ -264,4 +264,4 @@ def test_with_wandb_every_launch_of_the_study_is_tracked_in_the_studys_group(tmp
         study.main(["--quick", "--out", str(tmp_path / "s"), *flags])
     command = study.inherit.train_command(launches[0], {"out_dir": "r"})
     tracked = {"--wandb_log=True", f"--wandb_group={tmp_path / 's'}", "--wandb_project=inheritune"}
-    assert tracked <= set(command) if flags else [a for a in command if "wandb" in a] == ["--wandb_log=False"]
+    assert tracked <= set(command) if flags else not any("wandb" in a for a in command)
