@@ -15,14 +15,15 @@ if __package__ in (None, ""):  # run as a script: make the `plots` package impor
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from plots.runs import (ensure_parent, format_count, group_by, init_name, load_runs, mean_std,
                         model_name, sort_key)
+from settings import TRACKING_KEYS
 
 COLUMNS = ("model", "layers", "init", "steps", "tokens", "final val loss", "params")
 
 
 # config keys that differ between seeds of one setting, or say nothing about what was trained (the tokenizer is
-# the dataset's, which `dataset` names; runs made before it was recorded lack it)
+# the dataset's, which `dataset` names; runs made before it was recorded lack it; tracking is per run)
 PER_SEED = {"seed", "data_seed", "out_dir", "inherit_from", "git_commit", "device", "world_size", "num_params",
-            "data_dir", "log_interval", "compile", "backend", "peak_tflops", "eval_only", "tokenizer"}
+            "data_dir", "log_interval", "compile", "backend", "peak_tflops", "eval_only", "tokenizer", *TRACKING_KEYS}
 
 
 def describe(run):

@@ -31,15 +31,16 @@ def loss_at(step, final, start=10.83, tau=15.0):
 
 def make_run(root, name, n_layer=16, n_embd=384, init_from="scratch", inherit_from="",
              inherit_parts="full", max_iters=100, seed=1337, final=3.0, finished=True,
-             stop_at=None, tokens_per_step=2048, num_params=10_000_000, learning_rate=6e-4):
-    """A run directory as train.py writes it; an unfinished one stops logging at stop_at."""
+             stop_at=None, tokens_per_step=2048, num_params=10_000_000, learning_rate=6e-4, **settings):
+    """A run directory as train.py writes it (settings: more of its config); an unfinished one stops logging at
+    stop_at."""
     path = root / name
     path.mkdir(parents=True)
     config = dict(out_dir=str(path), n_layer=n_layer, n_head=6, n_embd=n_embd, block_size=256,
                   init_from=init_from, inherit_from=inherit_from, inherit_parts=inherit_parts,
                   inherit_layers="", max_iters=max_iters, learning_rate=learning_rate,
                   tokens_per_step=tokens_per_step, seed=seed, dataset="builtin",
-                  git_commit="abc123", num_params=num_params, world_size=1, device="cpu")
+                  git_commit="abc123", num_params=num_params, world_size=1, device="cpu", **settings)
     (path / "config.json").write_text(json.dumps(config))
     last = stop_at if stop_at is not None else max_iters
     lines = [dict(step=0, tokens=0, val_loss=10.83, elapsed_s=0.1)]
@@ -307,6 +308,13 @@ def test_aggregate_never_averages_runs_of_other_hyperparameters(tmp_path):
     rows = parse_table(report_table([str(r) for r in runs], aggregate=True))
     assert [(r["final val loss (mean ± std)"], r["seeds"]) for r in rows] == [
         (f"{statistics.fmean([3.0, 3.2]):.4f} ± {statistics.stdev([3.0, 3.2]):.4f}", "2"), ("4.0000", "1")]
+
+
+def test_seeds_tracked_in_their_own_wandb_runs_are_one_setting(tmp_path):
+    runs = [make_run(tmp_path, "a", seed=1, final=3.0, wandb_log=True, wandb_run_id="0123456789abcdef"),
+            make_run(tmp_path, "b", seed=2, final=3.2, wandb_run_id="")]
+    rows = parse_table(report_table([str(r) for r in runs], aggregate=True))
+    assert [r["seeds"] for r in rows] == ["2"]
 
 
 def test_aggregate_marks_a_setting_with_an_unfinished_seed(study, tmp_path):
