@@ -44,6 +44,16 @@ def write_json_atomically(path, obj):
     write_text_atomically(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
+def read_json_object(path):
+    """A JSON object from a file, or None when it is missing, unreadable, not JSON or not an object (a file a kill
+    or another program damaged): each caller says what that means for it."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 # ---- meta.json and the dataset's tokenizer ------------------------------------------------------
 
 def read_meta(data_dir, name):

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from checkpoint import GPT2_VOCAB, is_checkpoint_file, load_checkpoint, to_hf_gpt2
-from data import require_gpt2_tokens
+from data import read_json_object, require_gpt2_tokens
 from inherit import SELECTION, changed_settings, inherited_blocks, manifest_summary
 from model import GPTConfig
 from prepare_openwebtext import OPENWEBTEXT_HUB_ID
@@ -99,18 +99,9 @@ def model_card(title, architecture, n_layer, reference="", reference_layers=None
     return "\n".join(front + body)
 
 
-def read_json(path):
-    """A JSON object from a file, or None when it is missing, unreadable or not an object (the card leaves it out)."""
-    try:
-        value = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def read_scores(path, ckpt_path):
     """evaluate.py's --out file ({"model": ..., task: {metric: value}}), which must score this checkpoint."""
-    saved = read_json(path)
+    saved = read_json_object(path)
     if not (saved and isinstance(saved.get("model"), str) and len(saved) > 1
             and all(isinstance(v, dict) for k, v in saved.items() if k != "model")):
         raise SystemExit(f"--scores {path} is not a file that evaluate.py --out wrote: give that file, or drop "
@@ -153,14 +144,14 @@ def checkpoint_card(ckpt, ckpt_path, out, scores=None, scores_from="", command="
     trained = [f"Trained {step:,} steps x {tokens_per_step:,} tokens = {step * tokens_per_step:,} tokens on "
                f"the dataset `{dataset}` (batch order: data_seed {config.get('data_seed')})." if tokens_per_step
                else f"Trained {step:,} steps (tokens per step not recorded)."]
-    result = read_json(Path(ckpt_path).parent / "result.json")
+    result = read_json_object(Path(ckpt_path).parent / "result.json")
     if result and result.get("step") == step and "val_loss" in result:
         where = f"the first {config['eval_tokens']:,} tokens" if config.get("eval_tokens") else "all"
         trained.append(f"Final validation loss: {result['val_loss']:.4f} at step {step} (the run's result.json; "
                        f"{where} of `{dataset}`'s val.bin, in fixed windows).")
     else:
         trained.append("Final validation loss: not known (no result.json of this step beside the checkpoint).")
-    commit = (read_json(Path(ckpt_path).parent / "config.json") or {}).get("git_commit", "unknown")
+    commit = (read_json_object(Path(ckpt_path).parent / "config.json") or {}).get("git_commit", "unknown")
     commands = [shlex.join(["python", "train.py", *changed_settings(config)])] if config else []
     return model_card(
         Path(out).name, "GPT-2", ckpt["model_args"]["n_layer"],

@@ -20,7 +20,6 @@ Add --wandb to follow every run of the search in Weights & Biases, grouped under
 
 import argparse
 import ctypes
-import json
 import math
 import os
 import shlex
@@ -35,7 +34,7 @@ from pathlib import Path
 import torch
 
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
-from data import check_tokenizer, load_split, write_json_atomically, write_text_atomically
+from data import check_tokenizer, load_split, read_json_object, write_json_atomically, write_text_atomically
 from model import GPT, GPTConfig
 from prepare_openwebtext import prepare_builtin
 from settings import TRACKING_KEYS, require_wandb
@@ -453,11 +452,8 @@ def wait_for(child):
 def read_json(path, remedy):
     """A JSON object the loop wrote (a run's result.json, eval.json, a search's files), or one line saying it is
     damaged and what to do (`remedy`)."""
-    try:
-        value = json.loads(Path(path).read_text())
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
+    value = read_json_object(path)
+    if value is None:
         raise SystemExit(f"{path} is damaged (not a JSON object): {remedy}")
     return value
 

@@ -25,7 +25,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from data import DTYPE, GPT2_TOKENIZER, tokenizer_present, write_json_atomically
+from data import DTYPE, GPT2_TOKENIZER, read_json_object, tokenizer_present, write_json_atomically
 from tokenizer import EOT, VOCAB_SIZE, gpt2_encoding
 
 # `datasets` is imported inside the functions that need it: it takes ~2 s to import and
@@ -401,11 +401,8 @@ def builtin_source():
 def is_prepared(out_dir, source, settings):
     """True when meta.json records these settings and both .bin files have the recorded sizes; a damaged
     meta.json is not a prepared dataset (it is prepared again)."""
-    try:
-        meta = json.loads((out_dir / "meta.json").read_text())
-    except (OSError, ValueError):
-        return False
-    if not isinstance(meta, dict) or (meta.get("source"), meta.get("split")) != (source, settings):
+    meta = read_json_object(out_dir / "meta.json")
+    if meta is None or (meta.get("source"), meta.get("split")) != (source, settings):
         return False
     if not tokenizer_present(meta, out_dir) or not isinstance(meta.get("tokens"), dict):
         return False

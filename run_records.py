@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from checkpoint import MODEL_KEYS
-from data import write_json_atomically, write_text_atomically
+from data import read_json_object, write_json_atomically, write_text_atomically
 from settings import require_wandb
 
 
@@ -76,11 +76,8 @@ class RunLog:
         """The resumed run's config.json; None if missing, or damaged (it is then written again)."""
         if not config_path.exists():
             return None
-        try:
-            before = json.loads(config_path.read_text())
-        except ValueError:
-            before = None
-        if not isinstance(before, dict):
+        before = read_json_object(config_path)
+        if before is None:
             print(f"warning: {config_path} is damaged (not a JSON object): written again from the checkpoint",
                   flush=True)
             return None
