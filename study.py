@@ -46,6 +46,7 @@ from data import read_meta, write_json_atomically
 from plots.plot_grow import plot_grow
 from plots.plot_layers import plot_layer_choices
 from plots.plot_seeds import plot_seed_bars, plot_seed_curves, seeds as seeds_text
+from plots.runs import read_log
 from prepare_openwebtext import builtin_name, prepare_builtin
 from settings import require_wandb
 from train import DEFAULTS
@@ -378,7 +379,8 @@ def grow_verdict(grows, K):
 
 def plateau(run_dir, share=PLATEAU_SHARE):
     """Relative val-loss improvement over the run's last `share` of steps (from its log.jsonl)."""
-    curve = [(r["step"], r["val_loss"]) for r in log_rows(run_dir) if r.get("val_loss") is not None]
+    curve = [(r["step"], r["val_loss"]) for r in read_log(Path(run_dir) / "log.jsonl")
+             if r.get("val_loss") is not None]
     start = curve[-1][0] * (1 - share)
     before = min((c for c in curve if c[0] <= start), key=lambda c: start - c[0])
     return (before[1] - curve[-1][1]) / before[1]
@@ -583,13 +585,9 @@ def layer_comparisons(n):
          f"distill_scratch_n{n}")]
 
 
-def log_rows(run_dir):
-    return [json.loads(ln) for ln in (Path(run_dir) / "log.jsonl").read_text().splitlines() if ln.strip()]
-
-
 def step_seconds(run_dir):
     """The run's median time per optimizer step, from its logged tokens/s (evaluations excluded)."""
-    rates = [r["tokens_per_s"] for r in log_rows(run_dir) if r.get("tokens_per_s")]
+    rates = [r["tokens_per_s"] for r in read_log(Path(run_dir) / "log.jsonl") if r.get("tokens_per_s")]
     return run_config(run_dir)["tokens_per_step"] / statistics.median(rates)
 
 

@@ -74,7 +74,7 @@ def _read_json(path):
         raise SystemExit(f"{path} is not valid JSON ({e}); was it written completely?")
 
 
-def _read_log(path):
+def read_log(path):
     """log.jsonl's records; a final line without newline that does not parse is still being written."""
     with open(path) as f:
         lines = f.read().split("\n")
@@ -101,7 +101,7 @@ def load_run(path):
     result_path = os.path.join(path, "result.json")
     result = _read_json(result_path) if os.path.isfile(result_path) else None
     return Run(path, _read_json(os.path.join(path, "config.json")),
-               _read_log(os.path.join(path, "log.jsonl")), result)
+               read_log(os.path.join(path, "log.jsonl")), result)
 
 
 def is_run_dir(path):
