@@ -5,6 +5,7 @@
     python prepare_openwebtext.py --dataset openwebtext    # the paper's corpus, from the HF hub
     python prepare_openwebtext.py --dataset openwebtext --subset-fraction 0.001  # low-data setting
     python prepare_openwebtext.py --text-files a.txt b.jsonl c.parquet --name mine
+    python prepare_openwebtext.py --dataset pcfg           # synthetic grammar corpus (pcfg.py) -> data/pcfg
 
 Each document is encode_ordinary(text) + [EOT]; the .bin files are flat uint16 token streams.
 With --bpe-vocab, a byte-level BPE (Hugging Face `tokenizers`) is trained on the training split
@@ -18,6 +19,7 @@ import lzma
 import math
 import os
 import pathlib
+import re
 import shutil
 import socket
 import sys
@@ -25,6 +27,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+import pcfg
 from data import DTYPE, GPT2_TOKENIZER, read_json_object, tokenizer_present, write_json_atomically
 from tokenizer import EOT, VOCAB_SIZE, gpt2_encoding
 
@@ -43,6 +46,8 @@ SEED = 2357
 BUILTIN_VAL_FRACTION = 0.05  # ~60 chapters, ~50K tokens
 OPENWEBTEXT_VAL_FRACTION = 0.0005  # nanoGPT's test_size: ~4K documents
 TEXT_FILES_VAL_FRACTION = 0.05
+PCFG_VAL_FRACTION = 0.005  # 1,000 documents, ~94K tokens
+PCFG_BPE_VOCAB = 512  # at most: its ~100-terminal documents use 3 words, so the BPE stops at ~260 tokens
 DOCS_PER_WRITE = 8192  # documents per shard written at once; bounds RAM while writing
 SPLITS = ("train", "val")
 TEXT_FILE_SUFFIXES = (".txt", ".jsonl", ".json", ".parquet")
@@ -69,6 +74,11 @@ def builtin_documents():
 def load_builtin():
     import datasets
     return datasets.Dataset.from_dict({"text": builtin_documents()})
+
+
+def load_pcfg():
+    import datasets
+    return datasets.Dataset.from_dict({"text": pcfg.documents()})
 
 
 def hub_offline(timeout=3.0):
@@ -430,19 +440,41 @@ def check_bpe_vocab(bpe_vocab):
                          "(256 byte tokens plus merges, ids stored as uint16)")
 
 
+def prepare_local(out_dir, source, load, num_proc, val_fraction, bpe_vocab):
+    """Prepare a corpus made on this machine (no network) unless out_dir already holds it."""
+    settings = split_settings(val_fraction, 1.0)
+    if is_prepared(out_dir, source, settings):
+        print(f"{out_dir} is already prepared")
+        return out_dir
+    return prepare_from(load(), out_dir, source, settings, num_proc, bpe_vocab)
+
+
 def prepare_builtin(data_dir="data", num_proc=DEFAULT_NUM_PROC, bpe_vocab=0):
     """Prepare the built-in corpus into data_dir/builtin (no network); skips work if already done.
 
     bpe_vocab > 0 tokenizes it with its own BPE of that size instead, into data_dir/builtin_bpe<N>.
     """
     check_bpe_vocab(bpe_vocab)
-    out_dir = pathlib.Path(data_dir) / builtin_name(bpe_vocab)
     source = {**builtin_source(), **({"bpe_vocab": bpe_vocab} if bpe_vocab else {})}
-    settings = split_settings(BUILTIN_VAL_FRACTION, 1.0)
-    if is_prepared(out_dir, source, settings):
-        print(f"{out_dir} is already prepared")
-        return out_dir
-    return prepare_from(load_builtin(), out_dir, source, settings, num_proc, bpe_vocab)
+    return prepare_local(pathlib.Path(data_dir) / builtin_name(bpe_vocab), source, load_builtin, num_proc,
+                         BUILTIN_VAL_FRACTION, bpe_vocab)
+
+
+def prepare_pcfg(data_dir="data", num_proc=DEFAULT_NUM_PROC):
+    """Generate the grammar corpus of pcfg.py and prepare it, in its own BPE, into data_dir/pcfg."""
+    source = {"generator": "pcfg.py", "grammar": pcfg.describe(pcfg.make_grammar()),
+              "grammar_seed": pcfg.GRAMMAR_SEED, "corpus_seed": pcfg.CORPUS_SEED, "documents": pcfg.DOCUMENTS,
+              "bpe_vocab": PCFG_BPE_VOCAB}
+    return prepare_local(pathlib.Path(data_dir) / "pcfg", source, load_pcfg, num_proc, PCFG_VAL_FRACTION,
+                         PCFG_BPE_VOCAB)
+
+
+def prepare_dataset(name, data_dir="data", num_proc=DEFAULT_NUM_PROC):
+    """A dataset this project makes offline, by its folder name (builtin, builtin_bpe<N>, pcfg); None for others."""
+    if name == "pcfg":
+        return prepare_pcfg(data_dir, num_proc)
+    bpe = re.fullmatch(r"builtin(?:_bpe(\d+))?", name)
+    return prepare_builtin(data_dir, num_proc, int(bpe.group(1) or 0)) if bpe else None
 
 
 def prepare_openwebtext(data_dir="data", name="openwebtext", val_fraction=OPENWEBTEXT_VAL_FRACTION,
@@ -468,8 +500,9 @@ def prepare_text_files(paths, data_dir="data", name="custom", val_fraction=TEXT_
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--dataset", choices=("builtin", "openwebtext"), default="builtin",
-                        help="builtin: the bundled KJV corpus (default, offline); openwebtext: from the HF hub")
+    source.add_argument("--dataset", choices=("builtin", "openwebtext", "pcfg"), default="builtin",
+                        help="builtin: the bundled KJV corpus (default, offline); openwebtext: from the HF hub; "
+                             "pcfg: documents generated from pcfg.py's grammar (offline, own BPE)")
     source.add_argument("--text-files", nargs="+", metavar="PATH",
                         help=".txt files (one document each) or .jsonl/.json/.parquet files with a 'text' column")
     parser.add_argument("--data-dir", "--out-dir", dest="data_dir", default="data",
@@ -490,10 +523,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.allow_partial and (args.dataset != "openwebtext" or args.text_files):
         parser.error("--allow-partial applies to --dataset openwebtext only")
-    if args.dataset == "builtin" and not args.text_files and (
+    if args.dataset in ("builtin", "pcfg") and not args.text_files and (
             args.name or args.val_fraction is not None or args.subset_fraction != 1.0):
         parser.error("--name, --val-fraction and --subset-fraction apply to --dataset openwebtext "
-                     "and --text-files; the built-in corpus has a fixed split")
+                     f"and --text-files; the {args.dataset} corpus has a fixed split")
     if args.bpe_vocab and (args.dataset != "builtin" or args.text_files):
         parser.error("--bpe-vocab applies to the built-in corpus only")
     if args.num_proc < 1:
@@ -514,6 +547,8 @@ def main(argv=None):
             prepare_text_files(args.text_files, **options)
         elif args.dataset == "openwebtext":
             prepare_openwebtext(**options, allow_partial=args.allow_partial)
+        elif args.dataset == "pcfg":
+            prepare_pcfg(args.data_dir, num_proc=args.num_proc)
         else:
             prepare_builtin(args.data_dir, num_proc=args.num_proc, bpe_vocab=args.bpe_vocab)
     except KeyboardInterrupt:  # write_dataset removes its temporary files; a dataset there is kept until the swap
