@@ -50,11 +50,11 @@ def sample(grammar, rng, symbol="S"):
     return [t for s in rng.choice(grammar[symbol]) for t in sample(grammar, rng, s)]
 
 
-def documents(n=DOCUMENTS, seed=CORPUS_SEED, grammar_seed=GRAMMAR_SEED):
+def documents(n=None, seed=CORPUS_SEED, grammar_seed=GRAMMAR_SEED):
     """n distinct documents (a repeated one is drawn again), each the terminals of one derivation, every one
     after a space (so the first is the same token as the rest). Deterministic for given seeds; distinct, so no
     document can be in both a train and a val split."""
-    grammar, rng = make_grammar(grammar_seed), random.Random(seed)
+    grammar, rng, n = make_grammar(grammar_seed), random.Random(seed), n or DOCUMENTS
     seen = {}
     while len(seen) < n:
         seen.setdefault("".join(" " + t for t in sample(grammar, rng)), None)

@@ -13,6 +13,7 @@ resumed; each run's output goes to its train.log under out/pilot.
 """
 import argparse
 import statistics
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,6 +40,8 @@ def point(dataset, d, K, T=1600, ls=True, heads=4):
 
 
 POINTS = {
+    "kjv_d64_K8": point("builtin_bpe1024", 64, 8),  # the first study's regime (results/study.md)
+    "kjv_d64_K8_ls0": point("builtin_bpe1024", 64, 8, ls=False),
     "pcfg_d64_K8": point("pcfg", 64, 8),
     "pcfg_d64_K8_ls0": point("pcfg", 64, 8, ls=False),
     "kjv_d128_K8": point("builtin_bpe1024", 128, 8),
@@ -46,7 +49,6 @@ POINTS = {
     "pcfg_d128_K8": point("pcfg", 128, 8),
     "kjv_d64_K8_T3200": point("builtin_bpe1024", 64, 8, T=3200),
     "pcfg_d64_K8_T3200": point("pcfg", 64, 8, T=3200),
-    "kjv_d64_K8_ls0": point("builtin_bpe1024", 64, 8, ls=False),
 }
 
 
@@ -58,12 +60,15 @@ class Status:
         self.out, self.t0 = out, time.time()
 
     def started(self, out_dir):
-        print(f"[{clock(time.time() - self.t0)}] start  {Path(out_dir).relative_to(self.out)}", flush=True)
+        self.say(f"start  {Path(out_dir).relative_to(self.out)}")
 
     def finished(self, out_dir, result, trained):
         if trained:
-            print(f"[{clock(time.time() - self.t0)}] finish {Path(out_dir).relative_to(self.out)}: val loss "
-                  f"{result['val_loss']:.4f}", flush=True)
+            self.say(f"finish {Path(out_dir).relative_to(self.out)}: val loss {result['val_loss']:.4f}")
+
+    def say(self, text):
+        sys.stdout.write(f"[{clock(time.time() - self.t0)}] {text}\n")  # one write: threads do not interleave
+        sys.stdout.flush()
 
 
 def recipe(name):

@@ -3,11 +3,14 @@ reference is trained to its plateau, every row has several seeds and every claim
 
     python study.py --jobs 3                     # CPU: K=8, d=64, T=1,600 steps, 3 seeds side by side
     python study.py --preset gpu --jobs 5        # K=12, d=80, block 256, 5 seeds: one H100/H200
+    python study.py --preset pcfg --jobs 3       # where depth matters: the grammar corpus of pcfg.py (pcfg_ls0:
+                                                 # the same without attention scaled by layer)
     python study.py --quick                      # tiny and one seed: checks the pipeline (the tests run it)
     python study.py --suite layers --jobs 3      # which blocks to inherit, and distillation
 
-Data: the built-in corpus in its own 1,024-token BPE (data/builtin_bpe1024). Per seed s (initialisation s;
-the reference's batches drawn with data_seed 2s, every compared model's with 2s+1): a K-block reference;
+Data: the built-in corpus in its own 1,024-token BPE (data/builtin_bpe1024), or the preset's (pcfg: the grammar
+corpus). Per seed s (initialisation s; the reference's batches drawn with data_seed 2s, every compared model's with
+2s+1): a K-block reference;
 the grow loop from K/2 by 2, inheriting the blocks and the token embedding (= tied LM head) as the paper
 does, which judges claim (a); then, at depths fixed before any run, n = K/2 and n = round(2K/3):
 Inheritune and scratch for T and 2T steps, and at round(2K/3) the ablation's three other part presets.
@@ -47,15 +50,17 @@ from plots.plot_grow import plot_grow
 from plots.plot_layers import plot_layer_choices
 from plots.plot_seeds import plot_seed_bars, plot_seed_curves, seeds as seeds_text
 from plots.runs import read_log
-from prepare_openwebtext import builtin_name, prepare_builtin
+from prepare_openwebtext import prepare_dataset
 from settings import require_wandb
 from train import DEFAULTS
 
 HERE = Path(__file__).resolve().parent
-BPE_VOCAB = 1024
-PRESETS = {"cpu": "config/study_cpu.py", "gpu": "config/study_gpu.py"}
-RESULTS = {"cpu": "results", "gpu": "results/gpu"}
-SEEDS = {"cpu": (0, 1, 2), "gpu": (0, 1, 2, 3, 4)}
+PRESETS = {"cpu": "config/study_cpu.py", "gpu": "config/study_gpu.py", "pcfg": "config/study_pcfg.py",
+           "pcfg_ls0": "config/study_pcfg_ls0.py"}
+# the corpora a preset may train on, all made offline by prepare_openwebtext.prepare_dataset
+CORPORA = {"builtin_bpe1024": "the built-in corpus", "pcfg": "the grammar corpus of pcfg.py"}
+RESULTS = {"cpu": "results", "gpu": "results/gpu", "pcfg": "results/pcfg", "pcfg_ls0": "results/pcfg_ls0"}
+SEEDS = {"cpu": (0, 1, 2), "gpu": (0, 1, 2, 3, 4), "pcfg": (0, 1, 2), "pcfg_ls0": (0, 1, 2)}
 # --quick: the same pipeline at a size that trains in seconds on a CPU, whatever the preset
 QUICK = dict(n_layer=4, n_head=2, n_embd=16, block_size=32, batch_size=4, tokens_per_step=128, max_iters=4,
              warmup_iters=1, eval_interval=2, eval_tokens=1024, log_interval=2, device="cpu", compile=False)
@@ -64,8 +69,9 @@ PARTS = ("attn_ln", "mlp_ln", "attn_mlp_noln")  # the ablation's part presets be
 # machine a CPU run trains at 4,200 (8 blocks) to 5,900 (4 blocks) tokens/s with three side by side, not the
 # 11,000-13,000 per run the pilot had estimated, so the CPU study fits 3 hours with one depth, K/2, and one
 # ablation preset, attention (+ its layernorm) only; the GPU preset compares at both depths and ablates all
-# three presets at round(2K/3), as the paper.
-PLANS = {"cpu": (1, PARTS[:1]), "gpu": (2, PARTS)}
+# three presets at round(2K/3), as the paper. So do the grammar corpus's presets: there the pilot's runs trained at
+# ~15,000 tokens/s each, two side by side (results/pilot.md), so either preset's 3 seeds fit about 2 hours.
+PLANS = {"cpu": (1, PARTS[:1]), "gpu": (2, PARTS), "pcfg": (2, PARTS), "pcfg_ls0": (2, PARTS)}
 PAPER_EMBEDDINGS = "wte"  # the released code inherits the token embedding (= tied LM head) only
 # "matches" means the paired 95% interval lies below +MATCH_MARGIN. The paper calls a gap of 0.00 a match
 # (medium 16L Inheritune 2.81 vs 24L 2.81) and one of +0.03 not (14L: 2.84); 0.02 nats is under that gap
@@ -79,8 +85,8 @@ def study_settings(preset, quick):
     cfg = load_config(DEFAULTS, [str(HERE / PRESETS[preset])])
     if quick:
         cfg.update(QUICK)
-    if cfg["dataset"] != builtin_name(BPE_VOCAB):
-        raise SystemExit(f"{PRESETS[preset]} trains on {cfg['dataset']}; the study prepares {builtin_name(BPE_VOCAB)}")
+    if cfg["dataset"] not in CORPORA:
+        raise SystemExit(f"{PRESETS[preset]} trains on {cfg['dataset']}; the study prepares one of {', '.join(CORPORA)}")
     return inherit.reference_overrides(cfg)
 
 
@@ -234,7 +240,7 @@ class Progress:
     def cost(base, n_layer, steps, teacher_layers=0):
         """FLOPs up to a constant: a step's forward and backward of the model, plus a teacher's forward
         (a third of its training step) for distillation."""
-        d, V = base["n_embd"], base["vocab_size"] or BPE_VOCAB
+        d, V = base["n_embd"], base["vocab_size"] or read_meta(base["data_dir"], base["dataset"])["vocab_size"]
         return steps * (n_layer * 12 * d * d + V * d + teacher_layers * 4 * d * d + (V * d / 3 if teacher_layers else 0))
 
     def grow_stopped(self, rounds):
@@ -458,7 +464,8 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
     compared = [(c, a, b, k, paired(losses[a], losses[b])) for c, a, b, k in claims(K, preset)]
     gains = {n: paired(losses["reference"], losses[f"scratch_T_n{n}"]) for n in depths}
     params = runs["reference"][0]["num_params"]
-    train_tokens = read_meta(base["data_dir"], base["dataset"])["tokens"]["train"]
+    meta = read_meta(base["data_dir"], base["dataset"])
+    train_tokens, vocab = meta["tokens"]["train"], meta["vocab_size"]
     tokens = T * base["tokens_per_step"]
     plateaus = [plateau(rows[s]["reference"]) for s in seeds]
     every_run = {str(d) for s in seeds for d in rows[s].values()} | {
@@ -503,7 +510,7 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
     md = [
         "# Inheritune at small scale, on the paper's recipe\n",
         f"Command: `{command}`; runs made at commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}.  ",
-        f"Data: the built-in corpus in its own {BPE_VOCAB:,}-token BPE ({base['dataset']}), {train_tokens:,} training "
+        f"Data: {CORPORA[base['dataset']]} in its own {vocab:,}-token BPE ({base['dataset']}), {train_tokens:,} training "
         f"tokens; validation: {validation}, deterministic.  ",
         f"Model: K = {K} blocks, d = {base['n_embd']}, {base['n_head']} heads, block {base['block_size']}, "
         f"{params / 1e6:.2f}M parameters. T = {T} steps of {base['tokens_per_step']:,} tokens = {tokens / 1e6:.2f}M "
@@ -511,7 +518,8 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
         "training data (the paper's references: about 17-110 tokens per parameter, under one pass).  ",
         f"Recipe: {PRESETS[preset]} over train.py's defaults: the "
         f"paper's (no biases, dropout 0, AdamW (0.9, 0.95), weight decay {base['weight_decay']} on nn.Linear weights "
-        f"only, clip {base['grad_clip']} of the gradient x {base['grad_scale']:g}, attention scaled by 1/(layer+1), "
+        f"only, clip {base['grad_clip']} of the gradient x {base['grad_scale']:g}, "
+        f"attention {'scaled by 1/(layer+1)' if base['scale_attn_by_inverse_layer_idx'] else 'not scaled by layer'}, "
         "cosine schedule with warmup) but for size, learning rate, batch and steps.  ",
         "Seeds: seed s initialises with s, draws the reference's batches with data_seed 2s and every compared model's "
         "with 2s+1 (" + "; ".join(f"seed {s}: {o['reference']} / {o['targets']}" for s, o in orders.items()) + ").  ",
@@ -730,7 +738,7 @@ def main(argv=None):
     command = shlex.join(["python", "study.py"] + (sys.argv[1:] if argv is None else argv))
     t0 = time.time()
     base = study_settings(args.preset, args.quick)
-    prepare_builtin(base["data_dir"], bpe_vocab=BPE_VOCAB)
+    prepare_dataset(base["dataset"], base["data_dir"])
     seeds = SEEDS[args.preset][:1] if args.quick else SEEDS[args.preset]
     tracking = ["--wandb", "--wandb-project", args.wandb_project, "--wandb-group", str(out)] if args.wandb else []
     progress = Progress(out, base, seeds, args.preset, args.suite, tracking)

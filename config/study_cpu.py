@@ -6,7 +6,7 @@
 # - lr: 3e-3 -> 3e-4 cosine (a 0.5M-parameter model takes a 10x larger lr than GPT2-medium's 3e-4);
 # - batch: 4,096 tokens per step (the paper's ~128-394K would be 1-3 steps per pass here);
 # - steps: T=1,600 (6.55M tokens = 14.0 tokens/parameter = 5.0 passes over the 1.30M training
-#   tokens; results/pilot.md), warmup 40 (2.5% of T; the paper's 2K of 100K is 2%).
+#   tokens; results/pilot_study_cpu.md), warmup 40 (2.5% of T; the paper's 2K of 100K is 2%).
 # Beside the recipe: float32 on CPU (the paper trains in bf16 autocast on GPUs; study_gpu.py does).
 # Gradient regime: the paper's runs clip nearly every step (their loop's gradient is 8-12x the mean
 # gradient, see _paper_gpt2.py). 32 was set with a margin before measuring; the study's references logged
