@@ -3,15 +3,12 @@ reference is trained to its plateau, every row has several seeds and every claim
 
     python study.py --jobs 3                     # CPU: K=8, d=64, T=1,600 steps, 3 seeds side by side
     python study.py --preset gpu --jobs 5        # K=12, d=80, block 256, 5 seeds: one H100/H200
-    python study.py --preset pcfg --jobs 3       # where depth matters: the grammar corpus of pcfg.py (pcfg_ls0:
-                                                 # the same without attention scaled by layer)
     python study.py --quick                      # tiny and one seed: checks the pipeline (the tests run it)
     python study.py --suite layers --jobs 3      # which blocks to inherit, and distillation
 
-Data: the built-in corpus in its own 1,024-token BPE (data/builtin_bpe1024), or the preset's (pcfg: the grammar
-corpus). Per seed s (initialisation s; the reference's batches drawn with data_seed 2s, every compared model's with
-2s+1): a K-block reference;
-the grow loop from K/2 by 2, inheriting the blocks and the token embedding (= tied LM head) as the paper
+Data: the built-in corpus in its own 1,024-token BPE (data/builtin_bpe1024), or another corpus of CORPORA that a
+preset names. Per seed s (initialisation s; the reference's batches drawn with data_seed 2s, every compared model's
+with 2s+1): a K-block reference; the grow loop from K/2 by 2, inheriting the blocks and the token embedding (= tied LM head) as the paper
 does, which judges claim (a); then, at depths fixed before any run, n = K/2 and n = round(2K/3):
 Inheritune and scratch for T and 2T steps, and at round(2K/3) the ablation's three other part presets.
 Every run trains with the reference's recipe: config/study_<preset>.py over train.py's defaults. One
@@ -55,12 +52,11 @@ from settings import require_wandb
 from train import DEFAULTS
 
 HERE = Path(__file__).resolve().parent
-PRESETS = {"cpu": "config/study_cpu.py", "gpu": "config/study_gpu.py", "pcfg": "config/study_pcfg.py",
-           "pcfg_ls0": "config/study_pcfg_ls0.py"}
+PRESETS = {"cpu": "config/study_cpu.py", "gpu": "config/study_gpu.py"}
 # the corpora a preset may train on, all made offline by prepare_openwebtext.prepare_dataset
 CORPORA = {"builtin_bpe1024": "the built-in corpus", "pcfg": "the grammar corpus of pcfg.py"}
-RESULTS = {"cpu": "results", "gpu": "results/gpu", "pcfg": "results/pcfg", "pcfg_ls0": "results/pcfg_ls0"}
-SEEDS = {"cpu": (0, 1, 2), "gpu": (0, 1, 2, 3, 4), "pcfg": (0, 1, 2), "pcfg_ls0": (0, 1, 2)}
+RESULTS = {"cpu": "results", "gpu": "results/gpu"}
+SEEDS = {"cpu": (0, 1, 2), "gpu": (0, 1, 2, 3, 4)}
 # --quick: the same pipeline at a size that trains in seconds on a CPU, whatever the preset
 QUICK = dict(n_layer=4, n_head=2, n_embd=16, block_size=32, batch_size=4, tokens_per_step=128, max_iters=4,
              warmup_iters=1, eval_interval=2, eval_tokens=1024, log_interval=2, device="cpu", compile=False)
@@ -69,9 +65,8 @@ PARTS = ("attn_ln", "mlp_ln", "attn_mlp_noln")  # the ablation's part presets be
 # machine a CPU run trains at 4,200 (8 blocks) to 5,900 (4 blocks) tokens/s with three side by side, not the
 # 11,000-13,000 per run the pilot had estimated, so the CPU study fits 3 hours with one depth, K/2, and one
 # ablation preset, attention (+ its layernorm) only; the GPU preset compares at both depths and ablates all
-# three presets at round(2K/3), as the paper. So do the grammar corpus's presets: there the pilot's runs trained at
-# ~15,000 tokens/s each, two side by side (results/pilot.md), so either preset's 3 seeds fit about 2 hours.
-PLANS = {"cpu": (1, PARTS[:1]), "gpu": (2, PARTS), "pcfg": (2, PARTS), "pcfg_ls0": (2, PARTS)}
+# three presets at round(2K/3), as the paper.
+PLANS = {"cpu": (1, PARTS[:1]), "gpu": (2, PARTS)}
 PAPER_EMBEDDINGS = "wte"  # the released code inherits the token embedding (= tied LM head) only
 # "matches" means the paired 95% interval lies below +MATCH_MARGIN. The paper calls a gap of 0.00 a match
 # (medium 16L Inheritune 2.81 vs 24L 2.81) and one of +0.03 not (14L: 2.84); 0.02 nats is under that gap
