@@ -12,6 +12,9 @@ REF may also be a Hugging Face GPT-2 (hub id like gpt2-large, or a local directo
 The first n layers of any Hugging Face decoder (LLaMA, Mistral, Qwen2, GPT-NeoX, GPT-2...) as a HF checkpoint:
     python inherit.py --reference openlm-research/open_llama_3b --n-layer 13 --out OUT_DIR --format hf
 
+Grow a trained model in depth by stacking its blocks (G_stack; the rival the paper's later versions compare with):
+    python inherit.py --reference SMALL/ckpt.pt --stack 24 --out OUT/ckpt.pt [--stack-order gradual] [--max-iters T]
+
 Grow until the baseline is matched (the paper's loop; resumable, rerun the same command):
     python inherit.py --grow-until-baseline                       # built-in default on CPU
     python inherit.py --grow-until-baseline --reference-run out/gpt2m_baseline24 --nproc-per-node 8
@@ -242,14 +245,20 @@ def manifest_summary(manifest, config):
             + "all else: fresh init")
 
 
-def write_inherited_checkpoint(args):
-    """The --reference/--n-layer CLI: a step-0 checkpoint that train.py resumes from."""
-    out = Path(args.out)
+def new_checkpoint_path(out):
+    """--out of a checkpoint that train.py will resume: a run dir's ckpt.pt that does not exist yet."""
+    out = Path(out)
     if out.name != "ckpt.pt":  # train.py resumes out_dir/ckpt.pt: another name would be ignored
         raise SystemExit(f"--out {out} must be a run dir's ckpt.pt, e.g. {out / 'ckpt.pt'}: "
                          "train.py resumes only out_dir/ckpt.pt")
     if out.exists():
         raise SystemExit(f"{out} already exists: choose another --out (nothing was overwritten)")
+    return out
+
+
+def write_inherited_checkpoint(args):
+    """The --reference/--n-layer CLI: a step-0 checkpoint that train.py resumes from."""
+    out = new_checkpoint_path(args.out)
     ckpt = load_model_source(args.reference)
     data = (args.data_dir or ckpt["config"].get("data_dir", "data"),
             args.dataset or ckpt["config"].get("dataset", "builtin"))
@@ -266,6 +275,79 @@ def write_inherited_checkpoint(args):
     save_checkpoint(out, model, config, step=0, manifest=manifest, tokenizer=tokenizer)
     print(manifest_summary(manifest, model.config))
     print(f"wrote {out}; train it with the reference's settings: {resume_command(config, out.parent)}")
+
+
+# ---- growth by stacking ---------------------------------------------------------------------
+
+STACK_ORDERS = ("gstack", "gradual")
+
+
+def stack_layers(n, m, order="gstack"):
+    """The source block of each of the m blocks grown from n. gstack (Du et al. 2024, "Stacking Your
+    Transformers"): the n blocks in order, again and again, cut at m; gradual: the n blocks, then copies of the top
+    min(n, m - n) blocks appended in their order (repeated if m - n > n). For m = 2n the two agree."""
+    if order not in STACK_ORDERS:
+        raise SystemExit(f"unknown stacking order '{order}': choose from {', '.join(STACK_ORDERS)}")
+    if not 1 <= n < m:
+        raise SystemExit(f"stacking grows a model: {m} blocks from {n} is no growth; choose --stack above {n}")
+    if order == "gstack":
+        return [i % n for i in range(m)]
+    top = min(n, m - n)
+    return list(range(n)) + [n - top + j % top for j in range(m - n)]
+
+
+def stack(src_state, src_args, m, order="gstack"):
+    """The m-block model grown from an n-block one: every tensor copied, the blocks in stack_layers order, the
+    embeddings, final layernorm and head as they are (the whole small model, as G_stack does). Each copy keeps the
+    attention-logit divisor its block was trained with (kept_divisors). Returns the model and its manifest (target
+    tensor -> source tensor; under SELECTION the order and the source block of each block)."""
+    n = src_args["n_layer"]
+    layer_map = stack_layers(n, m, order)
+    model = GPT(GPTConfig(**{**src_args, "n_layer": m, "attn_divisors": kept_divisors(src_args, layer_map, m)}))
+    manifest = {}
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            manifest[name] = source_of(name, layer_map, "full", tuple(EMBEDDINGS))
+            tensor.copy_(src_state[manifest[name]])
+    return model, {**manifest, SELECTION: {"policy": order, "blocks": layer_map, "scores": None,
+                                           "reference_layers": n}}
+
+
+def stacked_max_iters(ckpt, max_iters):
+    """The stacked run's total steps: max_iters, else where the source's schedule ends (lr_decay_iters, or its
+    max_iters); it must lie beyond the step the source stopped at, where the stacked run goes on."""
+    config, step = ckpt["config"], ckpt["step"]
+    total = max_iters or config.get("lr_decay_iters") or config.get("max_iters", 0)
+    if total <= step:
+        raise SystemExit(f"the source stopped at step {step} and its schedule ends there: give --max-iters, the "
+                         f"stacked run's total steps, above {step}")
+    return total
+
+
+def write_stacked_checkpoint(source, m, out, order="gstack", max_iters=0):
+    """OUT/ckpt.pt: the source (a checkpoint of this project or a HF GPT-2) stacked to m blocks, at the source's
+    step, without optimizer state: train.py --init_from=resume continues it to max_iters on the same schedule and
+    batches (both are functions of the step). Returns its config."""
+    out = new_checkpoint_path(out)
+    ckpt = load_model_source(source)
+    model, manifest = stack(ckpt["model"], ckpt["model_args"], m, order)
+    recipe = {k: v for k, v in ckpt["config"].items() if k not in TRACKING_KEYS}
+    config = {**recipe, "n_layer": m, "max_iters": stacked_max_iters(ckpt, max_iters), "init_from": "stack",
+              "inherit_from": str(source), "inherit_layers": ",".join(map(str, manifest[SELECTION]["blocks"])),
+              "out_dir": str(out.parent)}
+    # the clipped steps so far carry on: the stacked run's clip rate is that of all its steps, as a resumed run's
+    save_checkpoint(out, model, config, step=ckpt["step"], manifest=manifest, tokenizer=ckpt.get("tokenizer"),
+                    clipped_steps=ckpt.get("clipped_steps", 0))
+    print(f"stacked ({order}) {ckpt['model_args']['n_layer']} -> {m} blocks at step {ckpt['step']}: "
+          + manifest_summary(manifest, model.config), flush=True)
+    return config
+
+
+def write_stacked_from_args(args):
+    """The --stack CLI."""
+    config = write_stacked_checkpoint(args.reference, args.stack, args.out, args.stack_order, args.max_iters)
+    print(f"wrote {args.out}; train it on to step {config['max_iters']}: "
+          f"{resume_command(config, Path(args.out).parent)}")
 
 
 def changed_settings(config, skip=()):
@@ -644,6 +726,14 @@ def parse_args(argv=None):
                         "from any HF decoder (whole layers, everything outside them kept)")
     p.add_argument("--data-seed", type=int, default=-1,
                    help="batch order of the target's training (default: the reference's data seed + 1)")
+    s = p.add_argument_group("growth by stacking")
+    s.add_argument("--stack", type=int, default=0, metavar="M",
+                   help="grow --reference (n blocks) to M > n blocks by repeating its blocks, everything copied")
+    s.add_argument("--stack-order", default="gstack", choices=STACK_ORDERS,
+                   help="gstack: blocks 0..n-1, 0..n-1, ... up to M (Du et al. 2024); gradual: the n blocks, then "
+                        "copies of the top ones")
+    s.add_argument("--max-iters", type=int, default=0,
+                   help="--stack: the stacked run's total steps (default: where the source's lr schedule ends)")
     g = p.add_argument_group("grow until baseline")
     g.add_argument("--reference-run", help="finished train.py out_dir of the K-layer reference "
                                            "(default: train the built-in reference in OUT/reference)")
@@ -674,6 +764,10 @@ def parse_args(argv=None):
     elif args.wandb:
         p.error("--wandb tracks the grow loop's training runs: add --grow-until-baseline (a single inheritance "
                 "trains nothing)")
+    elif args.stack:
+        if not (args.reference and args.out) or args.n_layer is not None or args.format != "ckpt":
+            p.error("--stack M takes --reference (the trained model to grow) and --out OUT/ckpt.pt, and no "
+                    "--n-layer or --format hf")
     elif not (args.reference and args.n_layer is not None and args.out):
         p.error("give --reference, --n-layer and --out, or --grow-until-baseline")
     elif args.format == "hf" and (args.parts != "full" or args.embeddings != p.get_default("embeddings")):
@@ -688,6 +782,8 @@ def main(argv=None):
     if args.grow_until_baseline:
         with lock_run_dir(Path(args.out)):  # one grow loop per folder
             grow_until_baseline(args)
+    elif args.stack:
+        write_stacked_from_args(args)
     elif args.format == "hf":
         write_inherited_hf(args)
     else:

@@ -207,7 +207,56 @@ def layer_runs(seed, seed_dir, preset, progress):
     return rows
 
 
-SUITES = {"claims": target_runs, "layers": layer_runs}
+def stack_plan(K, T, rounds):
+    """Stacking's stages as (depth, last step): each round doubles the depth up to K at T / 2^(rounds - i), so the
+    K-block model always trains the last T/2 steps and the smallest K / 2^rounds blocks the first T / 2^rounds;
+    1 round: K/2 for T/2, then K for T/2; 2 rounds: K/4 for T/4, K/2 for T/4, K for T/2."""
+    if K >> rounds < 1 or T >> rounds < 1:
+        raise SystemExit(f"{rounds} rounds of stacking need K >= {2 ** rounds} blocks and T >= {2 ** rounds} steps")
+    return [(K >> (rounds - i), T >> (rounds - i)) for i in range(rounds)] + [(K, T)]
+
+
+def stacked(recipe, seed_dir, rounds, progress):
+    """Growth by stacking to K in `rounds` rounds, T steps in all (stack_plan): the first stage from scratch, each
+    next one G_stack-ed from the last stage's checkpoint at its last step (inherit.py --stack) and trained on. One
+    cosine over T spans the stages and step t draws the batch the Inheritune run draws at step t (a function of the
+    step and data_seed), so the stages together see exactly its T batches. Returns the last stage's run dir."""
+    K, T = recipe["n_layer"], recipe["max_iters"]
+    schedule = {**inherit.scratch_overrides(recipe), "lr_decay_iters": recipe.get("lr_decay_iters") or T}
+    previous = None
+    for depth, end in stack_plan(K, T, rounds):
+        run_dir = seed_dir / f"stack{rounds}_n{depth:02d}"
+        if previous is not None and not (run_dir / "ckpt.pt").exists():  # grown once; rerun: resumed or reused
+            inherit.write_stacked_checkpoint(previous / "ckpt.pt", depth, run_dir / "ckpt.pt", max_iters=end)
+        previous = run(schedule, run_dir, progress, n_layer=depth, max_iters=end)
+    return previous
+
+
+def half_width(recipe):
+    """The reference's recipe at half its width, from scratch: n_embd / 2 with as many heads, each half as wide. The
+    head count is kept: halving it instead is impossible for the GPU preset's 5 heads (and GPT-2 XL's 25)."""
+    width, heads = recipe["n_embd"] // 2, recipe["n_head"]
+    if recipe["n_embd"] % 2 or width % heads:
+        raise SystemExit(f"n_embd={recipe['n_embd']} cannot be halved into {heads} heads of equal width")
+    return {**inherit.scratch_overrides(recipe), "n_embd": width}
+
+
+STACK_ROUNDS = {"stack1": 1, "stack2": 2}  # the baselines suite's stacking rows
+
+
+def baseline_runs(seed, seed_dir, preset, progress):
+    """The baselines suite: Inheritune at K/2 (the claims suite's run) beside the rivals the paper's authors ran,
+    all from the seed's grow-loop recipe, T steps on its batches: stacking in 1 and 2 rounds to K, the K-block
+    model at half width, scratch at K/2 (shared with the claims suite) and the reference. Returns row -> run dir."""
+    recipe = seed_recipe(seed, seed_dir)
+    n = recipe["n_layer"] // 2
+    return {"reference": seed_dir / "reference", f"inheritune_n{n}": inherited(recipe, seed_dir, n, progress),
+            **{r: stacked(recipe, seed_dir, rounds, progress) for r, rounds in STACK_ROUNDS.items()},
+            "half_width": run(half_width(recipe), seed_dir / "half_width", progress),
+            f"scratch_T_n{n}": run(inherit.scratch_overrides(recipe), seed_dir / f"scratch{n}_T", progress, n_layer=n)}
+
+
+SUITES = {"claims": target_runs, "layers": layer_runs, "baselines": baseline_runs}
 POLICIES = tuple(p for p in inherit.SELECT if p != "first")  # the layers suite's policies beside the paper's
 
 
@@ -228,6 +277,9 @@ class Progress:
         runs = [(K, T, 0)] + [(n, T, 0) for n in grow_depths(K)] + [(n, T, 0) for n in depths if n not in grow_depths(K)]
         if suite == "layers":
             return runs + [(n, T, 0) for n in depths] * (len(POLICIES) + 1) + [(n, T, K) for n in depths] * 2
+        if suite == "baselines":  # a stage counts to its last step, as finished() does; half width: 1/4 the blocks
+            stages = [(d, end, 0) for rounds in STACK_ROUNDS.values() for d, end in stack_plan(K, T, rounds)]
+            return runs + stages + [(K / 4, T, 0), (K // 2, T, 0)]
         runs += [(n, t, 0) for n in depths for t in (T, 2 * T)]
         return runs + [(ablation_depth(K, preset), T, 0)] * len(ablation_parts(preset))
 
@@ -703,11 +755,146 @@ def write_layers(results_dir, base, seeds, rows, attention, wall_s, command, pre
            "![blocks each policy inherited beside the first reference's attention ranks](layers_blocks.png)\n",
            *[f"![n = {n}: loss curves](layers_curves_n{n}.png)\n\n![n = {n}: final losses](layers_bars_n{n}.png)\n"
              for n in depths],
-           "Not run: the growth baseline (train n/2 blocks for part of T, duplicate them to n, continue). "
-           "It needs a model-growing operator train.py does not have, and its two phases would add a run per "
-           "seed beyond this suite's 2-hour CPU budget.\n"]
+           "The growth baseline (train K/2 blocks for part of T, stack them to K, continue) and a half-width "
+           "model are the baselines suite's: `python study.py --suite baselines` (baselines.md).\n"]
     (results_dir / "layers.md").write_text("\n".join(md) + "\n")
     print((results_dir / "layers.md").read_text())
+
+
+# ---- the baselines suite's report -----------------------------------------------------------------
+
+# the authors' logged final val losses at 100K steps (released logs, OpenWebText_logs/ and its Baselines/), per size:
+# full-depth scratch, stacking 2 rounds, stacking 1 round, half width; their ordering is what this suite checks
+AUTHORS_ORDER = {"medium": (2.819, 2.844, 3.011, 3.049), "large": (2.853, 2.878, 3.036, 3.069),
+                 "xl": (2.657, 2.653, 2.797, 2.778)}
+
+
+def baseline_labels(K):
+    """Row name -> (label, layers, width share), in the order of the tables."""
+    n = K // 2
+    return {f"inheritune_n{n}": ("Inheritune (blocks + wte)", n, "1"),
+            "stack1": (f"stacking, 1 round ({n} -> {K})", K, "1"),
+            "stack2": (f"stacking, 2 rounds ({K // 4} -> {n} -> {K})", K, "1"),
+            "half_width": ("half width, from scratch", K, "1/2"), f"scratch_T_n{n}": ("scratch", n, "1"),
+            "reference": ("reference (its own batches)", K, "1")}
+
+
+def stage_dirs(rows, rounds, K, T):
+    """The run dirs of a stacked row's stages, first to last (the row's own run is the last)."""
+    return [rows[f"stack{rounds}"].parent / f"stack{rounds}_n{d:02d}" for d, _ in stack_plan(K, T, rounds)]
+
+
+def authors_order(diffs):
+    """Whether the authors' ordering (stacking 2 rounds ~ the full-depth model, stacking 1 round worse, half width
+    the worst) holds here, from the paired intervals: one sentence per part."""
+    def said(a, b):
+        d = diffs[a, b]
+        return f"{d['mean']:+.4f} [{fmt(d['lo'], True)}, {fmt(d['hi'], True)}], {versus(d)}"
+    theirs = "; ".join(f"{size}: {' / '.join(f'{x:.3f}' for x in v)}" for size, v in AUTHORS_ORDER.items())
+    half = [versus(d) for (a, _), d in diffs.items() if a == "half_width"]
+    parts = {"stacking 2 rounds ≈ the reference": part(versus(diffs["stack2", "reference"]), "equal", "better", "worse"),
+             "stacking 1 round worse than 2 rounds": part(versus(diffs["stack1", "stack2"]), "worse", "better", "equal"),
+             "half width the worst": "holds" if all(v == "worse" for v in half) else
+             "does not hold" if any(v.startswith(("better", "equal")) for v in half) else "inconclusive"}
+    failed = [k for k, v in parts.items() if v == "does not hold"]
+    verdict = ("holds" if all(v == "holds" for v in parts.values()) else
+               f"does not hold ({'; '.join(failed)}: no)" if failed else
+               "inconclusive (" + "; ".join(f"{k}: {v}" for k, v in parts.items()) + ")")
+    return [f"**Does the authors' ordering hold here?** **{verdict}**. Their logs (full-depth scratch / stacking 2 "
+            f"rounds / stacking 1 round / half width, at 100K steps): {theirs}. Here, paired over seeds: stacking "
+            f"2 rounds - reference {said('stack2', 'reference')}; stacking 1 round - stacking 2 rounds "
+            f"{said('stack1', 'stack2')}; half width - stacking 1 round {said('half_width', 'stack1')} (against "
+            "every row: the table below)."]
+
+
+def part(verdict, holds, *fails):
+    """One part of the authors' ordering from a pairwise verdict: 'holds' when it is `holds`, 'does not hold' when
+    one of `fails`, else 'inconclusive'."""
+    return "holds" if verdict.startswith(holds) else "does not hold" if verdict.startswith(fails) else "inconclusive"
+
+
+def baseline_pairs(rows):
+    """(first, second) row pairs compared: every row against Inheritune, then what the authors' ordering asks:
+    stacking 2 rounds against the reference, 1 round against 2, half width against every other row."""
+    first = rows[0]
+    pairs = [(r, first) for r in rows[1:]] + [("stack2", "reference"), ("stack1", "stack2")] + [
+        ("half_width", r) for r in rows if r != "half_width"]
+    return list(dict.fromkeys(pairs))
+
+
+def write_baselines(results_dir, base, seeds, rows, wall_s, command):
+    """results_dir/baselines.md, baselines.json and the baselines_*.png figures, from the finished runs."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    K, T = base["n_layer"], base["max_iters"]
+    n, labels = K // 2, baseline_labels(K)
+    runs = {r: [result(rows[s][r]) for s in seeds] for r in labels}
+    losses = {r: [x["val_loss"] for x in rs] for r, rs in runs.items()}
+    clip = {r: statistics.fmean(x["clip_rate"] for x in rs) for r, rs in runs.items()}
+    steps = {r: sorted({x["step"] for x in rs}) for r, rs in runs.items()}
+    diffs = {(a, b): paired(losses[a], losses[b]) for a, b in baseline_pairs(list(labels))}
+    stages = {r: [stage_dirs(rows[s], rounds, K, T) for s in seeds] for r, rounds in STACK_ROUNDS.items()}
+    every_run = {str(rows[s][r]) for s in seeds for r in labels} | {
+        str(d) for dirs in stages.values() for seed_dirs in dirs for d in seed_dirs}
+    commits, train_s = provenance(every_run)
+    plans = {r: stack_plan(K, T, rounds) for r, rounds in STACK_ROUNDS.items()}
+
+    def row_line(r):
+        label, layers, width = labels[r]
+        return (f"| {label} | {layers} | {width} | {statistics.fmean(losses[r]):.4f} ± {fmt(spread(losses[r]))} | "
+                + " ".join(f"{x:.4f}" for x in losses[r]) + f" | {', '.join(map(str, steps[r]))} | {clip[r]:.3f} |")
+
+    def diff_line(a, b):
+        d = diffs[a, b]
+        return (f"| {labels[a][0]} - {labels[b][0]} | {fmt(d['mean'], True)} | [{fmt(d['lo'], True)}, "
+                f"{fmt(d['hi'], True)}] | {' '.join(f'{x:+.4f}' for x in d['diffs'])} | {fmt(detectable(d))} | "
+                f"**{versus(d)}** |")
+
+    curves = {f"{labels[r][0]} ({labels[r][1]}L)": [rows[s][r] for s in seeds] for r in labels if r not in stages}
+    for r, dirs in stages.items():
+        curves |= {f"{labels[r][0].split(' (')[0]}: stage {i + 1}, {d}L to step {end}": [x[i] for x in dirs]
+                   for i, (d, end) in enumerate(plans[r])}
+    plot_seed_curves(curves, results_dir / "baselines_curves.png",
+                     f"K = {K}, T = {T}: mean ± std over {seeds_text(len(seeds))}")
+    plot_seed_bars({labels[r][0].replace(", ", ",\n"): losses[r] for r in labels if r != "reference"},
+                   results_dir / "baselines_bars.png", f"T = {T} steps each, K = {K}, {seeds_text(len(seeds))}",
+                   baseline=statistics.fmean(losses["reference"]))
+    write_json_atomically(results_dir / "baselines.json", {
+        "command": command, "git_commits": commits, "seeds": list(seeds), "K": K, "T": T,
+        "stack_plans": {r: plan for r, plan in plans.items()}, "match_margin": MATCH_MARGIN,
+        "final_val_loss": losses, "final_step": steps, "clip_rate": clip, "train_s": train_s, "wall_s": wall_s,
+        "hardware": hardware(base), "authors_final_val_loss": AUTHORS_ORDER,
+        "comparisons": [{"first": a, "second": b, **d, "verdict": versus(d)} for (a, b), d in diffs.items()]})
+    stage_text = "; ".join(f"{labels[r][0]}: " + ", then ".join(f"{d}L to step {end}" for d, end in plan)
+                           for r, plan in plans.items())
+    md = ["# Inheritune beside the rivals the paper's authors ran: stacking and half width\n",
+          f"Command: `{command}`; runs made at commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}. "
+          f"Same references, recipe, seeds, batch orders and statistics as [study.md](study.md) (its Inheritune "
+          f"and scratch runs at n = {n} are rows here). Every row but the reference trains T = {T} steps in all on "
+          "the seed's Inheritune batches (data_seed 2s+1), from the grow loop's recipe.  ",
+          f"Stacking (inherit.py --stack, G_stack order: blocks 0..n-1 repeated): {stage_text}. The first stage "
+          "starts from scratch; each next one is the last stage's model at its last step, every tensor copied "
+          "(embeddings, final layernorm, head; each copied block keeps its trained attention-logit divisor), with a "
+          f"fresh optimizer. One cosine schedule over the T steps spans the stages (lr_decay_iters = T), and step t "
+          "draws the batch the Inheritune run draws at step t, so the stages together see exactly its T batches.  ",
+          f"Half width: K = {K} blocks at n_embd = {base['n_embd'] // 2} with the reference's {base['n_head']} heads, "
+          "each half as wide, from scratch.  ",
+          "Not run: the authors' \"hybrid\" stacking (logged beside these, but defined nowhere this project can "
+          "read: docs/inheritune.md).  ",
+          f"Hardware: {hardware(base)}; {train_s / 60:.1f} min of training and evaluation summed over the "
+          f"{len(every_run)} runs (their elapsed_s), {wall_s / 3600:.2f} h wall for this invocation (finished runs "
+          "are reused).\n",
+          *authors_order(diffs), "",
+          f"## Rows: final val loss, mean ± std over {seeds_text(len(seeds))}\n",
+          "| model | layers | width | val loss | per seed | steps | clip rate |", "|---|---|---|---|---|---|---|",
+          *[row_line(r) for r in labels], "",
+          "## Paired over seeds (first minus second)\n",
+          f"'better' when the 95% t interval lies below 0, 'worse' above 0, 'equal' within ±{MATCH_MARGIN}; "
+          "'detectable': the smallest true difference these seeds find with 80% power.\n",
+          "| comparison | mean difference | 95% interval | per seed | detectable | verdict |",
+          "|---|---|---|---|---|---|", *[diff_line(a, b) for a, b in diffs], "",
+          "![final losses](baselines_bars.png)\n", "![loss curves, each stacking stage apart](baselines_curves.png)\n"]
+    (results_dir / "baselines.md").write_text("\n".join(md) + "\n")
+    print((results_dir / "baselines.md").read_text())
 
 
 def main(argv=None):
@@ -715,7 +902,8 @@ def main(argv=None):
     p.add_argument("--preset", choices=tuple(PRESETS), default="cpu", help="config/study_<preset>.py")
     p.add_argument("--suite", choices=tuple(SUITES), default="claims",
                    help="claims: the paper's four claims (study.md); layers: which blocks to inherit, and "
-                        "distillation (layers.md); both share the references, grow loops and common runs")
+                        "distillation (layers.md); baselines: stacking and half width (baselines.md); all share "
+                        "the references, grow loops and common runs")
     p.add_argument("--quick", action="store_true", help="tiny models, a few steps, one seed")
     p.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel (a GPU has room for several)")
     p.add_argument("--out", default="", help="run directories (default out/study_<preset>[_quick])")
@@ -745,6 +933,8 @@ def main(argv=None):
         grows, rows = {}, {}
         for s, (grow, runs) in zip(seeds, pool.map(lambda s: seed_runs(base, s, out, args.preset, progress, args.suite), seeds)):
             grows[s], rows[s] = grow, runs
+    if args.suite == "baselines":
+        return write_baselines(results_dir, base, seeds, rows, time.time() - t0, command)
     if args.suite == "layers":
         attention = {s: analyze(rows[s]["reference"] / "ckpt.pt", rows[s]["reference"]) for s in seeds}
         return write_layers(results_dir, base, seeds, rows, attention, time.time() - t0, command, args.preset)

@@ -373,8 +373,8 @@ def prepare(cfg, d, ckpt_path, set_in=None):
         resumed = "optimizer" in ckpt
         if "optimizer" in ckpt:
             optimizer.load_state_dict(ckpt["optimizer"])
-            clipped_before = ckpt.get("clipped_steps", 0)
-        step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
+        # a stacked checkpoint (inherit.py --stack) carries its source's clipped steps without optimizer state
+        step, elapsed_before, clipped_before = ckpt["step"], ckpt.get("elapsed_s", 0.0), ckpt.get("clipped_steps", 0)
     if cfg.compile:
         model = torch.compile(model, mode=cfg.compile_mode)
     eval_model = model

@@ -2,17 +2,23 @@
 
     python plots/plot_runs.py out/ref24 'out/inh16*' --baseline-run out/ref24 --train --smooth 20
     python -m plots.plot_runs RUN_DIR_OR_GLOB... [--out runs.png] [--format png|svg|pdf]
+    python plots/plot_runs.py --paper gpt2m out/gpt2m_inherit16 out/gpt2m_baseline24   # beside the authors' logs
 
 Each run is labelled from its own config.json. The left panel keeps the step-0 loss, so an
 inherited model's head start shows; the right one zooms into the last three quarters of the steps,
 where runs differ by hundredths. Tokens are a second x scale on top when every run sees the same
-tokens per step, and a second row of panels when they do not.
+tokens per step, and a second row of panels when they do not. --paper SIZE draws, dashed, the validation
+losses the paper's authors logged for that size (plots/paper_curves/SIZE_*.csv: their scratch, Inheritune and
+baseline runs, each file naming its source log and commit), so a run of config/SIZE_*.py shows whether it tracks
+theirs.
 """
 
 import argparse
+import csv
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -26,6 +32,8 @@ from plots.runs import (STYLE, add_output_args, distinct_labels, ema, finite, fo
 
 # the zoomed panel leaves out each figure's first quarter of steps, where the loss falls steeply
 SETTLED_FRACTION = 0.25
+PAPER_CURVES = Path(__file__).resolve().parent / "paper_curves"  # the authors' logged curves, one CSV per run
+PAPER_SIZES = ("gpt2m", "gpt2l", "gpt2xl")
 
 
 @dataclass
@@ -39,6 +47,7 @@ class Curve:
     lw: float = 2.0
     alpha: float = 1.0
     band: tuple = None
+    ls: str = "-"
 
     def xs(self, axis):
         """(x, values, band) against 'step' or 'tokens'; points without tokens are left out of the latter."""
@@ -77,7 +86,7 @@ def draw_curves(fig, curves, baselines=(), logx=False):
         for ax in (whole, zoom):
             for c in curves:
                 x, values, band = c.xs(axis)
-                ax.plot(x, values, color=c.color, lw=c.lw, alpha=c.alpha,
+                ax.plot(x, values, color=c.color, lw=c.lw, alpha=c.alpha, ls=c.ls,
                         marker="o" if c.lw >= 2 and len(x) <= 30 else None, ms=4)
                 if band:
                     ax.fill_between(x, *band, color=c.color, alpha=0.2, lw=0)
@@ -111,6 +120,8 @@ def _set_limits(whole, zoom, curves, axis, baselines, logx):
     whole.set_xlim(0, end * 1.03)
     start = SETTLED_FRACTION * end
     late, _ = _values_and_bands([c for c in curves if c.lw >= 2] or curves, axis, x_from=start)
+    if not late:  # the thick curves end before the zoom: a short run beside the authors' 100K-step logs
+        late, _ = _values_and_bands(curves, axis, x_from=start)
     low, high = padded_range(min(late + list(baselines)), max(late or levels))
     zoom.set_xlim(start, end + 0.03 * (end - start))
     zoom.set_ylim(low, high)
@@ -137,15 +148,40 @@ def _run_curves(run, color, train, smooth):
     return curves
 
 
+def read_paper_curve(path):
+    """(label, steps, val losses) of one of the authors' logged runs: a CSV under '# key: value' header lines."""
+    lines = Path(path).read_text().splitlines()
+    header = dict(line[2:].split(": ", 1) for line in lines if line.startswith("# ") and ": " in line)
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    return header["label"], [int(r["step"]) for r in rows], [float(r["val_loss"]) for r in rows]
+
+
+def paper_curves(size):
+    """The authors' logged curves for a paper size, as thin dashed Curves, and their legend handles."""
+    if size not in PAPER_SIZES:
+        raise SystemExit(f"--paper {size}: choose one of {', '.join(PAPER_SIZES)}")
+    colors = matplotlib.colormaps["Dark2"].colors
+    curves, handles = [], []
+    for i, path in enumerate(sorted(PAPER_CURVES.glob(f"{size}_*.csv"))):
+        label, steps, values = read_paper_curve(path)
+        color = colors[i % len(colors)]
+        curves.append(Curve(steps, [None] * len(steps), values, color, lw=1.3, alpha=0.85, ls="--"))
+        handles.append(Line2D([], [], color=color, lw=1.3, ls="--", label=f"paper {size}: {label}"))
+    return curves, handles
+
+
 @matplotlib.rc_context(STYLE)
 def plot_runs(run_dirs, out_path, train=False, smooth=1, baseline=None, baseline_run=None,
-              title=None, logx=False):
+              title=None, logx=False, paper=None):
     """Plot the runs' loss curves to out_path and return the Figure.
 
     run_dirs: run directories or glob patterns. baseline: a loss level drawn as a dashed
-    line; baseline_run: a run directory whose final val loss is that level instead.
+    line; baseline_run: a run directory whose final val loss is that level instead. paper: a paper size
+    (gpt2m, gpt2l, gpt2xl) whose logged curves are drawn too, dashed (run_dirs may then be empty).
     """
-    runs = sorted(load_runs(run_dirs), key=sort_key)
+    if not run_dirs and paper is None:
+        raise SystemExit("no runs to plot: name run directories or glob patterns, or --paper SIZE")
+    runs = sorted(load_runs(run_dirs), key=sort_key) if run_dirs else []
     ref = baseline_from_args(baseline, baseline_run)
     colors = matplotlib.colormaps["tab10" if len(runs) <= 10 else "tab20"].colors
     curves, handles = [], []
@@ -154,6 +190,9 @@ def plot_runs(run_dirs, out_path, train=False, smooth=1, baseline=None, baseline
         curves += [c for c in _run_curves(run, color, train, smooth) if finite(c.values)]
         progress = "" if run.finished or not run.log else f" (unfinished: step {run.log[-1]['step']})"
         handles.append(Line2D([], [], color=color, lw=2, label=label + progress))
+    if paper is not None:
+        theirs, their_handles = paper_curves(paper)
+        curves, handles = curves + theirs, handles + their_handles
     if not curves:
         raise SystemExit("none of these runs has logged a loss yet; plot them after their first evaluation")
     if train:
@@ -166,7 +205,8 @@ def plot_runs(run_dirs, out_path, train=False, smooth=1, baseline=None, baseline
     panels = draw_curves(fig, curves, [ref[0]] if ref else [], logx)
     for row in panels:
         row[0].set_ylabel("loss" if train else "validation loss")
-    fig.suptitle(title or ("loss" if train else "validation loss"))
+    fig.suptitle(title or ("loss" if train else "validation loss")
+                 + ("" if title or paper is None else f", beside the authors' logged {paper} runs (dashed)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(2, len(handles)), framealpha=0.9)
     save_figure(fig, out_path)
     return fig
@@ -174,7 +214,7 @@ def plot_runs(run_dirs, out_path, train=False, smooth=1, baseline=None, baseline
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", help="run directories or glob patterns")
+    parser.add_argument("runs", nargs="*", help="run directories or glob patterns")
     add_output_args(parser, "runs")
     parser.add_argument("--train", action="store_true", help="also draw the train loss, thin")
     parser.add_argument("--smooth", type=int, default=1, metavar="N",
@@ -184,10 +224,14 @@ def main(argv=None):
     ref.add_argument("--baseline-run", metavar="RUN_DIR", help="dashed line at this run's final val loss")
     parser.add_argument("--title")
     parser.add_argument("--logx", action="store_true", help="symmetric-log x axis on the whole-run panels (step 0 stays)")
+    parser.add_argument("--paper", choices=PAPER_SIZES,
+                        help="also draw the authors' logged validation curves of this size (plots/paper_curves/)")
     args = parser.parse_args(argv)
+    if not args.runs and args.paper is None:
+        parser.error("name run directories or glob patterns, or --paper SIZE")
     plot_runs(args.runs, output_path(args.out, args.format, "runs"), train=args.train,
               smooth=args.smooth, baseline=args.baseline, baseline_run=args.baseline_run,
-              title=args.title, logx=args.logx)
+              title=args.title, logx=args.logx, paper=args.paper)
 
 
 if __name__ == "__main__":

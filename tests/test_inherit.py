@@ -228,6 +228,85 @@ def test_a_moved_block_computes_what_it_did_in_the_reference(ref):
         assert (plain.transformer.h[1](x) - expected).abs().max() > 0.1  # a wrong divisor would show
 
 
+# ---- growth by stacking ---------------------------------------------------------------------
+
+def assert_stacked(model, source_state, blocks):
+    """Every tensor of the stacked model equals its source's: block j is source block blocks[j], the rest as is."""
+    for name, tensor in model.state_dict().items():
+        m = re.fullmatch(r"transformer\.h\.(\d+)\.(.+)", name)
+        src = f"transformer.h.{blocks[int(m[1])]}.{m[2]}" if m else name
+        assert torch.equal(tensor, source_state[src]), name
+
+
+def test_stacking_repeats_the_blocks_in_g_stack_order_over_one_and_two_rounds(ref):
+    """One round 4 -> 8 blocks, and two rounds 2 -> 4 -> 8 (the study's K/4 -> K/2 -> K): block j is source block
+    j mod n, everything outside the blocks copied, and each copy keeps its block's trained divisor (block i: i + 1)."""
+    one, manifest = inherit.stack(ref.state, ref.args, 8)
+    assert_stacked(one, ref.state, [0, 1, 2, 3, 0, 1, 2, 3])
+    assert one.config.divisors() == [1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0]
+    assert "init" not in manifest.values() and manifest["transformer.h.6.mlp.c_fc.weight"] == \
+        "transformer.h.2.mlp.c_fc.weight"
+    assert manifest["selection"] == {"policy": "gstack", "blocks": [0, 1, 2, 3, 0, 1, 2, 3], "scores": None,
+                                     "reference_layers": 4}
+    small, _ = inherit.inherit(ref.state, ref.args, 2, embeddings="wte,wpe,ln_f")  # blocks 0, 1 and all else
+    middle, _ = inherit.stack(small.state_dict(), {**ref.args, "n_layer": 2}, 4)
+    args4 = {**ref.args, "n_layer": 4, "attn_divisors": middle.config.attn_divisors}
+    two, manifest = inherit.stack(middle.state_dict(), args4, 8)
+    assert_stacked(two, ref.state, [0, 1] * 4)
+    assert two.config.divisors() == [1.0, 2.0] * 4 and manifest["selection"]["blocks"] == [0, 1, 2, 3] * 2
+
+
+def test_a_stacked_copy_computes_what_its_block_did(ref):
+    """The copy of block 0 at position 4 divides its attention logits by 1, as block 0 was trained, not by 5."""
+    C = REF_ARGS["n_embd"]
+    sharp = {k: v.clone() for k, v in ref.state.items()}
+    sharp["transformer.h.0.attn.c_attn.weight"][:C] *= 8  # sharpened queries: the attention depends on the divisor
+    source = GPT(GPTConfig(**REF_ARGS)).eval()
+    source.load_state_dict(sharp)
+    model, _ = inherit.stack(sharp, ref.args, 8)
+    plain = GPT(GPTConfig(**{**REF_ARGS, "n_layer": 8})).eval()  # its new position's divisor, 5
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(3, REF_ARGS["block_size"], C, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.equal(model.eval().transformer.h[4](x), source.transformer.h[0](x))
+        assert (plain.transformer.h[4](x) - source.transformer.h[0](x)).abs().max() > 0.1
+
+
+def test_gradual_stacking_appends_copies_of_the_top_blocks():
+    assert inherit.stack_layers(4, 6, "gradual") == [0, 1, 2, 3, 2, 3]
+    assert inherit.stack_layers(4, 6) == [0, 1, 2, 3, 0, 1]  # G_stack: from the bottom again
+    assert inherit.stack_layers(3, 8, "gradual") == inherit.stack_layers(3, 8) == [0, 1, 2, 0, 1, 2, 0, 1]
+    assert inherit.stack_layers(4, 8, "gradual") == inherit.stack_layers(4, 8)  # doubling: the two agree
+    assert "no growth" in one_line_exit(inherit.stack_layers, 4, 4)
+    assert "unknown stacking order" in one_line_exit(inherit.stack_layers, 2, 4, "middle")
+
+
+def test_cli_stacks_a_run_at_its_step_and_train_continues_it_to_max_iters(ref_run, tmp_path, capsys):
+    """The stacked checkpoint sits at the source's step T with its batch order and clipped steps; trained as printed
+    it goes on to --max-iters (its total steps), drawing the batches of steps T.. of the source's order."""
+    out = tmp_path / "stacked" / "ckpt.pt"
+    message = one_line_exit(inherit.main, ["--reference", str(ref_run.ckpt), "--stack", "8", "--out", str(out)])
+    assert "give --max-iters" in message and not out.exists()
+    assert "no growth" in one_line_exit(inherit.main, ["--reference", str(ref_run.ckpt), "--stack", "4",
+                                                       "--max-iters", "16", "--out", str(out)])
+    capsys.readouterr()
+    inherit.main(["--reference", str(ref_run.ckpt), "--stack", "8", "--max-iters", "16", "--out", str(out)])
+    source, ckpt = load_ckpt(ref_run.ckpt), load_ckpt(out)
+    assert ckpt["step"] == T and "optimizer" not in ckpt and ckpt["clipped_steps"] == source["clipped_steps"]
+    assert ckpt["model_args"]["n_layer"] == 8 and ckpt["inherit_manifest"]["selection"]["blocks"] == [0, 1, 2, 3] * 2
+    assert {k: ckpt["config"][k] for k in ("init_from", "inherit_from", "inherit_layers", "max_iters")} == {
+        "init_from": "stack", "inherit_from": str(ref_run.ckpt), "inherit_layers": "0,1,2,3,0,1,2,3", "max_iters": 16}
+    command = shlex.split(capsys.readouterr().out.strip().splitlines()[-1].split(": ", 1)[1])
+    assert command[:2] == ["python", "train.py"] and "--max_iters=16" in command
+    train.main(command[2:])
+    config, result = read_json(out.parent / "config.json"), read_json(out.parent / "result.json")
+    assert result["step"] == 16 and [r["step"] for r in read_log(out.parent)][0] == T  # T + 4 steps in all
+    assert config["data_seed"] == source["config"]["data_seed"] and config["init_from"] == "stack"
+    assert config["attn_divisors"] == [] and not config["scale_attn_by_inverse_layer_idx"]  # every divisor 1
+    clipped_here = sum(r["clipped"] for r in read_log(out.parent) if "clipped" in r)  # logged every step
+    assert source["clipped_steps"] > 0 and result["clip_rate"] * 16 == source["clipped_steps"] + clipped_here
+
+
 # ---- which blocks: selection policies -------------------------------------------------------
 
 def reference_with(ref, edit):

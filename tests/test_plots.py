@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -124,6 +125,37 @@ def test_plot_runs_shows_step_0_and_zooms_into_the_end(study, tmp_path):
     running = make_run(tmp_path, "running", finished=False, stop_at=60)
     fig = plot_runs([str(running)], str(out))
     assert legend_texts(fig) == ["16L scratch 100 steps (unfinished: step 60)"]
+
+
+def test_plot_runs_overlays_a_run_on_the_authors_logged_curves(tmp_path):
+    """--paper gpt2m draws every committed curve of the authors' medium runs (plots/paper_curves/gpt2m_*.csv), dashed,
+    with its label, beside the user's run; each file names the log and commit it was read from."""
+    files = sorted((Path(REPO) / "plots" / "paper_curves").glob("gpt2m_*.csv"))
+    expected = {}
+    for path in files:
+        lines = path.read_text().splitlines()
+        header = {k: v for k, _, v in (line[2:].partition(": ") for line in lines if line.startswith("# "))}
+        assert header["path"].startswith("GPT2-experiments/logs/") and len(header["commit"]) == 40, path
+        rows = [line.split(",") for line in lines[lines.index("step,val_loss") + 1:]]
+        expected[f"paper gpt2m: {header['label']}"] = ([int(a) for a, _ in rows], [float(b) for _, b in rows])
+    assert len(files) == 7 and expected["paper gpt2m: Inheritune, 16L"][1][-1] == 2.8108  # the released finals
+    assert expected["paper gpt2m: scratch, 24L (reference)"][0][-1] == 100_000
+    run = make_run(tmp_path, "mine", max_iters=100)
+    fig = plot_runs([str(run)], str(tmp_path / "overlay.png"), paper="gpt2m")
+    whole = fig.axes[0]
+    assert whole.lines[0].get_linestyle() == "-" and list(whole.lines[0].get_xdata()) == list(range(0, 101, 20))
+    drawn = whole.lines[1:]
+    assert [line.get_linestyle() for line in drawn] == ["--"] * 7
+    legend = legend_texts(fig)
+    assert legend[0] == "16L scratch 100 steps" and legend[1:] == list(expected)
+    for line, (steps, values) in zip(drawn, expected.values()):
+        assert list(line.get_xdata()) == steps and list(line.get_ydata()) == values
+    alone = plot_runs([], str(tmp_path / "paper.png"), paper="gpt2xl")  # the authors' curves alone
+    assert len(alone.axes[0].lines) == 7 and all(t.startswith("paper gpt2xl: ") for t in legend_texts(alone))
+    plot_runs_main(["--paper", "gpt2l", "--out", str(tmp_path / "l.png")])
+    assert_png(tmp_path / "l.png")
+    with pytest.raises(SystemExit):
+        plot_runs_main(["--out", str(tmp_path / "none.png")])  # neither runs nor --paper
 
 
 def test_plot_runs_other_tokens_per_step_get_their_own_row(tmp_path):

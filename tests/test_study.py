@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 
 import study
+from conftest import one_line_exit
 from configurator import load_config
 from model import GPT, GPTConfig
 from data import read_meta
+from plots.runs import read_log
 from train import DEFAULTS
 
 
@@ -87,6 +89,77 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
     assert (results / "study.md").exists()  # the claims suite's report stays
     for fig in ("layers_blocks.png", "layers_curves_n2.png", "layers_bars_n2.png"):
         assert (results / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", fig
+
+
+def test_quick_baselines_suite_trains_every_rival_for_t_steps_on_the_inheritune_batches(tmp_path, builtin_bpe_data_dir,
+                                                                                       monkeypatch, one_thread):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").symlink_to(builtin_bpe_data_dir)
+    out, results = tmp_path / "runs", tmp_path / "results"
+    study.main(["--suite", "baselines", "--quick", "--out", str(out), "--results", str(results)])
+    numbers = json.loads((results / "baselines.json").read_text())
+    K, T, seed_dir, targets = numbers["K"], numbers["T"], out / "seed0", study.data_orders(0)["targets"]
+    assert (K, T) == (4, 4)
+    dirs = {"inheritune_n2": seed_dir / "grow" / "n02", "stack1": seed_dir / "stack1_n04",
+            "stack2": seed_dir / "stack2_n04", "half_width": seed_dir / "half_width",
+            "scratch_T_n2": seed_dir / "scratch2_T", "reference": seed_dir / "reference"}
+    md = (results / "baselines.md").read_text()
+    for row, run_dir in dirs.items():
+        assert numbers["final_val_loss"][row] == [_final(run_dir)] and f"{_final(run_dir):.4f}" in md, row
+        assert json.loads((run_dir / "result.json").read_text())["step"] == T, row  # T steps in all, stacked too
+        if row != "reference":
+            assert _config(run_dir)["data_seed"] == targets and _config(run_dir)["seed"] == 0, row
+    # the stages: K/2 for T/2 then K; K/4 for T/4, K/2 to T/2, then K; one cosine over T; each grown from the last
+    for rounds, stages in ((1, [(2, 2), (4, 4)]), (2, [(1, 1), (2, 2), (4, 4)])):
+        assert study.stack_plan(K, T, rounds) == stages and numbers["stack_plans"][f"stack{rounds}"] == \
+            [list(s) for s in stages]
+        for i, (depth, end) in enumerate(stages):
+            stage = seed_dir / f"stack{rounds}_n{depth:02d}"
+            config, log = _config(stage), read_log(stage / "log.jsonl")
+            assert (config["n_layer"], config["max_iters"], config["lr_decay_iters"]) == (depth, end, T)
+            assert config["data_seed"] == targets and json.loads((stage / "result.json").read_text())["step"] == end
+            if i == 0:
+                assert config["init_from"] == "scratch" and log[0]["step"] == 0
+            else:
+                before = seed_dir / f"stack{rounds}_n{stages[i - 1][0]:02d}"
+                assert (config["init_from"], config["inherit_from"]) == ("stack", str(before / "ckpt.pt"))
+                assert log[0]["step"] >= stages[i - 1][1]  # it goes on from where the last stage stopped
+    assert (_config(dirs["half_width"])["n_embd"], _config(dirs["half_width"])["n_head"]) == (8, 2)
+    assert {c["verdict"] for c in numbers["comparisons"]} == {"inconclusive (one seed)"}
+    assert "**Does the authors' ordering hold here?** **inconclusive (" in md
+    for fig in ("baselines_bars.png", "baselines_curves.png"):
+        assert (results / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", fig
+
+
+@pytest.mark.parametrize("preset", ["cpu", "gpu"])
+def test_half_width_keeps_depth_and_head_count_at_half_the_width(preset):
+    recipe = {**_resolve(study.HERE / study.PRESETS[preset]), "init_from": "inherit", "inherit_from": "r/ckpt.pt"}
+    half = study.half_width(recipe)
+    assert half["init_from"] == "scratch" and not any(k.startswith("inherit_") for k in half)
+    assert (half["n_layer"], half["n_head"], half["n_embd"]) == (recipe["n_layer"], recipe["n_head"],
+                                                                  recipe["n_embd"] // 2)
+    model = GPT(GPTConfig(**{k: half[k] for k in ("n_layer", "n_head", "n_embd", "block_size")}, vocab_size=64))
+    assert model.transformer.h[0].mlp.c_fc.weight.shape == (4 * recipe["n_embd"] // 2, recipe["n_embd"] // 2)
+    assert "cannot be halved" in one_line_exit(study.half_width, {**recipe, "n_embd": 2 * recipe["n_head"] + 2})
+
+
+def test_stacking_stages_double_the_depth_and_end_at_t():
+    assert study.stack_plan(8, 1600, 1) == [(4, 800), (8, 1600)]
+    assert study.stack_plan(12, 630, 2) == [(3, 157), (6, 315), (12, 630)]
+    assert "need K >= 4" in one_line_exit(study.stack_plan, 2, 100, 2)
+
+
+def test_the_authors_ordering_is_judged_from_the_paired_intervals():
+    def judged(**rows):
+        rows = {"inheritune_n4": [3.0, 3.01, 3.02], "reference": [3.0, 3.0, 3.0], **rows}
+        names = ["inheritune_n4", "stack1", "stack2", "half_width", "reference"]
+        diffs = {(a, b): study.paired(rows[a], rows[b]) for a, b in study.baseline_pairs(names)}
+        return study.authors_order(diffs)[0]
+    theirs = dict(stack2=[3.0, 3.005, 2.995], stack1=[3.2, 3.21, 3.22], half_width=[3.4, 3.41, 3.42])
+    assert "**holds**" in judged(**theirs)
+    assert "**does not hold (stacking 1 round worse than 2 rounds: no)**" in judged(**{**theirs, "stack1": [2.8] * 3})
+    assert "**inconclusive (stacking 2 rounds ≈ the reference: inconclusive;" in judged(
+        **{**theirs, "stack2": [3.0, 3.1, 2.9]})
 
 
 def test_rows_against_first_n_and_the_answers_they_give():
