@@ -151,8 +151,9 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.transformer.wpe.weight.numel() if non_embedding else n
 
-    def forward(self, idx, targets=None, cache=None):
-        """cache (a KVCache): idx continues the positions it holds, and its keys and values are added to it."""
+    def forward(self, idx, targets=None, cache=None, last_only=False):
+        """cache (a KVCache): idx continues the positions it holds, and its keys and values are added to it.
+        last_only: the logits of the last position only (all that generation reads)."""
         past = cache.length() if cache is not None else 0
         T = past + idx.size(1)
         if T > self.config.block_size:
@@ -161,7 +162,7 @@ class GPT(nn.Module):
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         for block in self.transformer.h:
             x = block(x, cache)
-        logits = self.lm_head(self.transformer.ln_f(x))
+        logits = self.lm_head(self.transformer.ln_f(x[:, -1:] if last_only else x))
         if targets is None:
             return logits, None
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
@@ -176,10 +177,10 @@ class GPT(nn.Module):
         cache = None
         for _ in range(max_new_tokens):
             if cache is not None and idx.size(1) <= self.config.block_size:
-                logits, _ = self(idx[:, -1:], cache=cache)  # the cache holds every earlier position
+                logits, _ = self(idx[:, -1:], cache=cache, last_only=True)  # the cache holds every earlier position
             else:  # the first step, no cache, or a slid window
                 cache = KVCache() if use_cache and idx.size(1) <= self.config.block_size else None
-                logits, _ = self(idx[:, -self.config.block_size:], cache=cache)
+                logits, _ = self(idx[:, -self.config.block_size:], cache=cache, last_only=True)
             logits = logits[:, -1, :n_tokens].float() / temperature
             if top_k:
                 kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]

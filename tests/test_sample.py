@@ -68,7 +68,9 @@ def test_cached_logits_equal_the_whole_context_in_any_chunks():
         cache = KVCache()
         chunks = [model(idx[:, a:b], cache=cache)[0] for a, b in ((0, 5), (5, 6), (6, 11), (11, 16))]
     assert cache.length() == 16
+        last, _ = model(idx, last_only=True)
     torch.testing.assert_close(torch.cat(chunks, 1), whole, rtol=0, atol=1e-5)
+    torch.testing.assert_close(last, whole[:, -1:], rtol=0, atol=0)
     with pytest.raises(ValueError, match="exceeds block_size"):
         model(idx[:, :1], cache=cache)
 
