@@ -51,8 +51,9 @@ def gpt2_codec():
     return Codec(lambda text: enc.encode(text, allowed_special="all"), enc.decode, enc.n_vocab)
 
 
-def bpe_codec(path, recorded):
-    """A dataset's own tokenizer file (prepare_openwebtext.py --bpe-vocab), refused unless it is the one recorded."""
+def bpe_codec(path, recorded=""):
+    """A dataset's own tokenizer file (prepare_openwebtext.py --bpe-vocab), refused unless it is the one recorded
+    ('': the model recorded none, so there is nothing to check it against)."""
     from tokenizers import Tokenizer
 
     if not Path(path).is_file():
@@ -71,19 +72,25 @@ def bpe_codec(path, recorded):
 
 
 def model_codec(source, override=""):
-    """The tokenizer the model was trained on. A checkpoint recording none (written before runs recorded it) is
-    taken to be GPT-2's when its dataset's meta.json says nothing else and its vocabulary holds GPT-2's tokens."""
+    """The tokenizer the model was trained on, or the file `override` names for it. A checkpoint recording none
+    (written before runs recorded it) is taken to be GPT-2's when its dataset's meta.json says nothing else and
+    its vocabulary holds GPT-2's tokens."""
     config = source.get("config") or {}  # the run's: where its dataset, and so its tokenizer file, is
     data_dir, dataset = config.get("data_dir", "data"), config.get("dataset", "")
     recorded = source.get("tokenizer") or (tokenizer_of(read_meta(data_dir, dataset)) if dataset else None)
+    if override:
+        if recorded == GPT2_TOKENIZER:
+            raise SystemExit("the model was trained on GPT-2's tokens: drop --tokenizer, which names a dataset's "
+                             "own tokenizer.json")
+        return bpe_codec(override, recorded or "")
     if recorded is None and source["model_args"]["vocab_size"] >= GPT2_VOCAB:
         recorded = GPT2_TOKENIZER
     if recorded is None:
         raise SystemExit(f"the model records no tokenizer and its vocabulary ({source['model_args']['vocab_size']} "
                          "ids) is not GPT-2's: unknown tokenizer; pass its dataset's --tokenizer=PATH/tokenizer.json")
-    if recorded == GPT2_TOKENIZER and not override:
+    if recorded == GPT2_TOKENIZER:
         return gpt2_codec()
-    return bpe_codec(override or Path(data_dir) / dataset / recorded.partition(" sha256:")[0], recorded)
+    return bpe_codec(Path(data_dir) / dataset / recorded.partition(" sha256:")[0], recorded)
 
 
 def read_prompt(start):
@@ -129,8 +136,8 @@ def main(argv=None):
     if not ids:
         raise SystemExit(f"the prompt {prompt!r} encodes to no tokens: give some text")
     model.to(device)
-    if cfg.compile:
-        model.compile()
+    if cfg.compile:  # dynamic: the context and the cache grow by one position per step
+        model.compile(dynamic=True)
     x = torch.tensor([ids], dtype=torch.long, device=device)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     samples = []
