@@ -29,11 +29,15 @@ def randomized(config, std=0.2):
 
 
 def gpt2_checkpoint(tmp_path, **overrides):
-    """A tiny GPT-2-token checkpoint: padded vocabulary, no biases, logits divided by the layer index + 1."""
+    """A tiny GPT-2-token checkpoint: no biases, logits divided by the layer index + 1, and a padded vocabulary
+    whose rows (no token's) would win every step if sampling did not leave them out."""
     config = GPTConfig(**{**dict(n_layer=3, n_head=2, n_embd=32, block_size=32, vocab_size=50304, bias=False,
                                  scale_attn_by_inverse_layer_idx=True), **overrides})
+    model = randomized(config)
+    with torch.no_grad():
+        model.lm_head.weight[GPT2_VOCAB:] *= 100
     path = tmp_path / "run" / "ckpt.pt"
-    save_checkpoint(path, randomized(config), {}, step=1, tokenizer="gpt2")
+    save_checkpoint(path, model, {}, step=1, tokenizer="gpt2")
     return path
 
 
