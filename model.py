@@ -55,12 +55,19 @@ class CausalSelfAttention(nn.Module):
         # HF's scale_attn_by_inverse_layer_idx divides the logits by (layer_idx + 1) on top of 1/sqrt(head_dim)
         self.scale = 1.0 / (math.sqrt(head_dim) * config.divisors()[layer_idx])
 
-    def forward(self, x):
+    def forward(self, x, cache=None):
+        """cache: a KVCache that holds this block's keys and values of the earlier positions, which x follows."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        past = 0
+        if cache is not None:
+            past = cache.length(self)
+            k, v = cache.extend(self, k, v)
+        # new positions after cached ones: is_causal would align the mask to the first key, not the last
+        mask = None if past == 0 or T == 1 else torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, scale=self.scale,
+            q, k, v, attn_mask=mask, is_causal=past == 0, scale=self.scale,
             dropout_p=self.dropout if self.training else 0.0,
         )
         y = y.transpose(1, 2).contiguous().view(B, T, C)
@@ -86,9 +93,29 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x, cache=None):
+        x = x + self.attn(self.ln_1(x), cache)
         return x + self.mlp(self.ln_2(x))
+
+
+class KVCache:
+    """Each block's keys and values of the positions run so far, so a new token costs one position, not the
+    whole context. Positions are absolute (learned wpe): a cache is valid only for a context that starts where it
+    started, so a window that slides must be run afresh (GPT.generate does)."""
+
+    def __init__(self):
+        self.kv = {}  # attention module -> (keys, values), each (B, n_head, positions, head_dim)
+
+    def length(self, attn=None):
+        """Positions held (for one block's attention, or for any: all hold the same number)."""
+        kv = self.kv.get(attn) if attn is not None else next(iter(self.kv.values()), None)
+        return 0 if kv is None else kv[0].size(2)
+
+    def extend(self, attn, k, v):
+        if attn in self.kv:
+            k, v = (torch.cat([old, new], dim=2) for old, new in zip(self.kv[attn], (k, v)))
+        self.kv[attn] = (k, v)
+        return k, v
 
 
 class GPT(nn.Module):
@@ -124,19 +151,43 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.transformer.wpe.weight.numel() if non_embedding else n
 
-    def forward(self, idx, targets=None):
-        T = idx.size(1)
+    def forward(self, idx, targets=None, cache=None, last_only=False):
+        """cache (a KVCache): idx continues the positions it holds, and its keys and values are added to it.
+        last_only: the logits of the last position only (all that generation reads)."""
+        past = cache.length() if cache is not None else 0
+        T = past + idx.size(1)
         if T > self.config.block_size:
             raise ValueError(f"sequence length {T} exceeds block_size {self.config.block_size}")
-        pos = torch.arange(T, device=idx.device)
+        pos = torch.arange(past, T, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         for block in self.transformer.h:
-            x = block(x)
-        logits = self.lm_head(self.transformer.ln_f(x))
+            x = block(x, cache)
+        logits = self.lm_head(self.transformer.ln_f(x[:, -1:] if last_only else x))
         if targets is None:
             return logits, None
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=0, n_tokens=None, use_cache=True, generator=None):
+        """idx (B, T) continued by max_new_tokens sampled tokens, as nanoGPT's generate. top_k=1 is greedy; 0 keeps
+        every token. n_tokens: only the first n_tokens logits are tokens (a vocabulary padded past its
+        tokenizer's). A context longer than block_size keeps its last block_size tokens; once that window slides,
+        every token has a new position, so the window is run whole at each step (the cache helps until then)."""
+        cache = None
+        for _ in range(max_new_tokens):
+            if cache is not None and idx.size(1) <= self.config.block_size:
+                logits, _ = self(idx[:, -1:], cache=cache, last_only=True)  # the cache holds every earlier position
+            else:  # the first step, no cache, or a slid window
+                cache = KVCache() if use_cache and idx.size(1) <= self.config.block_size else None
+                logits, _ = self(idx[:, -self.config.block_size:], cache=cache, last_only=True)
+            logits = logits[:, -1, :n_tokens].float() / temperature
+            if top_k:
+                kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
+                logits = logits.masked_fill(logits < kth, -float("inf"))
+            probs = F.softmax(logits, dim=-1)
+            idx = torch.cat([idx, torch.multinomial(probs, 1, generator=generator)], dim=1)
+        return idx
 
     def flops_per_token(self, attention_factor=12):
         """6N for the matmuls of forward+backward plus attention_factor*L*d*T for attention.

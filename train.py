@@ -131,14 +131,20 @@ class Dist:
         return self.rank == 0
 
 
-def setup_distributed(device, backend):
-    """Join the torchrun process group if launched by torchrun; pick this process's device."""
+def resolve_device(device):
+    """'auto', 'cpu', 'cuda' or 'cuda:N' as the device to use; one that cannot be used stops with one line."""
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         raise ConfigError(f"device={device!r} is not one of 'auto', 'cpu', 'cuda', 'cuda:N'")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={device!r} but torch sees no CUDA GPU; use --device=cpu (or auto)")
+    return device
+
+
+def setup_distributed(device, backend):
+    """Join the torchrun process group if launched by torchrun; pick this process's device."""
+    device = resolve_device(device)
     if "RANK" not in os.environ:
         return Dist(0, 0, 1, device)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])

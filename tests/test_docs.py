@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import sample
 import train
 from configurator import load_config
 
@@ -25,6 +26,9 @@ def test_every_link_and_script_named_in_the_readme_and_docs_exists():
     missing += [f"{page.relative_to(ROOT)}: {script}" for page in pages()
                 for script in SCRIPT.findall(page.read_text()) if not (ROOT / script).is_file()]
     assert not missing
+
+
+CONFIGURED = {"train.py": (train.DEFAULTS, train.CHOICES), "sample.py": (sample.DEFAULTS, sample.CHOICES)}
 
 
 def commands():
@@ -66,8 +70,9 @@ def test_every_command_in_the_readme_and_docs_parses(monkeypatch):
     for page, script, args in commands():
         found.add(script)
         try:
-            if script == "train.py":
-                load_config(train.DEFAULTS, args, train.CHOICES)
+            if script in CONFIGURED:  # nanoGPT-style flags, read by configurator.py
+                defaults, choices = CONFIGURED[script]
+                load_config(defaults, args, choices)
             elif "argparse" in (ROOT / script).read_text():
                 monkeypatch.setattr(sys, "argv", [script, *args])
                 runpy.run_path(str(ROOT / script), run_name="__main__")
@@ -77,7 +82,7 @@ def test_every_command_in_the_readme_and_docs_parses(monkeypatch):
         except (SystemExit, Exception) as e:
             failed.append(f"{page}: {script} {shlex.join(args)}: {type(e).__name__} {e}")
     assert not failed
-    assert {"train.py", "inherit.py", "export_hf.py", "evaluate.py", "study.py", "analyze.py"} <= found
+    assert {"train.py", "sample.py", "inherit.py", "export_hf.py", "evaluate.py", "study.py", "analyze.py"} <= found
 
 
 def test_ci_runs_the_readme_test_command():

@@ -11,6 +11,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from contextlib import nullcontext
@@ -316,6 +317,40 @@ def test_ddp_two_ranks_match_single_process(synth_data_dir, tmp_path):
     init = GPT(GPTConfig(**load_ckpt(single_dir)["model_args"]))  # the weights did move
     assert (init.state_dict()["transformer.h.0.attn.c_attn.weight"]
             - single_model["transformer.h.0.attn.c_attn.weight"]).abs().max() > 1e-4
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_through_torchruns_c10d_rendezvous_match_single_process(synth_data_dir, tmp_path):
+    """Two torchrun agents of one gloo rank each, meeting at one c10d endpoint as two nodes would (docs/multinode.md)."""
+    common = dict(tokens_per_step=4 * 4 * 32, max_iters=2, eval_interval=2, learning_rate=1e-3)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    env["OMP_NUM_THREADS"] = "1"
+    endpoint = f"127.0.0.1:{free_port()}"
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={rank}", "--nproc_per_node=1",
+         "--rdzv_backend=c10d", f"--rdzv_endpoint={endpoint}", "--rdzv_id=two_nodes",
+         f"--rdzv_conf=is_host={rank == 0}", str(ROOT / "train.py"),
+         *argv(tmp_path / "nodes", synth_data_dir, **common), "--backend=gloo"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+    outputs = [node.communicate(timeout=180)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(out[-3000:] for out in outputs)
+    assert "accumulation 2 x world 2" in outputs[0] + outputs[1]
+    single_val = run(tmp_path / "single", synth_data_dir, **common)
+
+    assert read_json(tmp_path / "nodes" / "config.json")["world_size"] == 2
+    nodes_log, single_log = read_log(tmp_path / "nodes"), read_log(tmp_path / "single")
+    assert [r["step"] for r in nodes_log] == [r["step"] for r in single_log] == [0, 1, 2]
+    for a, b in zip(nodes_log, single_log):
+        for key in ("train_loss", "val_loss"):
+            if key in b:
+                assert a[key] == pytest.approx(b[key], rel=0, abs=1e-5), (a["step"], key)
+    assert read_json(tmp_path / "nodes" / "result.json")["val_loss"] == pytest.approx(single_val, rel=0, abs=1e-5)
 
 
 # ---- evaluation -----------------------------------------------------------------------------
