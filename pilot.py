@@ -3,6 +3,7 @@ blocks from scratch after the same T steps, the gap the paper's claims need (res
 
     OMP_NUM_THREADS=1 python pilot.py --jobs 2                   # every point, one seed each (SEEDS)
     OMP_NUM_THREADS=1 python pilot.py --jobs 2 --seeds 0 1 2 --points pcfg_d64_K8
+    python pilot.py --points ... --figure results/pilot.png   # table of the finished runs (and figure)
 
 Every run trains with config/study_cpu.py's recipe (the paper's, scaled to a CPU) where a point does not
 change it, and with the study's seeds and batch orders: seed s initialises both models, the reference draws
@@ -21,8 +22,8 @@ from pathlib import Path
 import inherit
 from analyze import analyze
 from configurator import load_config
-from data import read_meta, write_text_atomically
-from plots.runs import read_log
+from data import read_meta
+from plots.runs import read_log, save_figure
 from prepare_openwebtext import prepare_dataset
 from study import HERE, PRESETS, clock, data_orders, hardware, paired, result, run_config, spread
 from train import DEFAULTS
@@ -171,7 +172,7 @@ def plot(rows, out, path):
         ax.axis("off")
     axes[0][0].set_ylabel("val loss")
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
 
 
 def main(argv=None):
@@ -180,7 +181,7 @@ def main(argv=None):
     p.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     p.add_argument("--jobs", type=int, default=2, help="runs trained side by side (one per core)")
     p.add_argument("--out", default="out/pilot")
-    p.add_argument("--report", default="", help="write the table and figure to this folder (e.g. results)")
+    p.add_argument("--figure", default="", help="also draw every point's curves (first seed) to this file")
     args = p.parse_args(argv)
     out = Path(args.out)
     for dataset in sorted({POINTS[n]["dataset"] for n in args.points}):
@@ -189,11 +190,9 @@ def main(argv=None):
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(lambda job: train(status, out, *job), runs(out, args.points, args.seeds)))
     rows = [r for r in (summarize(out, n, args.seeds) for n in POINTS) if r is not None]
-    print(table(rows))
-    if args.report:
-        report = Path(args.report)
-        write_text_atomically(report / "pilot_table.md", table(rows) + f"\n\nHardware: {hardware(rows[0]['cfg'])}\n")
-        plot(rows, out, report / "pilot.png")
+    print(table(rows) + f"\n\nHardware: {hardware(rows[0]['cfg'])}")
+    if args.figure:
+        plot(rows, out, args.figure)
 
 
 if __name__ == "__main__":
