@@ -23,9 +23,10 @@ import inherit
 from analyze import analyze
 from configurator import load_config
 from data import read_meta
+from model import GPT, GPTConfig
 from plots.runs import read_log, save_figure
 from prepare_openwebtext import prepare_dataset
-from study import HERE, PRESETS, clock, data_orders, hardware, paired, result, run_config, spread
+from study import HERE, PRESETS, clock, data_orders, hardware, paired, plateau, result, run_config, spread
 from train import DEFAULTS
 
 LR_AT_D64 = 3e-3  # config/study_cpu.py's lr, at its width
@@ -99,11 +100,10 @@ def runs(out, names, seeds):
 # ---- report -----------------------------------------------------------------------------------
 
 def parameters(cfg, vocab):
-    """(all parameters with the position embedding, the blocks' share of them)."""
-    d, K = cfg["n_embd"], cfg["n_layer"]
-    blocks = K * (12 * d * d + 4 * d)  # no biases: attention 4d^2, MLP 8d^2, two layernorm weights
-    total = blocks + vocab * d + cfg["block_size"] * d + d
-    return total, blocks / total
+    """(all parameters with the position embedding, the blocks' share of them), counted on the model itself."""
+    model = GPT(GPTConfig(**{k: cfg[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "bias")}, vocab_size=vocab))
+    total = sum(p.numel() for p in model.parameters())
+    return total, sum(p.numel() for p in model.transformer.h.parameters()) / total
 
 
 def tokens_per_s(run_dir):
@@ -126,6 +126,7 @@ def summarize(out, name, seeds):
     return {"name": name, "cfg": cfg, "seeds": done, "params": params, "share": share, "tokens": tokens,
             "passes": tokens / meta["tokens"]["train"], "loss": loss,
             "gap": paired(loss["reference"], loss["scratch"]), "tokens_per_s": tokens_per_s(ref_dir),
+            "plateau": statistics.fmean(plateau(out / name / f"seed{s}" / "reference") for s in done),
             "collapse": collapse}
 
 
@@ -137,8 +138,8 @@ def gap_text(gap):
 
 def table(rows):
     lines = ["| point | corpus | K / K/2, d, heads, block | lr | layer scaling | params (blocks' share) | tokens / param "
-             "| passes | reference | scratch K/2 | reference - scratch (95% interval) | seeds | tokens/s (reference) "
-             "| first collapsed layer |", "|" + "---|" * 14]
+             "| passes | reference | reference's last 20% of steps | scratch K/2 | reference - scratch (95% interval) | seeds "
+             "| tokens/s (reference) | first collapsed layer |", "|" + "---|" * 15]
     for r in rows:
         c, loss = r["cfg"], r["loss"]
         std = spread(loss["reference"])
@@ -147,7 +148,7 @@ def table(rows):
             f"{c['block_size']} | {c['learning_rate']:.2g} | {'on' if c['scale_attn_by_inverse_layer_idx'] else 'off'} "
             f"| {r['params'] / 1e6:.2f}M ({r['share']:.0%}) | {r['tokens'] / r['params']:.1f} | {r['passes']:.2f} "
             f"| {statistics.fmean(loss['reference']):.4f}{'' if std is None else f' ± {std:.4f}'} "
-            f"| {statistics.fmean(loss['scratch']):.4f} | {gap_text(r['gap'])} | {len(r['seeds'])} "
+            f"| {-100 * r['plateau']:+.2f}% | {statistics.fmean(loss['scratch']):.4f} | {gap_text(r['gap'])} | {len(r['seeds'])} "
             f"| {r['tokens_per_s']:,.0f} | {'none' if r['collapse'] is None else r['collapse']} |")
     return "\n".join(lines)
 
