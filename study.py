@@ -41,6 +41,7 @@ import torch
 
 import inherit
 from analyze import analyze
+from checkpoint import lock_run_dir
 from configurator import load_config
 from data import read_meta, write_json_atomically
 from plots.plot_grow import plot_grow
@@ -726,6 +727,7 @@ def main(argv=None):
         require_wandb("--wandb", "leave out --wandb")
     name = f"study_{args.preset}" + ("_quick" if args.quick else "")
     out = Path(args.out or f"out/{name}")
+    lock = lock_run_dir(out)  # one study per --out (its runs' grow loops take no lock): held until main returns
     results_dir = Path(args.results or (out / "results" if args.quick else RESULTS[args.preset]))
     command = shlex.join(["python", "study.py"] + (sys.argv[1:] if argv is None else argv))
     t0 = time.time()

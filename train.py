@@ -404,13 +404,22 @@ def main(argv=None):
             dist.destroy_process_group()
 
 
+def refuse_to_overwrite(cfg, out_dir):
+    """A run that does not resume never replaces another's checkpoint or result (eval_only neither: it would score
+    another model than the run's)."""
+    if cfg.init_from == "resume":
+        return
+    for name in ("ckpt.pt", "result.json"):
+        if (out_dir / name).exists():
+            raise SystemExit(f"{out_dir / name} already exists: {'evaluate' if cfg.eval_only else 'continue'} the "
+                             "run with --init_from=resume, or choose another out_dir (nothing was overwritten)")
+
+
 def run(cfg_dict, d, held, set_in=None):
     cfg = SimpleNamespace(**cfg_dict)
     out_dir = Path(cfg.out_dir)
     ckpt_path = out_dir / "ckpt.pt"
-    if cfg.init_from != "resume" and ckpt_path.exists():  # eval_only too: it would score another model than the run's
-        raise SystemExit(f"{ckpt_path} already exists: {'evaluate' if cfg.eval_only else 'continue'} it with "
-                         "--init_from=resume, or choose another out_dir (nothing was overwritten)")
+    refuse_to_overwrite(cfg, out_dir)
     run_state = prepare(cfg, d, ckpt_path, set_in)
     raw_model, model, eval_model, optimizer = (run_state.raw_model, run_state.model, run_state.eval_model,
                                                run_state.optimizer)
@@ -437,6 +446,7 @@ def run(cfg_dict, d, held, set_in=None):
     accum = accumulation_steps(cfg, d.world_size)
     if d.master:
         held.enter_context(lock_run_dir(out_dir))
+        refuse_to_overwrite(cfg, out_dir)  # again: another run may have finished here since the first look
         warn_if_disk_is_short(out_dir, raw_model)
         print(f"{raw_model.num_params() / 1e6:.2f}M parameters, {raw_model.config.n_layer} layers | "
               f"global batch {cfg.tokens_per_step} tokens = micro-batch {cfg.batch_size} x block "

@@ -217,6 +217,25 @@ def test_second_run_on_a_directory_is_refused_and_sigterm_saves_the_first(data_d
     assert read_log(out_dir)[-1]["step"] == step
 
 
+@pytest.mark.parametrize("name", ["ckpt.pt", "result.json"])
+def test_a_run_that_finished_while_this_one_started_is_not_overwritten(finished, data_dir, tmp_path, monkeypatch,
+                                                                       name):
+    """Another writer finishes in out_dir between this run's first look and its lock: it looks again once locked."""
+    out_dir = tmp_path / "run"
+    real_lock = train.lock_run_dir
+
+    def lock_after_another_run_finished(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(finished / name, folder / name)
+        return real_lock(folder)
+    monkeypatch.setattr(train, "lock_run_dir", lock_after_another_run_finished)
+    before = hashlib.sha256((finished / name).read_bytes()).hexdigest()
+    message = one_line_exit(train.main, argv(out_dir, data_dir))
+    assert f"{out_dir / name} already exists" in message and "nothing was overwritten" in message
+    assert hashlib.sha256((out_dir / name).read_bytes()).hexdigest() == before
+    assert not (out_dir / "log.jsonl").exists()
+
+
 def test_temporary_files_are_unique_to_their_writer(tmp_path):
     assert checkpoint.temporary_path(tmp_path / "ckpt.pt") == tmp_path / f"ckpt.pt.{os.getpid()}.tmp"
 

@@ -1,6 +1,7 @@
 """The small-scale study: its pipeline end to end (study.py --quick), its statistics, and its presets' regime."""
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from configurator import load_config
 from model import GPT, GPTConfig
 from data import read_meta
 from train import DEFAULTS
+from conftest import one_line_exit
 
 
 def _final(run_dir):
@@ -265,3 +267,13 @@ def test_with_wandb_every_launch_of_the_study_is_tracked_in_the_studys_group(tmp
     command = study.inherit.train_command(launches[0], {"out_dir": "r"})
     tracked = {"--wandb_log=True", f"--wandb_group={tmp_path / 's'}", "--wandb_project=inheritune"}
     assert tracked <= set(command) if flags else not any("wandb" in a for a in command)
+
+
+def test_a_second_study_on_the_same_out_is_refused_before_it_trains(tmp_path, monkeypatch):
+    def trains(*args):
+        raise AssertionError("the second study trained")
+    monkeypatch.setattr(study, "prepare_builtin", trains)
+    monkeypatch.setattr(study, "seed_runs", trains)
+    with study.lock_run_dir(tmp_path / "s"):  # the first study, still running
+        message = one_line_exit(study.main, ["--quick", "--out", str(tmp_path / "s")])
+    assert f"{tmp_path / 's'} is in use by another run (pid {os.getpid()}" in message
