@@ -69,7 +69,7 @@ def non_finite_tensors(state_dict):
 
 
 def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, manifest=None, clipped_steps=0,
-                    tokenizer=None):
+                    tokenizer=None, teacher=None):
     """Write atomically: a crash or a full disk mid-save never replaces the last good checkpoint,
     and weights that are not finite are never written.
 
@@ -77,6 +77,7 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
     the optimizer afresh when resumed. clipped_steps (steps whose gradient was clipped so far)
     lets a resumed run report the clip rate of the whole run. tokenizer (data.tokenizer_of) names the tokens
     the model was trained on: runs that resume, inherit, continue or distill from it must train on the same.
+    teacher (distill.Teacher.identity) names a distilled run's teacher: its resumed run must distill from the same.
     """
     state = model.state_dict()
     bad = non_finite_tensors(state)
@@ -97,6 +98,8 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
         ckpt["inherit_manifest"] = manifest
     if tokenizer is not None:
         ckpt["tokenizer"] = tokenizer
+    if teacher is not None:
+        ckpt["teacher"] = teacher
     ckpt["crc32"] = checksum(ckpt)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)

@@ -478,10 +478,11 @@ def run_training(args, overrides, out_dir, config_files=()):
     return result
 
 
-# not the reference's recipe: where it lives and began, how its own blocks were chosen and their divisors (a
-# target gets those of the blocks it inherits), where it was tracked, and inherit_allow_moved, a setting of
-# earlier versions
-NOT_RECIPE = ("out_dir", "init_from", "inherit_select", "attn_divisors", "inherit_allow_moved", *TRACKING_KEYS)
+# not the reference's recipe: where it lives and began (pretrained_flags: the model flags a continued pre-training
+# began with), how its own blocks were chosen and their divisors (a target gets those of the blocks it inherits),
+# where it was tracked, and inherit_allow_moved, a setting of earlier versions
+NOT_RECIPE = ("out_dir", "init_from", "pretrained_flags", "inherit_select", "attn_divisors", "inherit_allow_moved",
+              *TRACKING_KEYS)
 
 
 def reference_overrides(ref_config):
