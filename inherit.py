@@ -449,13 +449,19 @@ def wait_for(child):
             signal.signal(sig, handler)
 
 
-def read_json(path, remedy):
+def read_json(path, remedy, numbers=()):
     """A JSON object the loop wrote (a run's result.json, eval.json, a search's files), or one line saying it is
-    damaged and what to do (`remedy`)."""
+    damaged and what to do (`remedy`); its keys `numbers` must hold finite numbers (true, NaN or a list do not)."""
     value = read_json_object(path)
     if value is None:
         raise SystemExit(f"{path} is damaged (not a JSON object): {remedy}")
+    for key in numbers:
+        if type(value.get(key)) not in (int, float) or not math.isfinite(value[key]):
+            raise SystemExit(f"{path} is damaged ({key} is {value.get(key)!r}, not a finite number): {remedy}")
     return value
+
+
+RESULT_NUMBERS = ("step", "tokens", "val_loss", "num_params", "elapsed_s", "clip_rate")  # of train.py's result.json
 
 
 def run_training(args, overrides, out_dir, config_files=()):
@@ -472,7 +478,7 @@ def run_training(args, overrides, out_dir, config_files=()):
             where = f"{Path(out_dir) / 'train.log'}" if args.progress is not None else "above"
             raise SystemExit(f"training in {out_dir} failed (see {where}); rerun the same command to resume it")
     result = read_json(result_path, "delete it and rerun the same command: the run is evaluated again from its "
-                                    "checkpoint")
+                                    "checkpoint", RESULT_NUMBERS)
     if args.progress is not None:
         args.progress.finished(out_dir, result, trained)
     return result
@@ -511,11 +517,11 @@ def measure_baseline(args, ref, ref_config, state_path):
         settings = {**reference_overrides(ref_config), "out_dir": ref, "init_from": "resume", "eval_only": True}
         if not launch(args, settings):
             raise SystemExit(f"evaluating the reference in {ref} failed (see above); rerun the same command")
-        evaluation = read_json(Path(ref) / "eval.json", "rerun the same command to evaluate the reference again")
+        evaluation = read_json(Path(ref) / "eval.json", "rerun the same command to evaluate the reference again",
+                               ("val_loss",))
         write_json_atomically(state_path, evaluation)
-    baseline = read_json(state_path, "delete it and rerun the same command: the reference is evaluated again")
-    if not isinstance(baseline.get("val_loss"), (int, float)):
-        raise SystemExit(f"{state_path} holds no val_loss: delete it and rerun the same command")
+    baseline = read_json(state_path, "delete it and rerun the same command: the reference is evaluated again",
+                         ("val_loss",))
     return baseline["val_loss"]
 
 

@@ -858,9 +858,35 @@ def test_a_damaged_file_of_the_grow_loop_ends_in_one_line(tmp_path, monkeypatch,
     for n in (4, 6):
         (out / f"n{n:02d}").mkdir(parents=True)
         (out / f"n{n:02d}" / "result.json").write_text(json.dumps(
-            {"num_params": 0, "val_loss": 9.0, "tokens": 0, "elapsed_s": 0.0, "clip_rate": 0.0}))
+            {"step": 0, "num_params": 0, "val_loss": 9.0, "tokens": 0, "elapsed_s": 0.0, "clip_rate": 0.0}))
     (out / "baseline.json").write_text('{"val_loss": 1.0}')
     inherit.main(argv)
     (out / name).write_text(damage)
     message = one_line_exit(inherit.main, argv)
     assert message.startswith(f"{out / name} is damaged") and words in message
+
+
+@pytest.mark.parametrize("name, words", [("baseline.json", "the reference is evaluated again"),
+                                         ("n04/result.json", "evaluated again from its checkpoint")])
+@pytest.mark.parametrize("value, shown", [("true", "True"), ("NaN", "nan"), ("[9.0]", "[9.0]"), ('"9"', "'9'")])
+def test_a_grow_loop_file_whose_loss_is_not_a_finite_number_ends_in_one_line(tmp_path, monkeypatch, name, words,
+                                                                              value, shown):
+    """true is not 1.0, NaN not a loss, a list not a number: refused naming the file, and results.json is kept."""
+    ref_dir, out = tmp_path / "ref", tmp_path / "grow"
+    save_checkpoint(ref_dir / "ckpt.pt", GPT(GPTConfig(vocab_size=64, n_layer=8, n_head=1, n_embd=8, block_size=8)),
+                    {"seed": 1, "max_iters": 0}, step=0)
+    argv = ["--grow-until-baseline", "--reference-run", str(ref_dir), "--out", str(out)]
+    monkeypatch.setattr(inherit, "launch", lambda *args: True)  # a round "trains" by having its result.json
+    for n in (4, 6):
+        (out / f"n{n:02d}").mkdir(parents=True)
+        (out / f"n{n:02d}" / "result.json").write_text(json.dumps(
+            {"step": 0, "num_params": 0, "val_loss": 9.0, "tokens": 0, "elapsed_s": 0.0, "clip_rate": 0.0}))
+    (out / "baseline.json").write_text('{"val_loss": 1.0}')
+    inherit.main(argv)
+    before = (out / "results.json").read_text()
+    record = json.dumps({**json.loads((out / name).read_text()), "val_loss": "LOSS"})
+    (out / name).write_text(record.replace('"LOSS"', value))
+    message = one_line_exit(inherit.main, argv)
+    assert message.startswith(f"{out / name} is damaged (val_loss is {shown}, not a finite number)") and \
+        words in message, message
+    assert (out / "results.json").read_text() == before
