@@ -150,6 +150,9 @@ def load_checkpoint(path, map_location="cpu", mmap=True):
     if checksum_fails(ckpt):
         raise SystemExit(f"checkpoint {path} fails its checksum: it was damaged on disk or edited; "
                          "restore it from a copy or point to another")
+    if not {"crc32", "checksum"} & ckpt.keys():  # HF imports are read by load_hf_gpt2, never through here
+        print(f"warning: checkpoint {path} carries no checksum (written before checkpoints had one, or edited): "
+              "damage or edits to it cannot be detected; check where it came from", flush=True)
     # checkpoints written before a model option existed were made with its default
     ckpt["model_args"] = {**MODEL_DEFAULTS, **ckpt["model_args"]}
     check_shapes(ckpt, path)

@@ -180,6 +180,20 @@ def test_a_checkpoint_with_the_older_tensor_checksum_still_loads(finished, tmp_p
     assert "checksum" in one_line_exit(checkpoint.load_checkpoint, out_dir / "ckpt.pt")
 
 
+def test_a_checkpoint_without_any_checksum_loads_with_a_one_line_warning(finished, tmp_path, capsys):
+    """Checkpoints from before checksums existed still load, but never silently: nothing can tell them from edits."""
+    out_dir = copy_of(finished, tmp_path)
+    checkpoint.load_checkpoint(out_dir / "ckpt.pt")
+    assert "warning" not in capsys.readouterr().out
+    ckpt = torch.load(out_dir / "ckpt.pt", weights_only=True)
+    del ckpt["crc32"]
+    torch.save(ckpt, out_dir / "ckpt.pt")
+    assert checkpoint.load_checkpoint(out_dir / "ckpt.pt")["step"] == 4
+    warning = capsys.readouterr().out
+    assert warning.startswith(f"warning: checkpoint {out_dir / 'ckpt.pt'} carries no checksum") and \
+        warning.count("\n") == 1, warning
+
+
 def test_non_finite_config_values_are_refused(data_dir, tmp_path):
     for value in ("1e999", "-1e999"):
         message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, learning_rate=value))
