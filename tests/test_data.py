@@ -410,6 +410,21 @@ def test_text_files_that_give_no_documents_stop_in_one_line_naming_the_file(tmp_
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize("twice", ["same path", "same file by another path", "a copy"])
+def test_a_text_file_given_twice_stops_in_one_line(tmp_path, twice):
+    """Its documents would be prepared twice, and those drawn for validation also trained on."""
+    first = write_jsonl(tmp_path / "a.jsonl", [f"document {i}" for i in range(20)])
+    other = write_jsonl(tmp_path / "b.jsonl", [f"other {i}" for i in range(20)])
+    second = {"same path": first, "same file by another path": tmp_path / "." / "sub" / ".." / "a.jsonl",
+              "a copy": tmp_path / "copy.jsonl"}[twice]
+    (tmp_path / "sub").mkdir()
+    shutil.copy(first, tmp_path / "copy.jsonl")
+    message = one_line_exit(prep.prepare_text_files, [first, other, second], data_dir=tmp_path / "data", num_proc=1)
+    assert message.startswith(f"error: {second} ") and str(first) in message and \
+        ("given twice" if twice != "a copy" else "holds the same bytes") in message, message
+    assert not (tmp_path / "data").exists()
+
+
 def test_text_files_that_hold_no_text_stop_in_one_line(tmp_path):
     files = [tmp_path / "empty.txt", tmp_path / "blank.txt"]
     files[0].write_text("")
