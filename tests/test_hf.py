@@ -411,6 +411,39 @@ def test_padded_checkpoint_and_its_export_evaluate_the_same(tmp_path):
             assert exported[task][metric] == pytest.approx(value, rel=1e-6), (task, metric)
 
 
+def test_a_wikitext_file_of_empty_pages_stops_with_one_line_before_the_model_is_loaded(tmp_path):
+    path = tmp_path / "wikitext.jsonl"
+    path.write_text('{"page": ""}\n{"page": ""}\n')
+    message = one_line_exit(evaluate.main, [str(tmp_path / "missing" / "ckpt.pt"), "--tasks", "wikitext",
+                                            "--data", f"wikitext={path}", "--device", "cpu"])
+    assert f"{path} holds no wikitext documents" in message
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--batch-size", "0"], "--batch-size 0: give at least 1"),
+    (["--device", "tpu"], "--device tpu: choose"),
+    pytest.param(["--device", "cuda"], "torch sees no CUDA GPU",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")),
+    (["--out", "."], "--out . is a directory")])
+def test_evaluate_arguments_no_run_can_use_stop_before_anything_is_scored(tmp_path, capsys, args, expected):
+    with pytest.raises(SystemExit) as excinfo:  # the model does not exist: argument errors come first
+        evaluate.main([str(tmp_path / "missing" / "ckpt.pt"), "--tasks", "lambada", *args])
+    assert excinfo.value.code == 2 and expected in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_evaluate_out_is_written_whole_in_a_folder_made_for_it(tmp_path):
+    folder, _ = hf_gpt2(tmp_path)
+    out = tmp_path / "new" / "scores.json"
+    argv = [str(folder), "--tasks", "lambada", "--device", "cpu", "--data", f"lambada={DATA / 'lambada_tiny.jsonl'}",
+            "--out", str(out)]
+    results = evaluate.main(argv)
+    assert json.loads(out.read_text())["lambada"] == results["lambada"]
+    inode = out.stat().st_ino
+    evaluate.main(argv)
+    assert out.stat().st_ino != inode  # replaced by a complete file, never rewritten in place
+    assert [p.name for p in out.parent.iterdir()] == ["scores.json"]
+
+
 def test_evaluate_without_data_says_how_to_give_it(tmp_path, monkeypatch):
     import datasets
 
