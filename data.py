@@ -3,6 +3,7 @@ prepare_openwebtext.py), the dataset's tokenizer, and the windows and batches th
 
 Also the atomic file writes every script of the project uses (meta.json, run files, checkpoints).
 """
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -25,19 +26,28 @@ def temporary_path(path):
     return path.with_name(f"{path.name}.{os.getpid()}.tmp")
 
 
-def write_text_atomically(path, text):
-    """Replace `path` by `text` whole or not at all: written to a temporary file, synced, then renamed
-    (a kill or a full disk leaves the old file, and no temporary file once the error is raised)."""
+def write_atomically(path, write, mode="w"):
+    """Replace `path` by what write(file) writes, whole or not at all: written to a temporary file, synced, then
+    renamed (a kill or a full disk leaves the old file, and no temporary file once the error is raised)."""
     tmp = temporary_path(path)
     try:
-        with open(tmp, "w") as f:
-            f.write(text)
+        with open(tmp, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomically(path, text):
+    write_atomically(path, lambda f: f.write(text))
+
+
+def save_figure_atomically(fig, path, dpi=150):
+    """A matplotlib figure saved whole or not at all, in the format of its name's extension (.png, .pdf, ...)."""
+    write_atomically(path, lambda f: fig.savefig(f, dpi=dpi, format=Path(path).suffix[1:]), "wb")
 
 
 def write_json_atomically(path, obj):
@@ -69,7 +79,20 @@ def read_meta(data_dir, name):
             type(meta.get("vocab_size", 0)) is not int:
         raise SystemExit(f"{path} is not a meta.json of prepare_openwebtext.py (an object with a 'tokens' object "
                          "and an integer 'vocab_size'): prepare the dataset again")
+    check_tokenizer_file(meta, path)
     return meta
+
+
+def check_tokenizer_file(meta, meta_path):
+    """A dataset's own tokenizer file must be the one meta.json's sha256 names: that digest is the tokenizer's
+    identity in every run and checkpoint trained on it (a small file: hashed at each read)."""
+    name, digests = meta.get("tokenizer"), meta.get("sha256")
+    if name == GPT2_TOKENIZER or not isinstance(digests, dict) or name not in digests:
+        return
+    path = meta_path.parent / name
+    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() != digests[name]:
+        raise SystemExit(f"{path} does not match its sha256 in {meta_path}: the tokenizer file or meta.json was "
+                         "replaced or edited; prepare the dataset again")
 
 
 def tokenizer_present(meta, folder):

@@ -43,7 +43,7 @@ import inherit
 from analyze import analyze
 from checkpoint import lock_run_dir
 from configurator import load_config
-from data import read_meta, write_json_atomically
+from data import read_meta, write_json_atomically, write_text_atomically
 from plots.plot_grow import plot_grow
 from plots.plot_layers import plot_layer_choices
 from plots.plot_seeds import plot_seed_bars, plot_seed_curves, seeds as seeds_text
@@ -554,7 +554,7 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
         "![loss curves by step and by tokens](curves.png)\n", "![grow until baseline, first seed](grow.png)\n",
         "![ablation](ablation.png)\n", "![attention rank, first seed's reference](attention.png)\n",
     ]
-    (results_dir / "study.md").write_text("\n".join(md) + "\n")
+    write_text_atomically(results_dir / "study.md", "\n".join(md) + "\n")
     print((results_dir / "study.md").read_text())
 
 
@@ -704,7 +704,7 @@ def write_layers(results_dir, base, seeds, rows, attention, wall_s, command, pre
            "Not run: the growth baseline (train n/2 blocks for part of T, duplicate them to n, continue). "
            "It needs a model-growing operator train.py does not have, and its two phases would add a run per "
            "seed beyond this suite's 2-hour CPU budget.\n"]
-    (results_dir / "layers.md").write_text("\n".join(md) + "\n")
+    write_text_atomically(results_dir / "layers.md", "\n".join(md) + "\n")
     print((results_dir / "layers.md").read_text())
 
 

@@ -313,6 +313,24 @@ def test_tokenizer_is_named_by_meta_json_and_compared_only_when_known(builtin_bp
     assert message.startswith("REF was trained on tokens of tokenizer gpt2")
 
 
+@pytest.mark.parametrize("edit", ["bogus digest", "tokenizer file replaced"])
+def test_a_tokenizer_file_that_does_not_match_its_sha256_is_refused(builtin_bpe_data_dir, tmp_path, edit):
+    """meta.json's digest is the tokenizer's identity in runs and checkpoints: it must be the file's."""
+    folder = tmp_path / "builtin_bpe1024"
+    shutil.copytree(builtin_bpe_data_dir / "builtin_bpe1024", folder)
+    assert read_meta(tmp_path, "builtin_bpe1024")["tokenizer"] == "tokenizer.json"  # the copy itself passes
+    if edit == "bogus digest":
+        meta = json.loads((folder / "meta.json").read_text())
+        meta["sha256"]["tokenizer.json"] = "0" * 64
+        (folder / "meta.json").write_text(json.dumps(meta))
+    else:
+        (folder / "tokenizer.json").write_text((folder / "tokenizer.json").read_text() + " ")  # same merges, other bytes
+    message = one_line_exit(read_meta, tmp_path, "builtin_bpe1024")
+    assert message == (f"{folder / 'tokenizer.json'} does not match its sha256 in {folder / 'meta.json'}: the "
+                       "tokenizer file or meta.json was replaced or edited; prepare the dataset again")
+    assert "tokenizer.json" in one_line_exit(check_tokenizer, None, tmp_path, "builtin_bpe1024", "REF")
+
+
 def test_runs_across_tokenizers_are_refused_in_one_line(builtin_bpe_data_dir, tmp_path, single_process, one_thread):
     """A model of GPT-2's vocabulary holds builtin_bpe1024's 1,024 ids, so comparing vocabulary sizes let these
     through: resuming on other tokens, inheriting, continuing or distilling from a model trained on GPT-2's."""

@@ -16,7 +16,7 @@ from plots.plot_grow import plot_grow
 from plots.plot_runs import main as plot_runs_main, plot_runs
 from plots.plot_seeds import main as plot_seeds_main, plot_seed_bars, plot_seed_curves
 from plots.report import report_table
-from plots.runs import distinct_labels, format_count, load_run, run_label
+from plots.runs import distinct_labels, format_count, load_run, run_label, save_figure
 from conftest import one_line_exit
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -410,3 +410,17 @@ def test_real_train_runs_plot_and_report(tmp_path, builtin_data_dir):
         assert row["run"] == run_dir and row["steps"] == "6" and row["init"] == "random"
         assert row["final val loss"] == f"{result['val_loss']:.4f}"
         assert row["tokens"] == "384" and row["params"] == format_count(result["num_params"])
+
+
+@pytest.mark.parametrize("name,magic", [("f.png", b"\x89PNG"), ("f.pdf", b"%PDF"), ("f.svg", b"<?xml")])
+def test_a_figure_replaces_its_file_whole_in_the_format_its_name_says(tmp_path, name, magic):
+    """Written to a temporary file and renamed: a kill mid-save leaves the old figure, never half of one."""
+    from matplotlib.figure import Figure
+    fig = Figure()
+    fig.subplots().plot([0, 1])
+    out = tmp_path / name
+    save_figure(fig, str(out))
+    inode = out.stat().st_ino
+    save_figure(fig, str(out))
+    assert out.stat().st_ino != inode and out.read_bytes().startswith(magic)
+    assert list(tmp_path.iterdir()) == [out]

@@ -90,6 +90,12 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
     for fig in ("layers_blocks.png", "layers_curves_n2.png", "layers_bars_n2.png"):
         assert (results / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", fig
 
+    # a rerun reuses every run and replaces the report and figures whole: written aside, then renamed
+    written = ("study.md", "curves.png", "attention.png")
+    inodes = {name: (results / name).stat().st_ino for name in written}
+    study.main(["--quick", "--out", str(out), "--results", str(results)])
+    assert [name for name in written if (results / name).stat().st_ino == inodes[name]] == []
+
 
 def test_rows_against_first_n_and_the_answers_they_give():
     assert study.versus(study.paired([1.0, 1.1, 1.2], [2.0, 2.0, 2.0])) == "better"
