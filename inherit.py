@@ -511,6 +511,9 @@ def ensure_reference(args):
     return ref
 
 
+EVAL_SETTINGS = ("eval_tokens", "dataset")  # what decides a validation loss besides the model, kept in eval.json
+
+
 def measure_baseline(args, ref, ref_config, state_path):
     """The reference's val loss, measured like the rounds: the same evaluator, launcher and world size."""
     if not state_path.exists():
@@ -519,6 +522,11 @@ def measure_baseline(args, ref, ref_config, state_path):
             raise SystemExit(f"evaluating the reference in {ref} failed (see above); rerun the same command")
         evaluation = read_json(Path(ref) / "eval.json", "rerun the same command to evaluate the reference again",
                                ("val_loss",))
+        asked = {k: settings.get(k) for k in EVAL_SETTINGS}
+        made = {k: evaluation.get(k) for k in EVAL_SETTINGS}
+        if made != asked:  # an evaluation takes no lock: another one of the reference may have written it since
+            raise SystemExit(f"{Path(ref) / 'eval.json'} was made with {made}, not the reference's {asked}: another "
+                             f"evaluation of {ref} wrote it meanwhile; rerun the same command once that one ended")
         write_json_atomically(state_path, evaluation)
     baseline = read_json(state_path, "delete it and rerun the same command: the reference is evaluated again",
                          ("val_loss",))

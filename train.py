@@ -440,7 +440,7 @@ def run(cfg_dict, d, held, set_in=None):
             stop_every_rank(f"non-finite validation loss ({val_loss}) of the model in {out_dir}: its weights "
                             "or the data are broken", d)
         if d.master:
-            evaluation = {"step": step, "val_loss": val_loss, "eval_tokens": cfg.eval_tokens,
+            evaluation = {"step": step, "val_loss": val_loss, "eval_tokens": cfg.eval_tokens, "dataset": cfg.dataset,
                           "world_size": d.world_size}
             out_dir.mkdir(parents=True, exist_ok=True)
             write_run_json(out_dir / "eval.json", evaluation)

@@ -628,6 +628,24 @@ def test_baseline_is_the_reference_val_loss_and_is_cached(ref_run, tmp_path):
     assert inherit.measure_baseline(launcher, ref_run.dir, ref_config, path) == 1.5
 
 
+def test_a_reference_evaluation_made_with_other_settings_is_not_taken_as_the_baseline(tmp_path, monkeypatch):
+    """eval_only takes no lock: another evaluation of the reference (here over 64 tokens) may write its eval.json
+    between the grow loop's evaluation and its reading of the file."""
+    ref_config = {"eval_tokens": 0, "dataset": "synth", "max_iters": 4}
+
+    def evaluated_meanwhile_by_another(args, settings):
+        assert (settings["eval_tokens"], settings["dataset"], settings["eval_only"]) == (0, "synth", True)
+        (tmp_path / "eval.json").write_text(json.dumps({"step": 4, "val_loss": 1.5, "eval_tokens": 64,
+                                                        "dataset": "synth", "world_size": 1}))
+        return True
+    monkeypatch.setattr(inherit, "launch", evaluated_meanwhile_by_another)
+    message = one_line_exit(inherit.measure_baseline, inherit.parse_args(["--grow-until-baseline"]), tmp_path,
+                            ref_config, tmp_path / "baseline.json")
+    assert f"{tmp_path / 'eval.json'} was made with {{'eval_tokens': 64, 'dataset': 'synth'}}, not the " \
+           f"reference's {{'eval_tokens': 0, 'dataset': 'synth'}}" in message
+    assert not (tmp_path / "baseline.json").exists()
+
+
 def test_grow_rounds_and_results(grown, ref_run, data_dir):
     results = read_json(grown / "results.json")
     assert results["K"] == K and results["T"] == T and results["stopped_at"] is None
