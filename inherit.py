@@ -678,6 +678,8 @@ def parse_args(argv=None):
     p.set_defaults(progress=None)  # study.py's status lines (an object with started/finished), not a flag
     args = p.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)  # the command, for --format hf's model card
+    if args.seed < 0 or args.data_seed < -1:  # train.py could not train what they would write
+        p.error(f"--seed {args.seed} --data-seed {args.data_seed}: seeds are >= 0 (--data-seed -1: the default order)")
     if args.grow_until_baseline:
         args.out = args.out or "out/grow"
         if Path(args.out).exists() and not Path(args.out).is_dir():

@@ -663,6 +663,10 @@ def test_eval_only_without_resume_does_not_score_a_fresh_model_over_a_trained_ru
     (dict(dropout=1.0), "dropout=1.0 must be in [0, 1)"),
     (dict(dropout=-0.1), "dropout=-0.1 must be in [0, 1)"),
     (dict(ckpt_interval=-1), "ckpt_interval=-1 must not be negative"),
+    (dict(seed=-1), "seed=-1 must not be negative"),
+    (dict(data_seed=-2), "data_seed=-2 must be -1 (the default order) or a seed >= 0"),
+    (dict(init_from="inherit", inherit_from="ref/ckpt.pt", attn_divisors=[1, 1]),
+     "attn_divisors=[1, 1] with init_from='inherit': inherited blocks keep their reference's divisors"),
 ])
 def test_impossible_settings_stop_with_one_line(data_dir, tmp_path, overrides, expected):
     assert expected in one_line_exit(train.main, argv(tmp_path / "run", data_dir, **overrides))
@@ -692,6 +696,24 @@ def test_a_device_or_out_dir_no_run_can_use_stops_with_one_line(data_dir, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_out_dir_that_is_a_file_stops_with_one_line(data_dir, tmp_path):
+    (tmp_path / "run").write_text("notes")
+    for overrides in ({}, dict(eval_only=True)):
+        message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, **overrides))
+        assert f"out_dir={tmp_path / 'run'} is a file" in message
+    assert (tmp_path / "run").read_text() == "notes"
+
+
+def test_a_wandb_that_is_installed_but_does_not_import_stops_in_one_line(data_dir, tmp_path, monkeypatch):
+    (tmp_path / "site" / "wandb").mkdir(parents=True)
+    (tmp_path / "site" / "wandb" / "__init__.py").write_text("raise ImportError('protobuf 3 is too old for wandb')\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "wandb", raising=False)
+    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, wandb_log=True))
+    assert "installed but cannot be imported (ImportError: protobuf 3 is too old for wandb)" in message
+    assert not (tmp_path / "run").exists()
+
+
 def test_ctrl_c_during_start_up_ends_in_one_line(finished, data_dir, tmp_path, monkeypatch):
     out_dir = copy_of(finished, tmp_path)
     before = digests(out_dir)
@@ -714,7 +736,9 @@ def test_evaluation_needs_neither_the_writers_lock_nor_a_batch_that_splits(finis
 
 
 @pytest.mark.parametrize("args,expected", [(["--tolerance", "nan"], "--tolerance nan"),
-                                           (["--out", "FILE"], "is a file")])
+                                           (["--out", "FILE"], "is a file"),
+                                           (["--seed", "-3"], "--seed -3 --data-seed -1: seeds are >= 0"),
+                                           (["--data-seed", "-2"], "--seed 1337 --data-seed -2: seeds are >= 0")])
 def test_grow_arguments_no_loop_can_use_stop_at_once(tmp_path, capsys, args, expected):
     (tmp_path / "ckpt.pt").write_bytes(b"a reference's checkpoint")
     args = [str(tmp_path / "ckpt.pt") if a == "FILE" else a for a in args]
@@ -722,6 +746,14 @@ def test_grow_arguments_no_loop_can_use_stop_at_once(tmp_path, capsys, args, exp
         inherit.main(["--grow-until-baseline", "--reference-run", str(tmp_path / "missing"),
                       "--out", str(tmp_path / "grow"), *args])
     assert expected in capsys.readouterr().err and not (tmp_path / "grow").exists()
+
+
+@pytest.mark.parametrize("seeds", [["--seed", "-1"], ["--data-seed", "-5"]])
+def test_a_single_inheritance_with_a_negative_seed_writes_nothing(finished, tmp_path, capsys, seeds):
+    with pytest.raises(SystemExit):
+        inherit.main(["--reference", str(finished / "ckpt.pt"), "--n-layer", "1", "--out",
+                      str(tmp_path / "t" / "ckpt.pt"), *seeds])
+    assert "seeds are >= 0" in capsys.readouterr().err and not (tmp_path / "t").exists()
 
 
 def test_wandb_outside_the_grow_loop_is_refused(tmp_path, capsys):
