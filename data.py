@@ -76,9 +76,9 @@ def read_meta(data_dir, name):
     except ValueError:
         raise SystemExit(f"{path} is not valid JSON: prepare the dataset again") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("tokens", {}), dict) or \
-            type(meta.get("vocab_size", 0)) is not int:
+            type(meta.get("vocab_size", 1)) is not int or meta.get("vocab_size", 1) < 1:
         raise SystemExit(f"{path} is not a meta.json of prepare_openwebtext.py (an object with a 'tokens' object "
-                         "and an integer 'vocab_size'): prepare the dataset again")
+                         "and a positive integer 'vocab_size'): prepare the dataset again")
     check_tokenizer_file(meta, path)
     return meta
 
@@ -176,12 +176,13 @@ def cached_largest_id(path, meta, data):
     replacement of the file changes it (a rescan then costs one pass over the file)."""
     stat = path.stat()
     key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino, "ctime_ns": stat.st_ctime_ns}
-    cached = meta.get("scan", {}).get(path.name, {})
-    if cached and {k: cached.get(k) for k in key} == key:
+    scans = meta.get("scan") if isinstance(meta.get("scan"), dict) else {}  # a damaged cache is only rescanned
+    cached = scans.get(path.name)
+    if isinstance(cached, dict) and {k: cached.get(k) for k in key} == key and type(cached.get("max_id")) is int:
         return cached["max_id"]
     max_id = largest_token_id(data)
     if meta:
-        meta.setdefault("scan", {})[path.name] = {**key, "max_id": max_id}
+        meta["scan"] = {**scans, path.name: {**key, "max_id": max_id}}
         try:
             write_json_atomically(path.parent / "meta.json", meta)
         except OSError:  # a read-only dataset is scanned at every start instead
@@ -214,9 +215,11 @@ def load_tokens(cfg, split, master=True):
         raise SystemExit(f"{path} is {size} bytes, not a whole positive number of {np.dtype(DTYPE).name} "
                          "tokens: it is truncated or not a token file; prepare the dataset again")
     data = load_split(cfg.data_dir, cfg.dataset, split)
-    if len(data) <= cfg.block_size:
-        raise SystemExit(f"{path} holds {len(data)} tokens, fewer than block_size+1={cfg.block_size + 1}: "
-                         "use more data or a smaller block_size")
+    # a validation window is block_size+1 tokens; the batch sampler draws start offsets below len - block_size - 1
+    least = cfg.block_size + (2 if split == "train" else 1)
+    if len(data) < least:
+        raise SystemExit(f"{path} holds {len(data)} tokens, fewer than the {least} a {split} split needs at "
+                         f"block_size={cfg.block_size}: use more data or a smaller block_size")
     meta_path = path.parent / "meta.json"
     meta = read_meta(cfg.data_dir, cfg.dataset) or {}
     if meta:

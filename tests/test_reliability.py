@@ -445,6 +445,29 @@ def test_empty_or_odd_length_bin_is_refused_naming_the_file(tmp_path, size):
     assert str(data_dir / "synth" / "val.bin") in message and f"{size} bytes" in message
 
 
+def test_a_train_split_too_short_for_one_batch_is_refused_at_start(tmp_path):
+    """block_size + 1 tokens hold one window, but the sampler draws offsets below len - block_size - 1: none."""
+    block = RUN["block_size"]
+    data_dir = write_synth(tmp_path / "data", train_ids=np.arange(block + 1, dtype=np.uint16))
+    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
+    assert f"train.bin holds {block + 1} tokens, fewer than the {block + 2} a train split needs" in message
+    assert not (tmp_path / "run").exists()
+    write_synth(data_dir, train_ids=np.arange(block + 2, dtype=np.uint16))
+    cfg = SimpleNamespace(**RUN, data_dir=data_dir, data_seed=0)
+    batch = next(data.train_batches(data.load_tokens(cfg, "train"), cfg, 0, 1, SimpleNamespace(world_size=1, rank=0,
+                                                                                               device="cpu")))
+    assert batch[0][0].tolist() == list(range(block))
+
+
+def test_a_damaged_scan_cache_in_meta_json_is_scanned_again(tmp_path):
+    data_dir = write_synth(tmp_path / "data")
+    meta_path = data_dir / "synth" / "meta.json"
+    for scan in ([1, 2], {"train.bin": 5}, {"train.bin": {"max_id": "9"}}):
+        meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "scan": scan}))
+        data.load_tokens(SimpleNamespace(**RUN, data_dir=data_dir), "train")
+        assert json.loads(meta_path.read_text())["scan"]["train.bin"]["max_id"] == VOCAB - 1
+
+
 # ---- 5. disk full ---------------------------------------------------------------------------
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
@@ -610,7 +633,8 @@ def test_a_damaged_config_json_is_written_again_on_resume(finished, data_dir, tm
     assert json.loads((out_dir / "config.json").read_text())["n_layer"] == 2
 
 
-@pytest.mark.parametrize("meta", ["[1, 2]", '{"tokens": 5}', '{"vocab_size": "1024"}'])
+@pytest.mark.parametrize("meta", ["[1, 2]", '{"tokens": 5}', '{"vocab_size": "1024"}', '{"vocab_size": 0}',
+                                  '{"vocab_size": -64}'])
 def test_a_meta_json_of_another_shape_stops_with_one_line(tmp_path, meta):
     data_dir = write_synth(tmp_path / "data")
     (data_dir / "synth" / "meta.json").write_text(meta)
