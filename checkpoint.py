@@ -10,6 +10,7 @@ A Hugging Face GPT-2 (hub id or local directory) is read into the same form by `
 `transformers` is not needed for that (safetensors is), only `huggingface_hub` to fetch a hub id.
 """
 
+import errno
 import fcntl
 import json
 import os
@@ -116,12 +117,28 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
             raise stop from None
         kept = "the last good checkpoint is kept" if Path(path).exists() else "no checkpoint was written"
         free = shutil.disk_usage(Path(path).parent).free / 2**20
-        reason = getattr(e, "strerror", None) or str(e).strip().splitlines()[-1]
+        reason = write_failure(e, free < stored_bytes(ckpt) / 2**20)
         raise SystemExit(f"cannot write {path}: {reason} ({free:.0f} MiB free there): disk full or "
                          f"not writable; {kept}; free space and resume with --init_from=resume") from None
     except BaseException:  # e.g. a second Ctrl-C mid-save: no multi-GB temporary file left behind
         tmp.unlink(missing_ok=True)
         raise
+
+
+def stored_bytes(ckpt):
+    return sum(v.numel() * v.element_size() for _, v in named_values(ckpt) if isinstance(v, torch.Tensor))
+
+
+def write_failure(error, short_of_space):
+    """Why a save failed, in the system's words: torch's zip writer turns the OSError of a full disk into a
+    RuntimeError about its internals, which names the cause only when the OSError is kept in its context or there
+    is less space left than the checkpoint needs."""
+    cause = error
+    while cause is not None and not getattr(cause, "strerror", None):
+        cause = cause.__context__
+    if cause is not None:
+        return cause.strerror
+    return os.strerror(errno.ENOSPC) if short_of_space else str(error).strip().splitlines()[-1]
 
 
 def interruption(error):

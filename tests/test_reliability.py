@@ -499,9 +499,14 @@ def test_a_disk_that_fills_mid_checkpoint_ends_in_one_line(finished, data_dir, t
 
     monkeypatch.setattr(checkpoint.torch, "save", fills_up)
     message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
-    assert "unexpected pos" in message and "disk full" in message and "kept" in message
+    assert "unexpected pos" in message and "disk full" in message and "kept" in message  # plenty of space: torch's
     assert hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest() == ckpt_before
     assert not list(out_dir.glob("*.tmp"))
+    # less space left than the checkpoint needs: the system's words, not torch's internals
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda folder: SimpleNamespace(free=4096))
+    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    assert "ckpt.pt: No space left on device (0 MiB free there)" in message and "unexpected pos" not in message
+    assert hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest() == ckpt_before
 
 
 # a 64 KiB tmpfs ($1), filled up if $3 says so; then the command after $3 trains into $1/run, its stderr to $2
@@ -515,7 +520,7 @@ echo "$?" > "$err.rc"
 @needs_small_tmpfs
 @pytest.mark.parametrize("disk,expected", [
     ("full", "run/config.json (No space left on device): disk full"),  # and run.lock's PID, which must not fail again
-    ("small", "run/ckpt.pt: "),  # at step 0: config.json and the log fit, the checkpoint does not
+    ("small", "run/ckpt.pt: No space left on device ("),  # at step 0: config.json and the log fit, the checkpoint does not
 ])
 def test_a_run_on_a_disk_that_is_or_gets_full_ends_in_one_line(data_dir, tmp_path, disk, expected):
     """A real file system (a 64 KiB tmpfs), not a simulated one."""
