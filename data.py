@@ -6,6 +6,7 @@ Also the atomic file writes every script of the project uses (meta.json, run fil
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,34 @@ def write_atomically(path, write, mode="w"):
 
 def write_text_atomically(path, text):
     write_atomically(path, lambda f: f.write(text))
+
+
+def check_new_directory(out, what):
+    """`out` (the `what` argument) must be a directory to create, or an empty one: nothing is overwritten."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"{what} {out} is a file: name a directory to create (nothing was overwritten)")
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"{out} exists and is not empty: choose another {what} (nothing was overwritten)")
+
+
+def write_directory_atomically(out, write):
+    """A new directory whole or not at all: write(folder) fills a temporary sibling, renamed to `out` once complete.
+    A failure (a full disk) removes it and leaves `out` as it was, so the same command can be run again."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(out)
+    try:
+        tmp.mkdir()
+        write(tmp)
+        if out.exists():
+            out.rmdir()  # the empty directory check_new_directory allowed
+        tmp.rename(out)
+    except OSError as e:
+        raise SystemExit(f"cannot write {out} ({e.strerror or e}; {shutil.disk_usage(out.parent).free / 2**20:.0f} "
+                         "MiB free there): nothing was written; free space and run the same command again") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def save_figure_atomically(fig, path, dpi=150):

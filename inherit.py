@@ -34,7 +34,8 @@ from pathlib import Path
 import torch
 
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
-from data import check_tokenizer, load_split, read_json_object, write_json_atomically, write_text_atomically
+from data import (check_new_directory, check_tokenizer, load_split, read_json_object, write_directory_atomically,
+                  write_json_atomically, write_text_atomically)
 from model import GPT, GPTConfig
 from prepare_openwebtext import prepare_builtin
 from settings import TRACKING_KEYS, require_wandb
@@ -344,27 +345,29 @@ def hf_reference_name(target, list_name, layers):
 def write_inherited_hf(args):
     """The --format hf CLI: the first n layers (or --layers) of a HF decoder, written as a HF checkpoint."""
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        raise SystemExit(f"{out} exists and is not empty: choose another --out (nothing was overwritten)")
+    check_new_directory(out, "--out")
     model, tokenizer = load_hf_causal_lm(args.reference)
     _, ref_layers = decoder_layer_list(model)
     layers = parse_layers(args.layers, args.n_layer, len(ref_layers))
     check_moved_blocks(layers, getattr(model.config, "scale_attn_by_inverse_layer_idx", False),
                        args.allow_moved_blocks)
     manifest = keep_hf_layers(model, layers)
-    model.save_pretrained(out)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(out)
-    write_json_atomically(out / "inherit_manifest.json", {"reference": str(args.reference), "layers": layers,
-                                                          "tensors": manifest})
     from export_hf import model_card  # export_hf imports this module: import it when needed
-    write_text_atomically(out / "README.md", model_card(
-        out.name, type(model).__name__, len(layers), reference=str(args.reference), reference_layers=len(ref_layers),
-        blocks=layers, inherited=["Every tensor of the kept layers, and every tensor outside the layer list "
-                                  "(embeddings, final norm, LM head), unchanged; inherit_manifest.json maps each "
-                                  "tensor to the reference's."],
-        trained=["Not trained after the cut (0 tokens): continue pre-training it."],
-        commands=[shlex.join(["python", "inherit.py", *args.argv])], tags=(model.config.model_type,)))
+
+    def write(folder):
+        model.save_pretrained(folder)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(folder)
+        write_json_atomically(folder / "inherit_manifest.json", {"reference": str(args.reference), "layers": layers,
+                                                                 "tensors": manifest})
+        write_text_atomically(folder / "README.md", model_card(
+            out.name, type(model).__name__, len(layers), reference=str(args.reference),
+            reference_layers=len(ref_layers), blocks=layers,
+            inherited=["Every tensor of the kept layers, and every tensor outside the layer list (embeddings, final "
+                       "norm, LM head), unchanged; inherit_manifest.json maps each tensor to the reference's."],
+            trained=["Not trained after the cut (0 tokens): continue pre-training it."],
+            commands=[shlex.join(["python", "inherit.py", *args.argv])], tags=(model.config.model_type,)))
+    write_directory_atomically(out, write)
     print(f"kept layers {layers} of {len(ref_layers)} and every tensor outside them ({len(manifest)} tensors, "
           f"{sum(t != r for t, r in manifest.items())} renamed); manifest: {out / 'inherit_manifest.json'}; "
           f"model card: {out / 'README.md'}")

@@ -206,6 +206,28 @@ def test_export_refuses_what_hf_gpt2_cannot_express_and_never_overwrites(tmp_pat
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("x")
     assert "not empty" in one_line_exit(export_hf.export, ckpt, tmp_path / "full")
+    (tmp_path / "notes").write_text("x")
+    assert f"out_dir {tmp_path / 'notes'} is a file" in one_line_exit(export_hf.export, ckpt, tmp_path / "notes")
+    assert (tmp_path / "notes").read_text() == "x"
+
+
+def test_an_export_that_fails_midway_leaves_nothing_and_the_same_command_runs_again(tmp_path, monkeypatch):
+    """A full disk after config.json and the weights are written: no half directory blocks the rerun."""
+    ckpt, _ = our_checkpoint(tmp_path)
+    write_tokenizer = export_hf.write_tokenizer
+
+    def full_disk(folder, block_size):
+        assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(export_hf, "write_tokenizer", full_disk)
+    (tmp_path / "hf").mkdir()  # an empty directory the user made is allowed, and kept on failure
+    message = one_line_exit(export_hf.export, ckpt, tmp_path / "hf")
+    assert message.startswith(f"cannot write {tmp_path / 'hf'} (No space left on device;") and \
+        "nothing was written" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "run"] and not any((tmp_path / "hf").iterdir())
+    monkeypatch.setattr(export_hf, "write_tokenizer", write_tokenizer)
+    export_hf.export(ckpt, tmp_path / "hf")
+    assert {"config.json", "model.safetensors", "vocab.json", "README.md"} <= {p.name for p in (tmp_path / "hf").iterdir()}
 
 
 def model_card(folder):
@@ -453,6 +475,14 @@ def test_evaluate_without_data_says_how_to_give_it(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     message = one_line_exit(evaluate.load_docs, "lambada")
     assert "EleutherAI/lambada_openai" in message and "--data lambada=" in message
+
+
+def test_format_hf_with_an_out_that_is_a_file_stops_before_reading_the_reference(tmp_path):
+    (tmp_path / "notes").write_text("x")
+    args = ["--reference", str(tmp_path / "missing"), "--n-layer", "1", "--out", str(tmp_path / "notes"),
+            "--format", "hf"]
+    assert f"--out {tmp_path / 'notes'} is a file" in one_line_exit(inherit.main, args)
+    assert (tmp_path / "notes").read_text() == "x"
 
 
 def test_format_hf_refuses_moving_blocks_whose_attention_scale_depends_on_the_layer(tmp_path):
