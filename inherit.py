@@ -419,6 +419,18 @@ def die_with(parent):
     return set_parent_death_signal
 
 
+RUNNING = set()  # the train.py processes this process waits for (study.py's threads wait for several at once)
+STOPPING = threading.Event()  # set by stop_runs: no further run starts
+
+
+def stop_runs():
+    """Ctrl-C to study.py: no further run starts, and each running one is told to save and stop (SIGTERM; one that
+    shares the terminal's process group may have had the SIGINT too, and saves once either way)."""
+    STOPPING.set()
+    for child in list(RUNNING):
+        child.send_signal(signal.SIGTERM)
+
+
 def launch(args, overrides, config_files=()):
     """Run train.py to its end. SIGTERM to the grow loop is passed on to it (it saves and stops); Ctrl-C
     reaches it directly, from the terminal's process group, which it shares. With args.progress set
@@ -431,12 +443,18 @@ def launch(args, overrides, config_files=()):
             Path(overrides["out_dir"]).mkdir(parents=True, exist_ok=True)
             output = stack.enter_context(open(Path(overrides["out_dir"]) / "train.log", "a"))
         print(line, file=output, flush=True)
+        if STOPPING.is_set():
+            return False
         try:
             child = subprocess.Popen(cmd, preexec_fn=die_with(os.getpid()), stdout=output,
                                      stderr=subprocess.STDOUT if output else None)
         except OSError as e:  # e.g. a --launcher program that is not installed
             raise SystemExit(f"cannot start {cmd[0]} ({e.strerror or e}): check --launcher or install it") from None
-        return wait_for(child)
+        RUNNING.add(child)
+        try:
+            return wait_for(child)
+        finally:
+            RUNNING.discard(child)
 
 
 def wait_for(child):

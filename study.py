@@ -742,8 +742,13 @@ def main(argv=None):
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         grows, rows = {}, {}
-        for s, (grow, runs) in zip(seeds, pool.map(lambda s: seed_runs(base, s, out, args.preset, progress, args.suite), seeds)):
-            grows[s], rows[s] = grow, runs
+        try:
+            for s, (grow, runs) in zip(seeds, pool.map(lambda s: seed_runs(base, s, out, args.preset, progress, args.suite), seeds)):
+                grows[s], rows[s] = grow, runs
+        except KeyboardInterrupt:  # before the pool waits for its threads: their runs are stopped first
+            inherit.stop_runs()
+            raise SystemExit(f"interrupted (Ctrl-C): the runs in progress saved a checkpoint and stopped; finished "
+                             f"runs are kept in {out}: run the same command again to continue") from None
     if args.suite == "layers":
         attention = {s: analyze(rows[s]["reference"] / "ckpt.pt", rows[s]["reference"]) for s in seeds}
         return write_layers(results_dir, base, seeds, rows, attention, time.time() - t0, command, args.preset)
