@@ -415,8 +415,8 @@ def refuse_to_overwrite(cfg, out_dir):
         return
     for name in ("ckpt.pt", "result.json"):
         if (out_dir / name).exists():
-            raise SystemExit(f"{out_dir / name} already exists: {'evaluate' if cfg.eval_only else 'continue'} the "
-                             "run with --init_from=resume, or choose another out_dir (nothing was overwritten)")
+            raise SystemExit(f"{out_dir / name} already exists: {'evaluate' if cfg.eval_only else 'continue'} it "
+                             "with --init_from=resume, or choose another out_dir (nothing was overwritten)")
 
 
 def run(cfg_dict, d, held, set_in=None):
