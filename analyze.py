@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from checkpoint import load_checkpoint
 from model import GPT, Block, CausalSelfAttention, GPTConfig
-from data import load_split, val_windows, windows, write_json_atomically
+from data import load_split, save_figure_atomically, val_windows, windows, write_json_atomically
 
 
 def attention_probs(attn, x):
@@ -159,7 +159,7 @@ def plot_heatmap(rows, T, path, title, marks=None):
     ranks = len(rows), len(rows[0]["rank"])
     fig = Figure(figsize=(max(7.0, 3.0 + 0.9 * ranks[1]), max(4.5, 1.8 + 0.6 * ranks[0])), layout="tight")
     draw_heatmap(fig, fig.subplots(), rows, T, title, marks)
-    fig.savefig(path, dpi=150)
+    save_figure_atomically(fig, path)
     return fig
 
 

@@ -10,6 +10,7 @@ A Hugging Face GPT-2 (hub id or local directory) is read into the same form by `
 `transformers` is not needed for that (safetensors is), only `huggingface_hub` to fetch a hub id.
 """
 
+import errno
 import fcntl
 import json
 import os
@@ -69,7 +70,7 @@ def non_finite_tensors(state_dict):
 
 
 def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, manifest=None, clipped_steps=0,
-                    tokenizer=None):
+                    tokenizer=None, teacher=None):
     """Write atomically: a crash or a full disk mid-save never replaces the last good checkpoint,
     and weights that are not finite are never written.
 
@@ -77,6 +78,7 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
     the optimizer afresh when resumed. clipped_steps (steps whose gradient was clipped so far)
     lets a resumed run report the clip rate of the whole run. tokenizer (data.tokenizer_of) names the tokens
     the model was trained on: runs that resume, inherit, continue or distill from it must train on the same.
+    teacher (distill.Teacher.identity) names a distilled run's teacher: its resumed run must distill from the same.
     """
     state = model.state_dict()
     bad = non_finite_tensors(state)
@@ -97,6 +99,8 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
         ckpt["inherit_manifest"] = manifest
     if tokenizer is not None:
         ckpt["tokenizer"] = tokenizer
+    if teacher is not None:
+        ckpt["teacher"] = teacher
     ckpt["crc32"] = checksum(ckpt)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
@@ -113,12 +117,28 @@ def save_checkpoint(path, model, config, step, optimizer=None, elapsed=0.0, mani
             raise stop from None
         kept = "the last good checkpoint is kept" if Path(path).exists() else "no checkpoint was written"
         free = shutil.disk_usage(Path(path).parent).free / 2**20
-        reason = getattr(e, "strerror", None) or str(e).strip().splitlines()[-1]
+        reason = write_failure(e, free < stored_bytes(ckpt) / 2**20)
         raise SystemExit(f"cannot write {path}: {reason} ({free:.0f} MiB free there): disk full or "
                          f"not writable; {kept}; free space and resume with --init_from=resume") from None
     except BaseException:  # e.g. a second Ctrl-C mid-save: no multi-GB temporary file left behind
         tmp.unlink(missing_ok=True)
         raise
+
+
+def stored_bytes(ckpt):
+    return sum(v.numel() * v.element_size() for _, v in named_values(ckpt) if isinstance(v, torch.Tensor))
+
+
+def write_failure(error, short_of_space):
+    """Why a save failed, in the system's words: torch's zip writer turns the OSError of a full disk into a
+    RuntimeError about its internals, which names the cause only when the OSError is kept in its context or there
+    is less space left than the checkpoint needs."""
+    cause = error
+    while cause is not None and not getattr(cause, "strerror", None):
+        cause = cause.__context__
+    if cause is not None:
+        return cause.strerror
+    return os.strerror(errno.ENOSPC) if short_of_space else str(error).strip().splitlines()[-1]
 
 
 def interruption(error):
@@ -147,6 +167,9 @@ def load_checkpoint(path, map_location="cpu", mmap=True):
     if checksum_fails(ckpt):
         raise SystemExit(f"checkpoint {path} fails its checksum: it was damaged on disk or edited; "
                          "restore it from a copy or point to another")
+    if not {"crc32", "checksum"} & ckpt.keys():  # HF imports are read by load_hf_gpt2, never through here
+        print(f"warning: checkpoint {path} carries no checksum (written before checkpoints had one, or edited): "
+              "damage or edits to it cannot be detected; check where it came from", flush=True)
     # checkpoints written before a model option existed were made with its default
     ckpt["model_args"] = {**MODEL_DEFAULTS, **ckpt["model_args"]}
     check_shapes(ckpt, path)

@@ -3,8 +3,10 @@ prepare_openwebtext.py), the dataset's tokenizer, and the windows and batches th
 
 Also the atomic file writes every script of the project uses (meta.json, run files, checkpoints).
 """
+import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +27,56 @@ def temporary_path(path):
     return path.with_name(f"{path.name}.{os.getpid()}.tmp")
 
 
-def write_text_atomically(path, text):
-    """Replace `path` by `text` whole or not at all: written to a temporary file, synced, then renamed
-    (a kill or a full disk leaves the old file, and no temporary file once the error is raised)."""
+def write_atomically(path, write, mode="w"):
+    """Replace `path` by what write(file) writes, whole or not at all: written to a temporary file, synced, then
+    renamed (a kill or a full disk leaves the old file, and no temporary file once the error is raised)."""
     tmp = temporary_path(path)
     try:
-        with open(tmp, "w") as f:
-            f.write(text)
+        with open(tmp, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomically(path, text):
+    write_atomically(path, lambda f: f.write(text))
+
+
+def check_new_directory(out, what):
+    """`out` (the `what` argument) must be a directory to create, or an empty one: nothing is overwritten."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"{what} {out} is a file: name a directory to create (nothing was overwritten)")
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"{out} exists and is not empty: choose another {what} (nothing was overwritten)")
+
+
+def write_directory_atomically(out, write):
+    """A new directory whole or not at all: write(folder) fills a temporary sibling, renamed to `out` once complete.
+    A failure (a full disk) removes it and leaves `out` as it was, so the same command can be run again."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(out)
+    try:
+        tmp.mkdir()
+        write(tmp)
+        if out.exists():
+            out.rmdir()  # the empty directory check_new_directory allowed
+        tmp.rename(out)
+    except OSError as e:
+        raise SystemExit(f"cannot write {out} ({e.strerror or e}; {shutil.disk_usage(out.parent).free / 2**20:.0f} "
+                         "MiB free there): nothing was written; free space and run the same command again") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_figure_atomically(fig, path, dpi=150):
+    """A matplotlib figure saved whole or not at all, in the format of its name's extension (.png, .pdf, ...)."""
+    write_atomically(path, lambda f: fig.savefig(f, dpi=dpi, format=Path(path).suffix[1:]), "wb")
 
 
 def write_json_atomically(path, obj):
@@ -66,10 +105,23 @@ def read_meta(data_dir, name):
     except ValueError:
         raise SystemExit(f"{path} is not valid JSON: prepare the dataset again") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("tokens", {}), dict) or \
-            type(meta.get("vocab_size", 0)) is not int:
+            type(meta.get("vocab_size", 1)) is not int or meta.get("vocab_size", 1) < 1:
         raise SystemExit(f"{path} is not a meta.json of prepare_openwebtext.py (an object with a 'tokens' object "
-                         "and an integer 'vocab_size'): prepare the dataset again")
+                         "and a positive integer 'vocab_size'): prepare the dataset again")
+    check_tokenizer_file(meta, path)
     return meta
+
+
+def check_tokenizer_file(meta, meta_path):
+    """A dataset's own tokenizer file must be the one meta.json's sha256 names: that digest is the tokenizer's
+    identity in every run and checkpoint trained on it (a small file: hashed at each read)."""
+    name, digests = meta.get("tokenizer"), meta.get("sha256")
+    if name == GPT2_TOKENIZER or not isinstance(digests, dict) or name not in digests:
+        return
+    path = meta_path.parent / name
+    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() != digests[name]:
+        raise SystemExit(f"{path} does not match its sha256 in {meta_path}: the tokenizer file or meta.json was "
+                         "replaced or edited; prepare the dataset again")
 
 
 def tokenizer_present(meta, folder):
@@ -153,12 +205,13 @@ def cached_largest_id(path, meta, data):
     replacement of the file changes it (a rescan then costs one pass over the file)."""
     stat = path.stat()
     key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino, "ctime_ns": stat.st_ctime_ns}
-    cached = meta.get("scan", {}).get(path.name, {})
-    if cached and {k: cached.get(k) for k in key} == key:
+    scans = meta.get("scan") if isinstance(meta.get("scan"), dict) else {}  # a damaged cache is only rescanned
+    cached = scans.get(path.name)
+    if isinstance(cached, dict) and {k: cached.get(k) for k in key} == key and type(cached.get("max_id")) is int:
         return cached["max_id"]
     max_id = largest_token_id(data)
     if meta:
-        meta.setdefault("scan", {})[path.name] = {**key, "max_id": max_id}
+        meta["scan"] = {**scans, path.name: {**key, "max_id": max_id}}
         try:
             write_json_atomically(path.parent / "meta.json", meta)
         except OSError:  # a read-only dataset is scanned at every start instead
@@ -191,9 +244,11 @@ def load_tokens(cfg, split, master=True):
         raise SystemExit(f"{path} is {size} bytes, not a whole positive number of {np.dtype(DTYPE).name} "
                          "tokens: it is truncated or not a token file; prepare the dataset again")
     data = load_split(cfg.data_dir, cfg.dataset, split)
-    if len(data) <= cfg.block_size:
-        raise SystemExit(f"{path} holds {len(data)} tokens, fewer than block_size+1={cfg.block_size + 1}: "
-                         "use more data or a smaller block_size")
+    # a validation window is block_size+1 tokens; the batch sampler draws start offsets below len - block_size - 1
+    least = cfg.block_size + (2 if split == "train" else 1)
+    if len(data) < least:
+        raise SystemExit(f"{path} holds {len(data)} tokens, fewer than the {least} a {split} split needs at "
+                         f"block_size={cfg.block_size}: use more data or a smaller block_size")
     meta_path = path.parent / "meta.json"
     meta = read_meta(cfg.data_dir, cfg.dataset) or {}
     if meta:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from checkpoint import GPT2_VOCAB, load_model_source
-from data import require_gpt2_tokens
+from data import require_gpt2_tokens, write_text_atomically
 from model import GPT, GPTConfig
 from prepare_openwebtext import hub_offline
 from tokenizer import EOT, gpt2_encoding
@@ -55,9 +55,9 @@ def load_docs(task, path=None):
                 raise SystemExit(f"{path} line {number}: not a JSON object with a string '{field}' field, which "
                                  f"each line of a {task} file must be")
             docs.append(doc)
-        if not docs:
-            raise SystemExit(f"{path} holds no {task} documents: it is empty; give one JSON object with a "
-                             f"'{field}' field per line")
+        if not any(docs):
+            raise SystemExit(f"{path} holds no {task} documents: it is empty or every '{field}' is; give one JSON "
+                             f"object with a non-empty '{field}' field per line")
         return docs
     offline = hub_offline()  # then the datasets cache only: a miss fails at once, not after minutes of retries
     try:
@@ -208,9 +208,26 @@ def parse_args(argv=None):
     if any(not sep or task not in TASKS for task, sep, _ in pairs):
         p.error(f"--data takes TASK=FILE with TASK one of {', '.join(TASKS)}")
     args.data = {task: path for task, _, path in pairs}
+    if args.batch_size < 1:
+        p.error(f"--batch-size {args.batch_size}: give at least 1")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device):
+        p.error(f"--device {args.device}: choose 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error(f"--device {args.device} but torch sees no CUDA GPU: use --device cpu (or auto)")
+    if args.out and Path(args.out).is_dir():  # refused before scoring: the scores would be lost
+        p.error(f"--out {args.out} is a directory: name the JSON file to write, e.g. {Path(args.out) / 'scores.json'}")
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     return args
+
+
+def write_scores(path, scores):
+    """The results file, whole or not at all (its folder made if missing); a failure says the scores are above."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(path, json.dumps(scores, indent=2))
+    except OSError as e:
+        raise SystemExit(f"cannot write --out {path} ({e.strerror or e}); the scores are printed above") from None
 
 
 def main(argv=None):
@@ -219,7 +236,7 @@ def main(argv=None):
     for task, metrics in results.items():
         print(task + ": " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     if args.out:
-        Path(args.out).write_text(json.dumps({"model": str(args.model), **results}, indent=2))
+        write_scores(args.out, {"model": str(args.model), **results})
     return results
 
 

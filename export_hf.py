@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from checkpoint import GPT2_VOCAB, is_checkpoint_file, load_checkpoint, to_hf_gpt2
-from data import read_json_object, require_gpt2_tokens
+from data import check_new_directory, read_json_object, require_gpt2_tokens, write_directory_atomically
 from inherit import SELECTION, changed_settings, inherited_blocks, manifest_summary
 from model import GPTConfig
 from prepare_openwebtext import OPENWEBTEXT_HUB_ID
@@ -171,21 +171,22 @@ def export(ckpt_path, out_dir, scores=None, command=""):
     from safetensors.torch import save_file
 
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise SystemExit(f"{out} exists and is not empty: choose another directory (nothing was overwritten)")
+    check_new_directory(out, "out_dir")
     scored = read_scores(scores, ckpt_path) if scores else None  # a bad file stops before anything is written
     ckpt = load_checkpoint(ckpt_path)
     require_gpt2_tokens(ckpt.get("tokenizer"), ckpt_path, "the export ships GPT-2's tokenizer, which would turn "
                         "text into other ids than the model learned")
     config, state = to_hf_gpt2(ckpt["model"], ckpt["model_args"])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-    (out / "generation_config.json").write_text(json.dumps(
-        {"bos_token_id": GPT2_VOCAB - 1, "eos_token_id": GPT2_VOCAB - 1}, indent=2))
-    save_file(state, out / "model.safetensors", metadata={"format": "pt"})
-    os.chmod(out / "model.safetensors", 0o666 & ~current_umask())  # save_file leaves it 0600, unlike the rest
-    write_tokenizer(out, config["n_positions"])
-    (out / "README.md").write_text(checkpoint_card(ckpt, ckpt_path, out, scored, scores or "", command))
+
+    def write(folder):
+        (folder / "config.json").write_text(json.dumps(config, indent=2))
+        (folder / "generation_config.json").write_text(json.dumps(
+            {"bos_token_id": GPT2_VOCAB - 1, "eos_token_id": GPT2_VOCAB - 1}, indent=2))
+        save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+        os.chmod(folder / "model.safetensors", 0o666 & ~current_umask())  # save_file leaves it 0600, unlike the rest
+        write_tokenizer(folder, config["n_positions"])
+        (folder / "README.md").write_text(checkpoint_card(ckpt, ckpt_path, out, scored, scores or "", command))
+    write_directory_atomically(out, write)
     dropped = ckpt["model_args"]["vocab_size"] - GPT2_VOCAB
     print(f"wrote {out}: GPT-2, {config['n_layer']} layers, step {ckpt['step']}, model card README.md"
           + (f"; the {dropped} padded vocabulary rows were dropped (no token uses them)" if dropped else ""))

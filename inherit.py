@@ -37,7 +37,8 @@ from pathlib import Path
 import torch
 
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
-from data import check_tokenizer, load_split, read_json_object, write_json_atomically, write_text_atomically
+from data import (check_new_directory, check_tokenizer, load_split, read_json_object, write_directory_atomically,
+                  write_json_atomically, write_text_atomically)
 from model import GPT, GPTConfig
 from prepare_openwebtext import prepare_builtin
 from settings import TRACKING_KEYS, require_wandb
@@ -426,27 +427,29 @@ def hf_reference_name(target, list_name, layers):
 def write_inherited_hf(args):
     """The --format hf CLI: the first n layers (or --layers) of a HF decoder, written as a HF checkpoint."""
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        raise SystemExit(f"{out} exists and is not empty: choose another --out (nothing was overwritten)")
+    check_new_directory(out, "--out")
     model, tokenizer = load_hf_causal_lm(args.reference)
     _, ref_layers = decoder_layer_list(model)
     layers = parse_layers(args.layers, args.n_layer, len(ref_layers))
     check_moved_blocks(layers, getattr(model.config, "scale_attn_by_inverse_layer_idx", False),
                        args.allow_moved_blocks)
     manifest = keep_hf_layers(model, layers)
-    model.save_pretrained(out)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(out)
-    write_json_atomically(out / "inherit_manifest.json", {"reference": str(args.reference), "layers": layers,
-                                                          "tensors": manifest})
     from export_hf import model_card  # export_hf imports this module: import it when needed
-    write_text_atomically(out / "README.md", model_card(
-        out.name, type(model).__name__, len(layers), reference=str(args.reference), reference_layers=len(ref_layers),
-        blocks=layers, inherited=["Every tensor of the kept layers, and every tensor outside the layer list "
-                                  "(embeddings, final norm, LM head), unchanged; inherit_manifest.json maps each "
-                                  "tensor to the reference's."],
-        trained=["Not trained after the cut (0 tokens): continue pre-training it."],
-        commands=[shlex.join(["python", "inherit.py", *args.argv])], tags=(model.config.model_type,)))
+
+    def write(folder):
+        model.save_pretrained(folder)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(folder)
+        write_json_atomically(folder / "inherit_manifest.json", {"reference": str(args.reference), "layers": layers,
+                                                                 "tensors": manifest})
+        write_text_atomically(folder / "README.md", model_card(
+            out.name, type(model).__name__, len(layers), reference=str(args.reference),
+            reference_layers=len(ref_layers), blocks=layers,
+            inherited=["Every tensor of the kept layers, and every tensor outside the layer list (embeddings, final "
+                       "norm, LM head), unchanged; inherit_manifest.json maps each tensor to the reference's."],
+            trained=["Not trained after the cut (0 tokens): continue pre-training it."],
+            commands=[shlex.join(["python", "inherit.py", *args.argv])], tags=(model.config.model_type,)))
+    write_directory_atomically(out, write)
     print(f"kept layers {layers} of {len(ref_layers)} and every tensor outside them ({len(manifest)} tensors, "
           f"{sum(t != r for t, r in manifest.items())} renamed); manifest: {out / 'inherit_manifest.json'}; "
           f"model card: {out / 'README.md'}")
@@ -498,6 +501,18 @@ def die_with(parent):
     return set_parent_death_signal
 
 
+RUNNING = set()  # the train.py processes this process waits for (study.py's threads wait for several at once)
+STOPPING = threading.Event()  # set by stop_runs: no further run starts
+
+
+def stop_runs():
+    """Ctrl-C to study.py: no further run starts, and each running one is told to save and stop (SIGTERM; one that
+    shares the terminal's process group may have had the SIGINT too, and saves once either way)."""
+    STOPPING.set()
+    for child in list(RUNNING):
+        child.send_signal(signal.SIGTERM)
+
+
 def launch(args, overrides, config_files=()):
     """Run train.py to its end. SIGTERM to the grow loop is passed on to it (it saves and stops); Ctrl-C
     reaches it directly, from the terminal's process group, which it shares. With args.progress set
@@ -510,12 +525,18 @@ def launch(args, overrides, config_files=()):
             Path(overrides["out_dir"]).mkdir(parents=True, exist_ok=True)
             output = stack.enter_context(open(Path(overrides["out_dir"]) / "train.log", "a"))
         print(line, file=output, flush=True)
+        if STOPPING.is_set():
+            return False
         try:
             child = subprocess.Popen(cmd, preexec_fn=die_with(os.getpid()), stdout=output,
                                      stderr=subprocess.STDOUT if output else None)
         except OSError as e:  # e.g. a --launcher program that is not installed
             raise SystemExit(f"cannot start {cmd[0]} ({e.strerror or e}): check --launcher or install it") from None
-        return wait_for(child)
+        RUNNING.add(child)
+        try:
+            return wait_for(child)
+        finally:
+            RUNNING.discard(child)
 
 
 def wait_for(child):
@@ -531,13 +552,19 @@ def wait_for(child):
             signal.signal(sig, handler)
 
 
-def read_json(path, remedy):
+def read_json(path, remedy, numbers=()):
     """A JSON object the loop wrote (a run's result.json, eval.json, a search's files), or one line saying it is
-    damaged and what to do (`remedy`)."""
+    damaged and what to do (`remedy`); its keys `numbers` must hold finite numbers (true, NaN or a list do not)."""
     value = read_json_object(path)
     if value is None:
         raise SystemExit(f"{path} is damaged (not a JSON object): {remedy}")
+    for key in numbers:
+        if type(value.get(key)) not in (int, float) or not math.isfinite(value[key]):
+            raise SystemExit(f"{path} is damaged ({key} is {value.get(key)!r}, not a finite number): {remedy}")
     return value
+
+
+RESULT_NUMBERS = ("step", "tokens", "val_loss", "num_params", "elapsed_s", "clip_rate")  # of train.py's result.json
 
 
 def run_training(args, overrides, out_dir, config_files=()):
@@ -554,16 +581,17 @@ def run_training(args, overrides, out_dir, config_files=()):
             where = f"{Path(out_dir) / 'train.log'}" if args.progress is not None else "above"
             raise SystemExit(f"training in {out_dir} failed (see {where}); rerun the same command to resume it")
     result = read_json(result_path, "delete it and rerun the same command: the run is evaluated again from its "
-                                    "checkpoint")
+                                    "checkpoint", RESULT_NUMBERS)
     if args.progress is not None:
         args.progress.finished(out_dir, result, trained)
     return result
 
 
-# not the reference's recipe: where it lives and began, how its own blocks were chosen and their divisors (a
-# target gets those of the blocks it inherits), where it was tracked, and inherit_allow_moved, a setting of
-# earlier versions
-NOT_RECIPE = ("out_dir", "init_from", "inherit_select", "attn_divisors", "inherit_allow_moved", *TRACKING_KEYS)
+# not the reference's recipe: where it lives and began (pretrained_flags: the model flags a continued pre-training
+# began with), how its own blocks were chosen and their divisors (a target gets those of the blocks it inherits),
+# where it was tracked, and inherit_allow_moved, a setting of earlier versions
+NOT_RECIPE = ("out_dir", "init_from", "pretrained_flags", "inherit_select", "attn_divisors", "inherit_allow_moved",
+              *TRACKING_KEYS)
 
 
 def reference_overrides(ref_config):
@@ -586,17 +614,25 @@ def ensure_reference(args):
     return ref
 
 
+EVAL_SETTINGS = ("eval_tokens", "dataset")  # what decides a validation loss besides the model, kept in eval.json
+
+
 def measure_baseline(args, ref, ref_config, state_path):
     """The reference's val loss, measured like the rounds: the same evaluator, launcher and world size."""
     if not state_path.exists():
         settings = {**reference_overrides(ref_config), "out_dir": ref, "init_from": "resume", "eval_only": True}
         if not launch(args, settings):
             raise SystemExit(f"evaluating the reference in {ref} failed (see above); rerun the same command")
-        evaluation = read_json(Path(ref) / "eval.json", "rerun the same command to evaluate the reference again")
+        evaluation = read_json(Path(ref) / "eval.json", "rerun the same command to evaluate the reference again",
+                               ("val_loss",))
+        asked = {k: settings.get(k) for k in EVAL_SETTINGS}
+        made = {k: evaluation.get(k) for k in EVAL_SETTINGS}
+        if made != asked:  # an evaluation takes no lock: another one of the reference may have written it since
+            raise SystemExit(f"{Path(ref) / 'eval.json'} was made with {made}, not the reference's {asked}: another "
+                             f"evaluation of {ref} wrote it meanwhile; rerun the same command once that one ended")
         write_json_atomically(state_path, evaluation)
-    baseline = read_json(state_path, "delete it and rerun the same command: the reference is evaluated again")
-    if not isinstance(baseline.get("val_loss"), (int, float)):
-        raise SystemExit(f"{state_path} holds no val_loss: delete it and rerun the same command")
+    baseline = read_json(state_path, "delete it and rerun the same command: the reference is evaluated again",
+                         ("val_loss",))
     return baseline["val_loss"]
 
 
@@ -753,6 +789,8 @@ def parse_args(argv=None):
     p.set_defaults(progress=None)  # study.py's status lines (an object with started/finished), not a flag
     args = p.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)  # the command, for --format hf's model card
+    if args.seed < 0 or args.data_seed < -1:  # train.py could not train what they would write
+        p.error(f"--seed {args.seed} --data-seed {args.data_seed}: seeds are >= 0 (--data-seed -1: the default order)")
     if args.grow_until_baseline:
         args.out = args.out or "out/grow"
         if Path(args.out).exists() and not Path(args.out).is_dir():

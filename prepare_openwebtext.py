@@ -133,6 +133,23 @@ def check_text_files(paths):
             raise SystemExit(f"error: {path} is not a .txt, .jsonl, .json or .parquet file: convert it to one")
         if path.suffix != ".txt" and path.stat().st_size == 0:  # an empty .txt is an empty document
             raise SystemExit(f"error: {path} is empty: it holds no documents; leave it out")
+    refuse_duplicate_files(paths)
+
+
+def refuse_duplicate_files(paths):
+    """Each file once: one given twice, or two copies of one, would prepare its documents twice, and validation
+    documents would be trained on too. Contents are compared among files of the same (non-zero) size only."""
+    seen, sizes, digests = {}, [p.stat().st_size for p in paths], {}
+    for path, size in zip(paths, sizes):
+        if path.resolve() in seen:
+            raise SystemExit(f"error: {path} is given twice (also as {seen[path.resolve()]}): pass each file once")
+        seen[path.resolve()] = path
+        if size and sizes.count(size) > 1:
+            digest = sha256_file(path)
+            if digest in digests:
+                raise SystemExit(f"error: {path} holds the same bytes as {digests[digest]}: its documents would be "
+                                 "prepared twice (and validation ones trained on); pass one of them")
+            digests[digest] = path
 
 
 def read_txt(path):

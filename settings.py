@@ -3,13 +3,14 @@
 Each refusal is one line (ConfigError) before anything starts.
 """
 import importlib.util
+from pathlib import Path
 
 from checkpoint import MODEL_KEYS
 from configurator import ConfigError
 
 POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "eval_interval", "log_interval", "grad_scale",
             "distill_temperature")
-NON_NEGATIVE = ("max_iters", "learning_rate", "min_lr", "warmup_iters", "lr_decay_iters", "weight_decay",
+NON_NEGATIVE = ("seed", "max_iters", "learning_rate", "min_lr", "warmup_iters", "lr_decay_iters", "weight_decay",
                 "grad_clip", "eval_tokens", "ckpt_interval", "peak_tflops", "vocab_size")
 # a resumed run keeps these training settings; the ones after them may be changed on purpose
 RESUME_FIXED = ("seed", "data_seed", "dataset", "tokens_per_step", "learning_rate", "min_lr", "warmup_iters",
@@ -39,9 +40,14 @@ def check_settings(cfg):
                           "choose an n_head that divides n_embd")
     if not cfg["out_dir"].strip():
         raise ConfigError("out_dir is empty: name the run's directory, e.g. --out_dir=out/my_run")
+    if Path(cfg["out_dir"]).exists() and not Path(cfg["out_dir"]).is_dir():
+        raise ConfigError(f"out_dir={cfg['out_dir']} is a file, not a directory: name the run's directory")
     divisors = cfg["attn_divisors"]
     if divisors and (len(divisors) != cfg["n_layer"] or not all(type(x) in (int, float) and x > 0 for x in divisors)):
         raise ConfigError(f"attn_divisors={divisors} must be [] or n_layer={cfg['n_layer']} positive numbers")
+    if divisors and cfg["init_from"] == "inherit":
+        raise ConfigError(f"attn_divisors={divisors} with init_from='inherit': inherited blocks keep their reference's "
+                          "divisors; drop attn_divisors")
     if not 0 <= cfg["distill_weight"] <= 1:
         raise ConfigError(f"distill_weight={cfg['distill_weight']} must be in [0, 1] (the distillation term's share)")
     if cfg["data_seed"] < -1:
@@ -56,6 +62,13 @@ def require_wandb(asked_by="wandb_log=True", off="--wandb_log=False"):
     if importlib.util.find_spec("wandb") is None:
         raise ConfigError(f"{asked_by} needs the wandb package, which is not installed: pip install wandb, or "
                           f"track nothing ({off})")
+    try:  # installed but broken (e.g. a dependency at a version it cannot use) fails here, not mid-start
+        import wandb  # noqa: F401
+    except Exception as e:
+        reason = (str(e).strip().splitlines() or [""])[0]
+        raise ConfigError(f"{asked_by} needs the wandb package, which is installed but cannot be imported "
+                          f"({type(e).__name__}: {reason}): reinstall it (pip install --force-reinstall wandb), or "
+                          f"track nothing ({off})") from None
 
 
 def adopt_run_settings(cfg, saved, source, fixed, adopted=(), set_in=None):

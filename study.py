@@ -41,8 +41,9 @@ import torch
 
 import inherit
 from analyze import analyze
+from checkpoint import lock_run_dir
 from configurator import load_config
-from data import read_meta, write_json_atomically
+from data import read_meta, write_json_atomically, write_text_atomically
 from plots.plot_grow import plot_grow
 from plots.plot_layers import plot_layer_choices
 from plots.plot_seeds import plot_seed_bars, plot_seed_curves, seeds as seeds_text
@@ -608,7 +609,7 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
         "![loss curves by step and by tokens](curves.png)\n", "![grow until baseline, first seed](grow.png)\n",
         "![ablation](ablation.png)\n", "![attention rank, first seed's reference](attention.png)\n",
     ]
-    (results_dir / "study.md").write_text("\n".join(md) + "\n")
+    write_text_atomically(results_dir / "study.md", "\n".join(md) + "\n")
     print((results_dir / "study.md").read_text())
 
 
@@ -757,7 +758,7 @@ def write_layers(results_dir, base, seeds, rows, attention, wall_s, command, pre
              for n in depths],
            "The growth baseline (train K/2 blocks for part of T, stack them to K, continue) and a half-width "
            "model are the baselines suite's: `python study.py --suite baselines` (baselines.md).\n"]
-    (results_dir / "layers.md").write_text("\n".join(md) + "\n")
+    write_text_atomically(results_dir / "layers.md", "\n".join(md) + "\n")
     print((results_dir / "layers.md").read_text())
 
 
@@ -893,7 +894,7 @@ def write_baselines(results_dir, base, seeds, rows, wall_s, command):
           "| comparison | mean difference | 95% interval | per seed | detectable | verdict |",
           "|---|---|---|---|---|---|", *[diff_line(a, b) for a, b in diffs], "",
           "![final losses](baselines_bars.png)\n", "![loss curves, each stacking stage apart](baselines_curves.png)\n"]
-    (results_dir / "baselines.md").write_text("\n".join(md) + "\n")
+    write_text_atomically(results_dir / "baselines.md", "\n".join(md) + "\n")
     print((results_dir / "baselines.md").read_text())
 
 
@@ -917,8 +918,14 @@ def main(argv=None):
         require_wandb("--wandb", "leave out --wandb")
     name = f"study_{args.preset}" + ("_quick" if args.quick else "")
     out = Path(args.out or f"out/{name}")
-    results_dir = Path(args.results or (out / "results" if args.quick else RESULTS[args.preset]))
     command = shlex.join(["python", "study.py"] + (sys.argv[1:] if argv is None else argv))
+    with lock_run_dir(out):  # one study per --out (its runs' grow loops take no lock)
+        return run_study(args, out, command)
+
+
+def run_study(args, out, command):
+    """The suite's runs for every seed (reused, resumed or trained), then its report."""
+    results_dir = Path(args.results or (out / "results" if args.quick else RESULTS[args.preset]))
     t0 = time.time()
     base = study_settings(args.preset, args.quick)
     prepare_dataset(base["dataset"], base["data_dir"])
@@ -931,8 +938,13 @@ def main(argv=None):
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         grows, rows = {}, {}
-        for s, (grow, runs) in zip(seeds, pool.map(lambda s: seed_runs(base, s, out, args.preset, progress, args.suite), seeds)):
-            grows[s], rows[s] = grow, runs
+        try:
+            for s, (grow, runs) in zip(seeds, pool.map(lambda s: seed_runs(base, s, out, args.preset, progress, args.suite), seeds)):
+                grows[s], rows[s] = grow, runs
+        except KeyboardInterrupt:  # before the pool waits for its threads: their runs are stopped first
+            inherit.stop_runs()
+            raise SystemExit(f"interrupted (Ctrl-C): the runs in progress saved a checkpoint and stopped; finished "
+                             f"runs are kept in {out}: run the same command again to continue") from None
     if args.suite == "baselines":
         return write_baselines(results_dir, base, seeds, rows, time.time() - t0, command)
     if args.suite == "layers":

@@ -115,6 +115,7 @@ CHOICES = dict(
     attention=("auto", "flash", "cudnn", "efficient", "math"),
     compile_mode=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
 )
+NOT_GIVEN = object()  # a value no flag takes
 ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_select",
                "inherit_embeddings", "pretrained_from")
 
@@ -315,8 +316,9 @@ def build_model(cfg, ckpt_path, mmap=True, set_in=None, device="cpu"):
         ckpt = load_checkpoint(ckpt_path, mmap=mmap)
         # runs from before decay_embeddings existed decayed the embeddings (their optimizer groups say so)
         ckpt["config"] = {"decay_embeddings": True, **ckpt["config"]}
-        if ckpt["config"].get("init_from") == "pretrained":  # its shape came from the source, not the config
-            vars(cfg).update(ckpt["model_args"])
+        if ckpt["config"].get("init_from") == "pretrained":  # its shape came from the source, not the config:
+            started = ckpt["config"].get("pretrained_flags", {})  # model flags as its first command gave them
+            set_in = {k: v for k, v in (set_in or {}).items() if getattr(cfg, k) != started.get(k, NOT_GIVEN)}
         adopt_run_settings(cfg, ckpt["model_args"], ckpt_path, MODEL_KEYS, set_in=set_in)
         model = GPT(GPTConfig(**ckpt["model_args"]))
         model.load_state_dict(ckpt["model"])
@@ -370,6 +372,8 @@ def prepare(cfg, d, ckpt_path, set_in=None):
     # how the run began survives resumes: config.json and checkpoints keep init_from/inherit_*
     origin = ckpt["config"] if ckpt else cfg_dict
     run_config = {**vars(cfg), **{k: origin.get(k, cfg_dict[k]) for k in ORIGIN_KEYS}}
+    if run_config["init_from"] == "pretrained":  # the model flags it began with, which the source's shape overrode
+        run_config["pretrained_flags"] = origin.get("pretrained_flags", {k: cfg_dict[k] for k in MODEL_KEYS})
     model = raw_model.to(d.device)
     select_attention(cfg.attention, d.device)
     optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
@@ -390,7 +394,7 @@ def prepare(cfg, d, ckpt_path, set_in=None):
     return SimpleNamespace(raw_model=raw_model, model=model, eval_model=eval_model, optimizer=optimizer,
                            step=step, elapsed_before=elapsed_before, clipped_before=clipped_before,
                            resumed=resumed, manifest=manifest, run_config=run_config, tokenizer=tokenizer,
-                           teacher=load_teacher(cfg, d.device))
+                           teacher=load_teacher(cfg, d.device, ckpt.get("teacher") if ckpt else None))
 
 
 def main(argv=None):
@@ -410,13 +414,22 @@ def main(argv=None):
             dist.destroy_process_group()
 
 
+def refuse_to_overwrite(cfg, out_dir):
+    """A run that does not resume never replaces another's checkpoint or result (eval_only neither: it would score
+    another model than the run's)."""
+    if cfg.init_from == "resume":
+        return
+    for name in ("ckpt.pt", "result.json"):
+        if (out_dir / name).exists():
+            raise SystemExit(f"{out_dir / name} already exists: {'evaluate' if cfg.eval_only else 'continue'} it "
+                             "with --init_from=resume, or choose another out_dir (nothing was overwritten)")
+
+
 def run(cfg_dict, d, held, set_in=None):
     cfg = SimpleNamespace(**cfg_dict)
     out_dir = Path(cfg.out_dir)
     ckpt_path = out_dir / "ckpt.pt"
-    if cfg.init_from != "resume" and ckpt_path.exists():  # eval_only too: it would score another model than the run's
-        raise SystemExit(f"{ckpt_path} already exists: {'evaluate' if cfg.eval_only else 'continue'} it with "
-                         "--init_from=resume, or choose another out_dir (nothing was overwritten)")
+    refuse_to_overwrite(cfg, out_dir)
     run_state = prepare(cfg, d, ckpt_path, set_in)
     raw_model, model, eval_model, optimizer = (run_state.raw_model, run_state.model, run_state.eval_model,
                                                run_state.optimizer)
@@ -433,7 +446,7 @@ def run(cfg_dict, d, held, set_in=None):
             stop_every_rank(f"non-finite validation loss ({val_loss}) of the model in {out_dir}: its weights "
                             "or the data are broken", d)
         if d.master:
-            evaluation = {"step": step, "val_loss": val_loss, "eval_tokens": cfg.eval_tokens,
+            evaluation = {"step": step, "val_loss": val_loss, "eval_tokens": cfg.eval_tokens, "dataset": cfg.dataset,
                           "world_size": d.world_size}
             out_dir.mkdir(parents=True, exist_ok=True)
             write_run_json(out_dir / "eval.json", evaluation)
@@ -443,6 +456,7 @@ def run(cfg_dict, d, held, set_in=None):
     accum = accumulation_steps(cfg, d.world_size)
     if d.master:
         held.enter_context(lock_run_dir(out_dir))
+        refuse_to_overwrite(cfg, out_dir)  # again: another run may have finished here since the first look
         warn_if_disk_is_short(out_dir, raw_model)
         print(f"{raw_model.num_params() / 1e6:.2f}M parameters, {raw_model.config.n_layer} layers | "
               f"global batch {cfg.tokens_per_step} tokens = micro-batch {cfg.batch_size} x block "
@@ -497,7 +511,8 @@ def run(cfg_dict, d, held, set_in=None):
         if saving or stopping:
             if d.master:
                 save_checkpoint(ckpt_path, raw_model, run_config, step, optimizer, elapsed(), manifest,
-                                clipped_steps=int(clipped_steps), tokenizer=run_state.tokenizer)
+                                clipped_steps=int(clipped_steps), tokenizer=run_state.tokenizer,
+                                teacher=run_state.teacher and run_state.teacher.identity)
             saved_at = step
             t_last, step_last = time.time(), step  # evaluation and saving are not training throughput
         if step == cfg.max_iters:

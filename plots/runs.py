@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass
 from fractions import Fraction
 
+from data import save_figure_atomically
+
 
 @dataclass
 class Run:
@@ -348,5 +350,5 @@ def ensure_parent(path):
 
 def save_figure(fig, out_path):
     ensure_parent(out_path)
-    fig.savefig(out_path, dpi=150)
+    save_figure_atomically(fig, out_path)
     print(f"wrote {out_path}")

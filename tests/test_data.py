@@ -313,6 +313,24 @@ def test_tokenizer_is_named_by_meta_json_and_compared_only_when_known(builtin_bp
     assert message.startswith("REF was trained on tokens of tokenizer gpt2")
 
 
+@pytest.mark.parametrize("edit", ["bogus digest", "tokenizer file replaced"])
+def test_a_tokenizer_file_that_does_not_match_its_sha256_is_refused(builtin_bpe_data_dir, tmp_path, edit):
+    """meta.json's digest is the tokenizer's identity in runs and checkpoints: it must be the file's."""
+    folder = tmp_path / "builtin_bpe1024"
+    shutil.copytree(builtin_bpe_data_dir / "builtin_bpe1024", folder)
+    assert read_meta(tmp_path, "builtin_bpe1024")["tokenizer"] == "tokenizer.json"  # the copy itself passes
+    if edit == "bogus digest":
+        meta = json.loads((folder / "meta.json").read_text())
+        meta["sha256"]["tokenizer.json"] = "0" * 64
+        (folder / "meta.json").write_text(json.dumps(meta))
+    else:
+        (folder / "tokenizer.json").write_text((folder / "tokenizer.json").read_text() + " ")  # same merges, other bytes
+    message = one_line_exit(read_meta, tmp_path, "builtin_bpe1024")
+    assert message == (f"{folder / 'tokenizer.json'} does not match its sha256 in {folder / 'meta.json'}: the "
+                       "tokenizer file or meta.json was replaced or edited; prepare the dataset again")
+    assert "tokenizer.json" in one_line_exit(check_tokenizer, None, tmp_path, "builtin_bpe1024", "REF")
+
+
 def test_runs_across_tokenizers_are_refused_in_one_line(builtin_bpe_data_dir, tmp_path, single_process, one_thread):
     """A model of GPT-2's vocabulary holds builtin_bpe1024's 1,024 ids, so comparing vocabulary sizes let these
     through: resuming on other tokens, inheriting, continuing or distilling from a model trained on GPT-2's."""
@@ -407,6 +425,21 @@ def test_text_files_that_give_no_documents_stop_in_one_line_naming_the_file(tmp_
         pq.write_table(pa.table({"text": ["a", "b"]}), good := tmp_path / "good.parquet")
     message = one_line_exit(prep.prepare_text_files, [good, bad], data_dir=tmp_path / "data", num_proc=1)
     assert f"{bad} {expected}" in message, message
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("twice", ["same path", "same file by another path", "a copy"])
+def test_a_text_file_given_twice_stops_in_one_line(tmp_path, twice):
+    """Its documents would be prepared twice, and those drawn for validation also trained on."""
+    first = write_jsonl(tmp_path / "a.jsonl", [f"document {i}" for i in range(20)])
+    other = write_jsonl(tmp_path / "b.jsonl", [f"other {i}" for i in range(20)])
+    second = {"same path": first, "same file by another path": tmp_path / "." / "sub" / ".." / "a.jsonl",
+              "a copy": tmp_path / "copy.jsonl"}[twice]
+    (tmp_path / "sub").mkdir()
+    shutil.copy(first, tmp_path / "copy.jsonl")
+    message = one_line_exit(prep.prepare_text_files, [first, other, second], data_dir=tmp_path / "data", num_proc=1)
+    assert message.startswith(f"error: {second} ") and str(first) in message and \
+        ("given twice" if twice != "a copy" else "holds the same bytes") in message, message
     assert not (tmp_path / "data").exists()
 
 

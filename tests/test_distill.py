@@ -66,6 +66,17 @@ def test_distilled_run_loss_falls_and_the_settings_are_checked(builtin_data_dir,
     message = one_line_exit(train.main, common + [f"--out_dir={student_dir}", "--n_layer=1", "--max_iters=40",
                                                   "--init_from=resume", "--distill_weight=0.9"])
     assert "distill_weight=0.9 (set by '--distill_weight=0.9') but the run" in message
+    # ... and its teacher: it resumes from the same one, and is refused once the teacher trained on
+    student = common + [f"--out_dir={student_dir}", "--n_layer=1", "--init_from=resume"]
+    train.main(student + ["--max_iters=31"])
+    train.main(common + [f"--out_dir={teacher_dir}", "--n_layer=2", "--max_iters=31", "--init_from=resume"])
+    message = one_line_exit(train.main, student + ["--max_iters=32"])
+    assert f"distill_from={teacher_dir / 'ckpt.pt'} is not the teacher this run was distilled from" in message
+    # a teacher that cannot read the student's windows is refused before anything is written
+    assert "block_size=32, below the student's 64" in one_line_exit(train.main, common + [
+        f"--out_dir={tmp_path / 'z'}", "--n_layer=1", "--block_size=64", "--batch_size=2",
+        f"--distill_from={teacher_dir / 'ckpt.pt'}"])
+    assert not (tmp_path / "z").exists()
     # a teacher with another vocabulary, and weights outside [0, 1], are refused in one line
     save_checkpoint(tmp_path / "other" / "ckpt.pt", GPT(GPTConfig(**TINY)), {}, step=0)
     assert "vocab_size=64" in one_line_exit(train.main, common + [

@@ -206,6 +206,28 @@ def test_export_refuses_what_hf_gpt2_cannot_express_and_never_overwrites(tmp_pat
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("x")
     assert "not empty" in one_line_exit(export_hf.export, ckpt, tmp_path / "full")
+    (tmp_path / "notes").write_text("x")
+    assert f"out_dir {tmp_path / 'notes'} is a file" in one_line_exit(export_hf.export, ckpt, tmp_path / "notes")
+    assert (tmp_path / "notes").read_text() == "x"
+
+
+def test_an_export_that_fails_midway_leaves_nothing_and_the_same_command_runs_again(tmp_path, monkeypatch):
+    """A full disk after config.json and the weights are written: no half directory blocks the rerun."""
+    ckpt, _ = our_checkpoint(tmp_path)
+    write_tokenizer = export_hf.write_tokenizer
+
+    def full_disk(folder, block_size):
+        assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(export_hf, "write_tokenizer", full_disk)
+    (tmp_path / "hf").mkdir()  # an empty directory the user made is allowed, and kept on failure
+    message = one_line_exit(export_hf.export, ckpt, tmp_path / "hf")
+    assert message.startswith(f"cannot write {tmp_path / 'hf'} (No space left on device;") and \
+        "nothing was written" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "run"] and not any((tmp_path / "hf").iterdir())
+    monkeypatch.setattr(export_hf, "write_tokenizer", write_tokenizer)
+    export_hf.export(ckpt, tmp_path / "hf")
+    assert {"config.json", "model.safetensors", "vocab.json", "README.md"} <= {p.name for p in (tmp_path / "hf").iterdir()}
 
 
 def model_card(folder):
@@ -411,6 +433,39 @@ def test_padded_checkpoint_and_its_export_evaluate_the_same(tmp_path):
             assert exported[task][metric] == pytest.approx(value, rel=1e-6), (task, metric)
 
 
+def test_a_wikitext_file_of_empty_pages_stops_with_one_line_before_the_model_is_loaded(tmp_path):
+    path = tmp_path / "wikitext.jsonl"
+    path.write_text('{"page": ""}\n{"page": ""}\n')
+    message = one_line_exit(evaluate.main, [str(tmp_path / "missing" / "ckpt.pt"), "--tasks", "wikitext",
+                                            "--data", f"wikitext={path}", "--device", "cpu"])
+    assert f"{path} holds no wikitext documents" in message
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--batch-size", "0"], "--batch-size 0: give at least 1"),
+    (["--device", "tpu"], "--device tpu: choose"),
+    pytest.param(["--device", "cuda"], "torch sees no CUDA GPU",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")),
+    (["--out", "."], "--out . is a directory")])
+def test_evaluate_arguments_no_run_can_use_stop_before_anything_is_scored(tmp_path, capsys, args, expected):
+    with pytest.raises(SystemExit) as excinfo:  # the model does not exist: argument errors come first
+        evaluate.main([str(tmp_path / "missing" / "ckpt.pt"), "--tasks", "lambada", *args])
+    assert excinfo.value.code == 2 and expected in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_evaluate_out_is_written_whole_in_a_folder_made_for_it(tmp_path):
+    folder, _ = hf_gpt2(tmp_path)
+    out = tmp_path / "new" / "scores.json"
+    argv = [str(folder), "--tasks", "lambada", "--device", "cpu", "--data", f"lambada={DATA / 'lambada_tiny.jsonl'}",
+            "--out", str(out)]
+    results = evaluate.main(argv)
+    assert json.loads(out.read_text())["lambada"] == results["lambada"]
+    inode = out.stat().st_ino
+    evaluate.main(argv)
+    assert out.stat().st_ino != inode  # replaced by a complete file, never rewritten in place
+    assert [p.name for p in out.parent.iterdir()] == ["scores.json"]
+
+
 def test_evaluate_without_data_says_how_to_give_it(tmp_path, monkeypatch):
     import datasets
 
@@ -420,6 +475,14 @@ def test_evaluate_without_data_says_how_to_give_it(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     message = one_line_exit(evaluate.load_docs, "lambada")
     assert "EleutherAI/lambada_openai" in message and "--data lambada=" in message
+
+
+def test_format_hf_with_an_out_that_is_a_file_stops_before_reading_the_reference(tmp_path):
+    (tmp_path / "notes").write_text("x")
+    args = ["--reference", str(tmp_path / "missing"), "--n-layer", "1", "--out", str(tmp_path / "notes"),
+            "--format", "hf"]
+    assert f"--out {tmp_path / 'notes'} is a file" in one_line_exit(inherit.main, args)
+    assert (tmp_path / "notes").read_text() == "x"
 
 
 def test_format_hf_refuses_moving_blocks_whose_attention_scale_depends_on_the_layer(tmp_path):

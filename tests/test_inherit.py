@@ -707,6 +707,24 @@ def test_baseline_is_the_reference_val_loss_and_is_cached(ref_run, tmp_path):
     assert inherit.measure_baseline(launcher, ref_run.dir, ref_config, path) == 1.5
 
 
+def test_a_reference_evaluation_made_with_other_settings_is_not_taken_as_the_baseline(tmp_path, monkeypatch):
+    """eval_only takes no lock: another evaluation of the reference (here over 64 tokens) may write its eval.json
+    between the grow loop's evaluation and its reading of the file."""
+    ref_config = {"eval_tokens": 0, "dataset": "synth", "max_iters": 4}
+
+    def evaluated_meanwhile_by_another(args, settings):
+        assert (settings["eval_tokens"], settings["dataset"], settings["eval_only"]) == (0, "synth", True)
+        (tmp_path / "eval.json").write_text(json.dumps({"step": 4, "val_loss": 1.5, "eval_tokens": 64,
+                                                        "dataset": "synth", "world_size": 1}))
+        return True
+    monkeypatch.setattr(inherit, "launch", evaluated_meanwhile_by_another)
+    message = one_line_exit(inherit.measure_baseline, inherit.parse_args(["--grow-until-baseline"]), tmp_path,
+                            ref_config, tmp_path / "baseline.json")
+    assert f"{tmp_path / 'eval.json'} was made with {{'eval_tokens': 64, 'dataset': 'synth'}}, not the " \
+           f"reference's {{'eval_tokens': 0, 'dataset': 'synth'}}" in message
+    assert not (tmp_path / "baseline.json").exists()
+
+
 def test_grow_rounds_and_results(grown, ref_run, data_dir):
     results = read_json(grown / "results.json")
     assert results["K"] == K and results["T"] == T and results["stopped_at"] is None
@@ -937,9 +955,35 @@ def test_a_damaged_file_of_the_grow_loop_ends_in_one_line(tmp_path, monkeypatch,
     for n in (4, 6):
         (out / f"n{n:02d}").mkdir(parents=True)
         (out / f"n{n:02d}" / "result.json").write_text(json.dumps(
-            {"num_params": 0, "val_loss": 9.0, "tokens": 0, "elapsed_s": 0.0, "clip_rate": 0.0}))
+            {"step": 0, "num_params": 0, "val_loss": 9.0, "tokens": 0, "elapsed_s": 0.0, "clip_rate": 0.0}))
     (out / "baseline.json").write_text('{"val_loss": 1.0}')
     inherit.main(argv)
     (out / name).write_text(damage)
     message = one_line_exit(inherit.main, argv)
     assert message.startswith(f"{out / name} is damaged") and words in message
+
+
+@pytest.mark.parametrize("name, words", [("baseline.json", "the reference is evaluated again"),
+                                         ("n04/result.json", "evaluated again from its checkpoint")])
+@pytest.mark.parametrize("value, shown", [("true", "True"), ("NaN", "nan"), ("[9.0]", "[9.0]"), ('"9"', "'9'")])
+def test_a_grow_loop_file_whose_loss_is_not_a_finite_number_ends_in_one_line(tmp_path, monkeypatch, name, words,
+                                                                              value, shown):
+    """true is not 1.0, NaN not a loss, a list not a number: refused naming the file, and results.json is kept."""
+    ref_dir, out = tmp_path / "ref", tmp_path / "grow"
+    save_checkpoint(ref_dir / "ckpt.pt", GPT(GPTConfig(vocab_size=64, n_layer=8, n_head=1, n_embd=8, block_size=8)),
+                    {"seed": 1, "max_iters": 0}, step=0)
+    argv = ["--grow-until-baseline", "--reference-run", str(ref_dir), "--out", str(out)]
+    monkeypatch.setattr(inherit, "launch", lambda *args: True)  # a round "trains" by having its result.json
+    for n in (4, 6):
+        (out / f"n{n:02d}").mkdir(parents=True)
+        (out / f"n{n:02d}" / "result.json").write_text(json.dumps(
+            {"step": 0, "num_params": 0, "val_loss": 9.0, "tokens": 0, "elapsed_s": 0.0, "clip_rate": 0.0}))
+    (out / "baseline.json").write_text('{"val_loss": 1.0}')
+    inherit.main(argv)
+    before = (out / "results.json").read_text()
+    record = json.dumps({**json.loads((out / name).read_text()), "val_loss": "LOSS"})
+    (out / name).write_text(record.replace('"LOSS"', value))
+    message = one_line_exit(inherit.main, argv)
+    assert message.startswith(f"{out / name} is damaged (val_loss is {shown}, not a finite number)") and \
+        words in message, message
+    assert (out / "results.json").read_text() == before

@@ -17,7 +17,7 @@ from plots.plot_grow import plot_grow
 from plots.plot_runs import main as plot_runs_main, plot_runs
 from plots.plot_seeds import main as plot_seeds_main, plot_seed_bars, plot_seed_curves
 from plots.report import report_table
-from plots.runs import distinct_labels, format_count, load_run, run_label
+from plots.runs import distinct_labels, format_count, load_run, run_label, save_figure
 from conftest import one_line_exit
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -180,9 +180,19 @@ def test_seed_curves_mean_band_and_step_0(tmp_path):
     assert zoom.get_ylim()[1] < 5
     assert legend_texts(fig) == ["scratch (16L) (3 seeds)", "Inheritune (16L) (1 seed)",
                                  "band: mean ± 1 std over seeds"]
-    band = whole.collections[0].get_paths()[0].vertices[:, 1]
-    finals = [3.3, 3.32, 3.34]
-    assert max(band) >= statistics.fmean(finals) + statistics.stdev(finals) - 1e-9
+    # the band's drawn edges, read back at every step: mean -+ 1 std of the seeds' losses there (their std
+    # grows from 0 at step 0, where every seed starts at 10.83, to that of the final losses)
+    drawn = {}
+    for x, y in whole.collections[0].get_paths()[0].vertices:
+        drawn.setdefault(x, []).append(y)
+    logs = [dict(zip(*load_run(d).points("val_loss")[::2])) for d in groups["scratch (16L)"]]
+    assert sorted(drawn) == sorted(logs[0]) and len(drawn) > 3
+    for step, edges in drawn.items():
+        losses = [log[step] for log in logs]
+        mean, std = statistics.fmean(losses), statistics.stdev(losses)
+        assert (min(edges), max(edges)) == pytest.approx((mean - std, mean + std), abs=1e-9), step
+    last = drawn[max(drawn)]
+    assert max(last) - min(last) > 0.035  # the seeds' final losses differ (3.30, 3.32, 3.34): a band is drawn
 
 
 def test_seed_bars_readable_parts_intervals_and_honest_axis(tmp_path):
@@ -442,3 +452,17 @@ def test_real_train_runs_plot_and_report(tmp_path, builtin_data_dir):
         assert row["run"] == run_dir and row["steps"] == "6" and row["init"] == "random"
         assert row["final val loss"] == f"{result['val_loss']:.4f}"
         assert row["tokens"] == "384" and row["params"] == format_count(result["num_params"])
+
+
+@pytest.mark.parametrize("name,magic", [("f.png", b"\x89PNG"), ("f.pdf", b"%PDF"), ("f.svg", b"<?xml")])
+def test_a_figure_replaces_its_file_whole_in_the_format_its_name_says(tmp_path, name, magic):
+    """Written to a temporary file and renamed: a kill mid-save leaves the old figure, never half of one."""
+    from matplotlib.figure import Figure
+    fig = Figure()
+    fig.subplots().plot([0, 1])
+    out = tmp_path / name
+    save_figure(fig, str(out))
+    inode = out.stat().st_ino
+    save_figure(fig, str(out))
+    assert out.stat().st_ino != inode and out.read_bytes().startswith(magic)
+    assert list(tmp_path.iterdir()) == [out]

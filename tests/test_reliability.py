@@ -180,6 +180,20 @@ def test_a_checkpoint_with_the_older_tensor_checksum_still_loads(finished, tmp_p
     assert "checksum" in one_line_exit(checkpoint.load_checkpoint, out_dir / "ckpt.pt")
 
 
+def test_a_checkpoint_without_any_checksum_loads_with_a_one_line_warning(finished, tmp_path, capsys):
+    """Checkpoints from before checksums existed still load, but never silently: nothing can tell them from edits."""
+    out_dir = copy_of(finished, tmp_path)
+    checkpoint.load_checkpoint(out_dir / "ckpt.pt")
+    assert "warning" not in capsys.readouterr().out
+    ckpt = torch.load(out_dir / "ckpt.pt", weights_only=True)
+    del ckpt["crc32"]
+    torch.save(ckpt, out_dir / "ckpt.pt")
+    assert checkpoint.load_checkpoint(out_dir / "ckpt.pt")["step"] == 4
+    warning = capsys.readouterr().out
+    assert warning.startswith(f"warning: checkpoint {out_dir / 'ckpt.pt'} carries no checksum") and \
+        warning.count("\n") == 1, warning
+
+
 def test_non_finite_config_values_are_refused(data_dir, tmp_path):
     for value in ("1e999", "-1e999"):
         message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, learning_rate=value))
@@ -215,6 +229,25 @@ def test_second_run_on_a_directory_is_refused_and_sigterm_saves_the_first(data_d
     step = torch.load(out_dir / "ckpt.pt", weights_only=True)["step"]
     assert step >= 3 and f"at step {step}" in err
     assert read_log(out_dir)[-1]["step"] == step
+
+
+@pytest.mark.parametrize("name", ["ckpt.pt", "result.json"])
+def test_a_run_that_finished_while_this_one_started_is_not_overwritten(finished, data_dir, tmp_path, monkeypatch,
+                                                                       name):
+    """Another writer finishes in out_dir between this run's first look and its lock: it looks again once locked."""
+    out_dir = tmp_path / "run"
+    real_lock = train.lock_run_dir
+
+    def lock_after_another_run_finished(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(finished / name, folder / name)
+        return real_lock(folder)
+    monkeypatch.setattr(train, "lock_run_dir", lock_after_another_run_finished)
+    before = hashlib.sha256((finished / name).read_bytes()).hexdigest()
+    message = one_line_exit(train.main, argv(out_dir, data_dir))
+    assert f"{out_dir / name} already exists" in message and "nothing was overwritten" in message
+    assert hashlib.sha256((out_dir / name).read_bytes()).hexdigest() == before
+    assert not (out_dir / "log.jsonl").exists()
 
 
 def test_temporary_files_are_unique_to_their_writer(tmp_path):
@@ -412,6 +445,29 @@ def test_empty_or_odd_length_bin_is_refused_naming_the_file(tmp_path, size):
     assert str(data_dir / "synth" / "val.bin") in message and f"{size} bytes" in message
 
 
+def test_a_train_split_too_short_for_one_batch_is_refused_at_start(tmp_path):
+    """block_size + 1 tokens hold one window, but the sampler draws offsets below len - block_size - 1: none."""
+    block = RUN["block_size"]
+    data_dir = write_synth(tmp_path / "data", train_ids=np.arange(block + 1, dtype=np.uint16))
+    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
+    assert f"train.bin holds {block + 1} tokens, fewer than the {block + 2} a train split needs" in message
+    assert not (tmp_path / "run").exists()
+    write_synth(data_dir, train_ids=np.arange(block + 2, dtype=np.uint16))
+    cfg = SimpleNamespace(**RUN, data_dir=data_dir, data_seed=0)
+    batch = next(data.train_batches(data.load_tokens(cfg, "train"), cfg, 0, 1, SimpleNamespace(world_size=1, rank=0,
+                                                                                               device="cpu")))
+    assert batch[0][0].tolist() == list(range(block))
+
+
+def test_a_damaged_scan_cache_in_meta_json_is_scanned_again(tmp_path):
+    data_dir = write_synth(tmp_path / "data")
+    meta_path = data_dir / "synth" / "meta.json"
+    for scan in ([1, 2], {"train.bin": 5}, {"train.bin": {"max_id": "9"}}):
+        meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "scan": scan}))
+        data.load_tokens(SimpleNamespace(**RUN, data_dir=data_dir), "train")
+        assert json.loads(meta_path.read_text())["scan"]["train.bin"]["max_id"] == VOCAB - 1
+
+
 # ---- 5. disk full ---------------------------------------------------------------------------
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
@@ -443,9 +499,14 @@ def test_a_disk_that_fills_mid_checkpoint_ends_in_one_line(finished, data_dir, t
 
     monkeypatch.setattr(checkpoint.torch, "save", fills_up)
     message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
-    assert "unexpected pos" in message and "disk full" in message and "kept" in message
+    assert "unexpected pos" in message and "disk full" in message and "kept" in message  # plenty of space: torch's
     assert hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest() == ckpt_before
     assert not list(out_dir.glob("*.tmp"))
+    # less space left than the checkpoint needs: the system's words, not torch's internals
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda folder: SimpleNamespace(free=4096))
+    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    assert "ckpt.pt: No space left on device (0 MiB free there)" in message and "unexpected pos" not in message
+    assert hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest() == ckpt_before
 
 
 # a 64 KiB tmpfs ($1), filled up if $3 says so; then the command after $3 trains into $1/run, its stderr to $2
@@ -459,7 +520,7 @@ echo "$?" > "$err.rc"
 @needs_small_tmpfs
 @pytest.mark.parametrize("disk,expected", [
     ("full", "run/config.json (No space left on device): disk full"),  # and run.lock's PID, which must not fail again
-    ("small", "run/ckpt.pt: "),  # at step 0: config.json and the log fit, the checkpoint does not
+    ("small", "run/ckpt.pt: No space left on device ("),  # at step 0: config.json and the log fit, the checkpoint does not
 ])
 def test_a_run_on_a_disk_that_is_or_gets_full_ends_in_one_line(data_dir, tmp_path, disk, expected):
     """A real file system (a 64 KiB tmpfs), not a simulated one."""
@@ -577,7 +638,8 @@ def test_a_damaged_config_json_is_written_again_on_resume(finished, data_dir, tm
     assert json.loads((out_dir / "config.json").read_text())["n_layer"] == 2
 
 
-@pytest.mark.parametrize("meta", ["[1, 2]", '{"tokens": 5}', '{"vocab_size": "1024"}'])
+@pytest.mark.parametrize("meta", ["[1, 2]", '{"tokens": 5}', '{"vocab_size": "1024"}', '{"vocab_size": 0}',
+                                  '{"vocab_size": -64}'])
 def test_a_meta_json_of_another_shape_stops_with_one_line(tmp_path, meta):
     data_dir = write_synth(tmp_path / "data")
     (data_dir / "synth" / "meta.json").write_text(meta)
@@ -630,6 +692,10 @@ def test_eval_only_without_resume_does_not_score_a_fresh_model_over_a_trained_ru
     (dict(dropout=1.0), "dropout=1.0 must be in [0, 1)"),
     (dict(dropout=-0.1), "dropout=-0.1 must be in [0, 1)"),
     (dict(ckpt_interval=-1), "ckpt_interval=-1 must not be negative"),
+    (dict(seed=-1), "seed=-1 must not be negative"),
+    (dict(data_seed=-2), "data_seed=-2 must be -1 (the default order) or a seed >= 0"),
+    (dict(init_from="inherit", inherit_from="ref/ckpt.pt", attn_divisors=[1, 1]),
+     "attn_divisors=[1, 1] with init_from='inherit': inherited blocks keep their reference's divisors"),
 ])
 def test_impossible_settings_stop_with_one_line(data_dir, tmp_path, overrides, expected):
     assert expected in one_line_exit(train.main, argv(tmp_path / "run", data_dir, **overrides))
@@ -659,6 +725,24 @@ def test_a_device_or_out_dir_no_run_can_use_stops_with_one_line(data_dir, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_out_dir_that_is_a_file_stops_with_one_line(data_dir, tmp_path):
+    (tmp_path / "run").write_text("notes")
+    for overrides in ({}, dict(eval_only=True)):
+        message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, **overrides))
+        assert f"out_dir={tmp_path / 'run'} is a file" in message
+    assert (tmp_path / "run").read_text() == "notes"
+
+
+def test_a_wandb_that_is_installed_but_does_not_import_stops_in_one_line(data_dir, tmp_path, monkeypatch):
+    (tmp_path / "site" / "wandb").mkdir(parents=True)
+    (tmp_path / "site" / "wandb" / "__init__.py").write_text("raise ImportError('protobuf 3 is too old for wandb')\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "wandb", raising=False)
+    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, wandb_log=True))
+    assert "installed but cannot be imported (ImportError: protobuf 3 is too old for wandb)" in message
+    assert not (tmp_path / "run").exists()
+
+
 def test_ctrl_c_during_start_up_ends_in_one_line(finished, data_dir, tmp_path, monkeypatch):
     out_dir = copy_of(finished, tmp_path)
     before = digests(out_dir)
@@ -681,7 +765,9 @@ def test_evaluation_needs_neither_the_writers_lock_nor_a_batch_that_splits(finis
 
 
 @pytest.mark.parametrize("args,expected", [(["--tolerance", "nan"], "--tolerance nan"),
-                                           (["--out", "FILE"], "is a file")])
+                                           (["--out", "FILE"], "is a file"),
+                                           (["--seed", "-3"], "--seed -3 --data-seed -1: seeds are >= 0"),
+                                           (["--data-seed", "-2"], "--seed 1337 --data-seed -2: seeds are >= 0")])
 def test_grow_arguments_no_loop_can_use_stop_at_once(tmp_path, capsys, args, expected):
     (tmp_path / "ckpt.pt").write_bytes(b"a reference's checkpoint")
     args = [str(tmp_path / "ckpt.pt") if a == "FILE" else a for a in args]
@@ -689,6 +775,14 @@ def test_grow_arguments_no_loop_can_use_stop_at_once(tmp_path, capsys, args, exp
         inherit.main(["--grow-until-baseline", "--reference-run", str(tmp_path / "missing"),
                       "--out", str(tmp_path / "grow"), *args])
     assert expected in capsys.readouterr().err and not (tmp_path / "grow").exists()
+
+
+@pytest.mark.parametrize("seeds", [["--seed", "-1"], ["--data-seed", "-5"]])
+def test_a_single_inheritance_with_a_negative_seed_writes_nothing(finished, tmp_path, capsys, seeds):
+    with pytest.raises(SystemExit):
+        inherit.main(["--reference", str(finished / "ckpt.pt"), "--n-layer", "1", "--out",
+                      str(tmp_path / "t" / "ckpt.pt"), *seeds])
+    assert "seeds are >= 0" in capsys.readouterr().err and not (tmp_path / "t").exists()
 
 
 def test_wandb_outside_the_grow_loop_is_refused(tmp_path, capsys):

@@ -1,6 +1,11 @@
 """The small-scale study: its pipeline end to end (study.py --quick), its statistics, and its presets' regime."""
 import json
 import math
+import os
+import signal
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -89,6 +94,12 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
     assert (results / "study.md").exists()  # the claims suite's report stays
     for fig in ("layers_blocks.png", "layers_curves_n2.png", "layers_bars_n2.png"):
         assert (results / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", fig
+
+    # a rerun reuses every run and replaces the report and figures whole: written aside, then renamed
+    written = ("study.md", "curves.png", "attention.png")
+    inodes = {name: (results / name).stat().st_ino for name in written}
+    study.main(["--quick", "--out", str(out), "--results", str(results)])
+    assert [name for name in written if (results / name).stat().st_ino == inodes[name]] == []
 
 
 def test_quick_baselines_suite_trains_every_rival_for_t_steps_on_the_inheritune_batches(tmp_path, builtin_bpe_data_dir,
@@ -330,11 +341,52 @@ def test_with_wandb_every_launch_of_the_study_is_tracked_in_the_studys_group(tmp
 
     def first_seed(base, seed, out, preset, progress, suite):
         launches.append(study.launcher(progress, "--out", str(out / "seed0" / "grow")))
-        raise KeyboardInterrupt  # stop before anything trains
+        raise LookupError("stop before anything trains")
     monkeypatch.setattr(study, "prepare_builtin", lambda *a, **k: None)
     monkeypatch.setattr(study, "seed_runs", first_seed)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(LookupError):
         study.main(["--quick", "--out", str(tmp_path / "s"), *flags])
     command = study.inherit.train_command(launches[0], {"out_dir": "r"})
     tracked = {"--wandb_log=True", f"--wandb_group={tmp_path / 's'}", "--wandb_project=inheritune"}
     assert tracked <= set(command) if flags else not any("wandb" in a for a in command)
+
+
+def test_a_second_study_on_the_same_out_is_refused_before_it_trains(tmp_path, monkeypatch):
+    def trains(*args):
+        raise AssertionError("the second study trained")
+    monkeypatch.setattr(study, "prepare_builtin", trains)
+    monkeypatch.setattr(study, "seed_runs", trains)
+    with study.lock_run_dir(tmp_path / "s"):  # the first study, still running
+        message = one_line_exit(study.main, ["--quick", "--out", str(tmp_path / "s")])
+    assert f"{tmp_path / 's'} is in use by another run (pid {os.getpid()}" in message
+
+
+def test_ctrl_c_stops_the_runs_in_progress_and_ends_in_one_line(tmp_path, monkeypatch):
+    """Ctrl-C to study.py alone (its runs in threads, their train.py not in the signalled group): each running
+    train.py is told to save and stop (SIGTERM, stubbed here by a process that notes it), and no new one starts."""
+    stub = ("import signal, sys, time\n"
+            "def saved(*_):\n    open(sys.argv[1], 'w').write('saved'); sys.exit(1)\n"
+            "signal.signal(signal.SIGTERM, saved)\nopen(sys.argv[1], 'w').write('started')\ntime.sleep(30)\n")
+    monkeypatch.setattr(study.inherit, "STOPPING", threading.Event(), raising=False)
+    monkeypatch.setattr(study.inherit, "train_command", lambda args, overrides, config_files=(): [
+        sys.executable, "-c", stub, str(Path(overrides["out_dir"]) / "note")])
+    monkeypatch.setattr(study, "prepare_builtin", lambda *a, **k: None)
+    runs = [tmp_path / "s" / "first", tmp_path / "s" / "second"]
+
+    def seed_runs(base, seed, out, preset, progress, suite):
+        for run_dir in runs:  # one after another, as a seed's runs are
+            study.inherit.launch(study.launcher(progress), {"out_dir": str(run_dir)})
+    monkeypatch.setattr(study, "seed_runs", seed_runs)
+
+    def ctrl_c_once_the_first_run_started():
+        deadline = time.time() + 60
+        while not ((runs[0] / "note").exists() and (runs[0] / "note").read_text() == "started"):
+            assert time.time() < deadline
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Thread(target=ctrl_c_once_the_first_run_started, daemon=True).start()
+    t0 = time.time()
+    message = one_line_exit(study.main, ["--quick", "--out", str(tmp_path / "s")])
+    assert message.startswith("interrupted (Ctrl-C): the runs in progress saved a checkpoint and stopped")
+    assert (runs[0] / "note").read_text() == "saved" and not (runs[1] / "note").exists()
+    assert time.time() - t0 < 25 and not study.inherit.RUNNING

@@ -719,6 +719,12 @@ def test_a_pretrained_run_resumes_with_the_command_that_started_it(synth_data_di
     run(tmp_path / "run", synth_data_dir, init_from="pretrained", max_iters=2, **same)
     run(tmp_path / "run", synth_data_dir, init_from="resume", max_iters=4, **same)
     assert load_ckpt(tmp_path / "run")["model_args"]["scale_attn_by_inverse_layer_idx"] is False
+    # a model flag changed since that command is refused, as in any resumed run
+    for changed, expected in (({"n_layer": 3}, "n_layer=3 (set by '--n_layer=3') but"),
+                              ({"dropout": 0.1}, "dropout=0.1 (set by '--dropout=0.1') but")):
+        message = one_line_exit(run, tmp_path / "run", synth_data_dir, init_from="resume", max_iters=6,
+                                **{**same, **changed})
+        assert expected in message, message
 
 
 def test_printed_log_lines_carry_the_runs_eta(synth_data_dir, tmp_path, capsys):
