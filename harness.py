@@ -15,10 +15,14 @@ import json
 from pathlib import Path
 
 import torch
-from lm_eval import simple_evaluate
-from lm_eval.api.model import TemplateLM
-from lm_eval.tasks import TaskManager
-from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
+
+try:
+    from lm_eval import simple_evaluate
+    from lm_eval.api.model import TemplateLM
+    from lm_eval.tasks import TaskManager
+    from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
+except ImportError:  # an extra install, kept out of requirements.txt
+    raise SystemExit("harness.py needs lm-evaluation-harness: pip install -r requirements-eval.txt") from None
 
 from checkpoint import GPT2_VOCAB
 from evaluate import load_model, score
