@@ -1,7 +1,6 @@
 """The README front page and docs/: every link and named script resolves, every command of this repository's
 scripts parses, and CI runs the README's test command."""
 import argparse
-import importlib.util
 import re
 import runpy
 import shlex
@@ -29,8 +28,6 @@ def test_every_link_and_script_named_in_the_readme_and_docs_exists():
     assert not missing
 
 
-# scripts of an extra install (requirements-eval.txt), parsed only where it is installed: CI installs the dev set only
-EXTRAS = {"harness.py": "lm_eval"}
 CONFIGURED = {"train.py": (train.DEFAULTS, train.CHOICES), "sample.py": (sample.DEFAULTS, sample.CHOICES)}
 
 
@@ -71,8 +68,6 @@ def test_every_command_in_the_readme_and_docs_parses(monkeypatch):
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
     monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", parse_known_then_stop)
     for page, script, args in commands():
-        if script in EXTRAS and importlib.util.find_spec(EXTRAS[script]) is None:
-            continue
         found.add(script)
         try:
             if script in CONFIGURED:  # nanoGPT-style flags, read by configurator.py

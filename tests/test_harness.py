@@ -4,18 +4,15 @@ import math
 
 import pytest
 
-pytest.importorskip("lm_eval", reason="lm-evaluation-harness is the eval extra: pip install -r requirements-eval.txt")
-pytest.importorskip("accelerate", reason="the harness's hf model needs lm_eval[hf] (requirements-eval.txt)")
-
-import export_hf  # noqa: E402
-import harness  # noqa: E402
-from checkpoint import GPT2_VOCAB  # noqa: E402
-from conftest import ROOT, one_line_exit  # noqa: E402
-from evaluate import load_model  # noqa: E402
-from lm_eval.api.instance import Instance  # noqa: E402
-from lm_eval.models.huggingface import HFLM  # noqa: E402
-from model import GPT, GPTConfig  # noqa: E402
-from test_hf import our_checkpoint  # noqa: E402
+import export_hf
+import harness
+from checkpoint import GPT2_VOCAB
+from conftest import ROOT, one_line_exit
+from evaluate import load_model
+from lm_eval.api.instance import Instance
+from lm_eval.models.huggingface import HFLM
+from model import GPT, GPTConfig
+from test_hf import our_checkpoint
 
 TASKS = ["sciq_tiny", "wikitext_tiny"]
 INCLUDE = "tests/data/harness_tasks"  # the YAMLs name their data files from the repository root
