@@ -288,7 +288,8 @@ class Progress:
     def cost(base, n_layer, steps, teacher_layers=0):
         """FLOPs up to a constant: a step's forward and backward of the model, plus a teacher's forward
         (a third of its training step) for distillation."""
-        d, V = base["n_embd"], base["vocab_size"] or read_meta(base["data_dir"], base["dataset"])["vocab_size"]
+        meta = read_meta(base["data_dir"], base["dataset"]) or {}  # {}: not prepared yet, the embedding left out
+        d, V = base["n_embd"], base["vocab_size"] or meta.get("vocab_size", 0)
         return steps * (n_layer * 12 * d * d + V * d + teacher_layers * 4 * d * d + (V * d / 3 if teacher_layers else 0))
 
     def grow_stopped(self, rounds):

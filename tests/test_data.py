@@ -515,8 +515,8 @@ def test_a_full_data_disk_stops_in_one_line_not_a_bus_error(tmp_path, hf_cache):
     old = prep.prepare_text_files([write_jsonl(tmp_path / "old.jsonl", [f"old {i}" for i in range(20)])],
                                   data_dir=tmp_path / "data", name="mine", num_proc=1)
     texts = [tmp_path / f"long{i}.txt" for i in range(2)]
-    for path in texts:
-        path.write_text("word " * 40_000)  # 80K tokens in all: more than a 64 KiB disk holds
+    for i, path in enumerate(texts):
+        path.write_text(f"word{i} " * 40_000)  # 80K tokens or more in all: more than a 64 KiB disk holds
     (tmp_path / "mnt").mkdir()
     run_on_small_tmpfs("64k", FILL_DATA_DISK, tmp_path / "mnt", old, sys.executable, *texts, tmp_path / "stderr",
                        tmp_path / "rc", tmp_path / "after", cwd=ROOT, check=True, timeout=120,

@@ -342,7 +342,7 @@ def test_with_wandb_every_launch_of_the_study_is_tracked_in_the_studys_group(tmp
     def first_seed(base, seed, out, preset, progress, suite):
         launches.append(study.launcher(progress, "--out", str(out / "seed0" / "grow")))
         raise LookupError("stop before anything trains")
-    monkeypatch.setattr(study, "prepare_builtin", lambda *a, **k: None)
+    monkeypatch.setattr(study, "prepare_dataset", lambda *a, **k: None)
     monkeypatch.setattr(study, "seed_runs", first_seed)
     with pytest.raises(LookupError):
         study.main(["--quick", "--out", str(tmp_path / "s"), *flags])
@@ -354,7 +354,7 @@ def test_with_wandb_every_launch_of_the_study_is_tracked_in_the_studys_group(tmp
 def test_a_second_study_on_the_same_out_is_refused_before_it_trains(tmp_path, monkeypatch):
     def trains(*args):
         raise AssertionError("the second study trained")
-    monkeypatch.setattr(study, "prepare_builtin", trains)
+    monkeypatch.setattr(study, "prepare_dataset", trains)
     monkeypatch.setattr(study, "seed_runs", trains)
     with study.lock_run_dir(tmp_path / "s"):  # the first study, still running
         message = one_line_exit(study.main, ["--quick", "--out", str(tmp_path / "s")])
@@ -370,7 +370,7 @@ def test_ctrl_c_stops_the_runs_in_progress_and_ends_in_one_line(tmp_path, monkey
     monkeypatch.setattr(study.inherit, "STOPPING", threading.Event(), raising=False)
     monkeypatch.setattr(study.inherit, "train_command", lambda args, overrides, config_files=(): [
         sys.executable, "-c", stub, str(Path(overrides["out_dir"]) / "note")])
-    monkeypatch.setattr(study, "prepare_builtin", lambda *a, **k: None)
+    monkeypatch.setattr(study, "prepare_dataset", lambda *a, **k: None)
     runs = [tmp_path / "s" / "first", tmp_path / "s" / "second"]
 
     def seed_runs(base, seed, out, preset, progress, suite):

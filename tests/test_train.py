@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
@@ -741,11 +742,22 @@ def test_printed_log_lines_carry_the_runs_eta(synth_data_dir, tmp_path, capsys):
 WANDB_BLOCK = 32768
 
 
-def wandb_records(run_dir):
-    """The records of an offline wandb run: its .wandb file is a LevelDB-style log (a 7-byte header, then 32 KiB
-    blocks of chunks: crc32c, length, type 1 full / 2 first / 3 middle / 4 last, data) of protobuf Records."""
+def wandb_records(run_dir, timeout=60):
+    """The records of a finished offline wandb run, once all are written: wandb's service process may still be writing
+    its .wandb file when run.finish() has returned (wandb 0.31), so this waits for the file's exit record."""
+    deadline = time.time() + timeout
+    while True:
+        records = wandb_log_records(next(Path(run_dir).glob("run-*.wandb")).read_bytes())
+        if any(r.WhichOneof("record_type") == "exit" for r in records) or time.time() > deadline:
+            return records
+        time.sleep(0.2)
+
+
+def wandb_log_records(data):
+    """The records of a .wandb file: a LevelDB-style log (a 7-byte header, then 32 KiB blocks of chunks: crc32c,
+    length, type 1 full / 2 first / 3 middle / 4 last, data) of protobuf Records; a chunk still being written is
+    left out."""
     from wandb.proto.wandb_internal_pb2 import Record
-    data = next(Path(run_dir).glob("run-*.wandb")).read_bytes()
     assert data[:4] == b":W&B"
     records, pending, pos = [], b"", 7
     while pos + 7 <= len(data):
@@ -753,6 +765,8 @@ def wandb_records(run_dir):
             pos += WANDB_BLOCK - pos % WANDB_BLOCK
             continue
         length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
+        if pos + 7 + length > len(data):
+            break
         pending += data[pos + 7:pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):
