@@ -3,7 +3,7 @@ blocks from scratch after the same T steps, the gap the paper's claims need (res
 
     OMP_NUM_THREADS=1 python pilot.py --jobs 2                   # every point, one seed each (SEEDS)
     OMP_NUM_THREADS=1 python pilot.py --jobs 2 --seeds 0 1 2 --points pcfg_d64_K8
-    python pilot.py --points ... --figure results/pilot.png   # table of the finished runs (and figure)
+    python pilot.py --table --seeds 0 1 2 --figure results/pilot.png   # the finished runs' table and curves
 
 Every run trains with config/study_cpu.py's recipe (the paper's, scaled to a CPU) where a point does not
 change it, and with the study's seeds and batch orders: seed s initialises both models, the reference draws
@@ -182,15 +182,17 @@ def main(argv=None):
     p.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     p.add_argument("--jobs", type=int, default=2, help="runs trained side by side (one per core)")
     p.add_argument("--out", default="out/pilot")
+    p.add_argument("--table", action="store_true", help="train nothing: tabulate the points' finished runs")
     p.add_argument("--figure", default="", help="also draw every point's curves (first seed) to this file")
     args = p.parse_args(argv)
     out = Path(args.out)
-    for dataset in sorted({POINTS[n]["dataset"] for n in args.points}):
-        prepare_dataset(dataset)
-    status = Status(out)
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(lambda job: train(status, out, *job), runs(out, args.points, args.seeds)))
-    rows = [r for r in (summarize(out, n, args.seeds) for n in POINTS) if r is not None]
+    if not args.table:
+        for dataset in sorted({POINTS[n]["dataset"] for n in args.points}):
+            prepare_dataset(dataset)
+        status = Status(out)
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            list(pool.map(lambda job: train(status, out, *job), runs(out, args.points, args.seeds)))
+    rows = [r for r in (summarize(out, n, args.seeds) for n in args.points) if r is not None]
     print(table(rows) + f"\n\nHardware: {hardware(rows[0]['cfg'])}")
     if args.figure:
         plot(rows, out, args.figure)

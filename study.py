@@ -288,8 +288,9 @@ class Progress:
     def cost(base, n_layer, steps, teacher_layers=0):
         """FLOPs up to a constant: a step's forward and backward of the model, plus a teacher's forward
         (a third of its training step) for distillation."""
-        meta = read_meta(base["data_dir"], base["dataset"]) or {}  # {}: not prepared yet, the embedding left out
-        d, V = base["n_embd"], base["vocab_size"] or meta.get("vocab_size", 0)
+        # the dataset's vocabulary where the config leaves it to the data (0 while not prepared: the embedding left out)
+        V = base["vocab_size"] or (read_meta(base["data_dir"], base["dataset"]) or {}).get("vocab_size", 0)
+        d = base["n_embd"]
         return steps * (n_layer * 12 * d * d + V * d + teacher_layers * 4 * d * d + (V * d / 3 if teacher_layers else 0))
 
     def grow_stopped(self, rounds):
