@@ -941,12 +941,9 @@ def test_grow_refuses_to_mix_rounds_of_another_recipe(grown, ref_run, tmp_path):
     assert read_json(out / "results.json") == before
 
 
-@pytest.mark.parametrize("name, words", [("search.json", "restore it, or choose another --out"),
-                                         ("baseline.json", "the reference is evaluated again"),
-                                         ("n04/result.json", "evaluated again from its checkpoint")])
-@pytest.mark.parametrize("damage", ["", "{", "[1, 2]"])
-def test_a_damaged_file_of_the_grow_loop_ends_in_one_line(tmp_path, monkeypatch, name, words, damage):
-    """Empty, half-written or not an object: one line naming the file and what to do (rounds stubbed)."""
+def _finished_stubbed_grow(tmp_path, monkeypatch):
+    """A grow loop run to its end over an 8-block reference, its rounds n=4 and 6 stubbed by their result.json
+    (val loss 9.0 against a baseline of 1.0); returns its --out and its command."""
     ref_dir, out = tmp_path / "ref", tmp_path / "grow"
     save_checkpoint(ref_dir / "ckpt.pt", GPT(GPTConfig(vocab_size=64, n_layer=8, n_head=1, n_embd=8, block_size=8)),
                     {"seed": 1, "max_iters": 0}, step=0)
@@ -958,6 +955,16 @@ def test_a_damaged_file_of_the_grow_loop_ends_in_one_line(tmp_path, monkeypatch,
             {"step": 0, "num_params": 0, "val_loss": 9.0, "tokens": 0, "elapsed_s": 0.0, "clip_rate": 0.0}))
     (out / "baseline.json").write_text('{"val_loss": 1.0}')
     inherit.main(argv)
+    return out, argv
+
+
+@pytest.mark.parametrize("name, words", [("search.json", "restore it, or choose another --out"),
+                                         ("baseline.json", "the reference is evaluated again"),
+                                         ("n04/result.json", "evaluated again from its checkpoint")])
+@pytest.mark.parametrize("damage", ["", "{", "[1, 2]"])
+def test_a_damaged_file_of_the_grow_loop_ends_in_one_line(tmp_path, monkeypatch, name, words, damage):
+    """Empty, half-written or not an object: one line naming the file and what to do (rounds stubbed)."""
+    out, argv = _finished_stubbed_grow(tmp_path, monkeypatch)
     (out / name).write_text(damage)
     message = one_line_exit(inherit.main, argv)
     assert message.startswith(f"{out / name} is damaged") and words in message
@@ -969,17 +976,7 @@ def test_a_damaged_file_of_the_grow_loop_ends_in_one_line(tmp_path, monkeypatch,
 def test_a_grow_loop_file_whose_loss_is_not_a_finite_number_ends_in_one_line(tmp_path, monkeypatch, name, words,
                                                                               value, shown):
     """true is not 1.0, NaN not a loss, a list not a number: refused naming the file, and results.json is kept."""
-    ref_dir, out = tmp_path / "ref", tmp_path / "grow"
-    save_checkpoint(ref_dir / "ckpt.pt", GPT(GPTConfig(vocab_size=64, n_layer=8, n_head=1, n_embd=8, block_size=8)),
-                    {"seed": 1, "max_iters": 0}, step=0)
-    argv = ["--grow-until-baseline", "--reference-run", str(ref_dir), "--out", str(out)]
-    monkeypatch.setattr(inherit, "launch", lambda *args: True)  # a round "trains" by having its result.json
-    for n in (4, 6):
-        (out / f"n{n:02d}").mkdir(parents=True)
-        (out / f"n{n:02d}" / "result.json").write_text(json.dumps(
-            {"step": 0, "num_params": 0, "val_loss": 9.0, "tokens": 0, "elapsed_s": 0.0, "clip_rate": 0.0}))
-    (out / "baseline.json").write_text('{"val_loss": 1.0}')
-    inherit.main(argv)
+    out, argv = _finished_stubbed_grow(tmp_path, monkeypatch)
     before = (out / "results.json").read_text()
     record = json.dumps({**json.loads((out / name).read_text()), "val_loss": "LOSS"})
     (out / name).write_text(record.replace('"LOSS"', value))
