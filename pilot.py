@@ -14,7 +14,6 @@ resumed; each run's output goes to its train.log under out/pilot.
 """
 import argparse
 import statistics
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,12 +25,11 @@ from data import read_meta
 from model import GPT, GPTConfig
 from plots.runs import read_log, save_figure
 from prepare_openwebtext import prepare_dataset
-from study import HERE, PRESETS, clock, data_orders, hardware, paired, plateau, result, run_config, spread
+from study import HERE, PRESETS, data_orders, hardware, paired, plateau, result, run_config, spread, status_line
 from train import DEFAULTS
 
 LR_AT_D64 = 3e-3  # config/study_cpu.py's lr, at its width
 SEEDS = (0,)
-PAPER_GAP = -0.05  # GPT2-medium: 24L 2.81 vs 16L scratch 2.86 after the same steps
 
 
 def point(dataset, d, K, T=1600, ls=True, heads=4):
@@ -69,8 +67,7 @@ class Status:
             self.say(f"finish {Path(out_dir).relative_to(self.out)}: val loss {result['val_loss']:.4f}")
 
     def say(self, text):
-        sys.stdout.write(f"[{clock(time.time() - self.t0)}] {text}\n")  # one write: threads do not interleave
-        sys.stdout.flush()
+        status_line(self.t0, text)
 
 
 def recipe(name):

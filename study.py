@@ -327,8 +327,13 @@ class Progress:
         return str(path.relative_to(self.out)) if path.is_relative_to(self.out) else str(path)
 
     def say(self, text):
-        sys.stdout.write(f"[{clock(time.time() - self.t0)}] {text}\n")  # one write: seeds' threads do not interleave
-        sys.stdout.flush()
+        status_line(self.t0, text)
+
+
+def status_line(t0, text):
+    """A status line stamped with the time since t0, in one write: threads' lines do not interleave."""
+    sys.stdout.write(f"[{clock(time.time() - t0)}] {text}\n")
+    sys.stdout.flush()
 
 
 def clock(seconds):
