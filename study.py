@@ -8,8 +8,8 @@ reference is trained to its plateau, every row has several seeds and every claim
 
 Data: the built-in corpus in its own 1,024-token BPE (data/builtin_bpe1024), or another corpus of CORPORA that a
 preset names. Per seed s (initialisation s; the reference's batches drawn with data_seed 2s, every compared model's
-with 2s+1): a K-block reference; the grow loop from K/2 by 2, inheriting the blocks and the token embedding (= tied LM head) as the paper
-does, which judges claim (a); then, at depths fixed before any run, n = K/2 and n = round(2K/3):
+with 2s+1): a K-block reference; the grow loop from K/2 by 2, inheriting the blocks and the token embedding
+(= tied LM head) as the paper does, which judges claim (a); then, at depths fixed before any run, n = K/2 and n = round(2K/3):
 Inheritune and scratch for T and 2T steps, and at round(2K/3) the ablation's three other part presets.
 Every run trains with the reference's recipe: config/study_<preset>.py over train.py's defaults. One
 status line per run start and finish; each run's output goes to its train.log. Interrupted, rerun the
