@@ -45,10 +45,11 @@ POINTS = {
     "pcfg_d64_K8": point("pcfg", 64, 8),
     "pcfg_d64_K8_ls0": point("pcfg", 64, 8, ls=False),
     "kjv_d128_K8": point("builtin_bpe1024", 128, 8),
-    "pcfg_d64_K12": point("pcfg", 64, 12),
+    "pcfg_d64_K12_T3200": point("pcfg", 64, 12, T=3200),
     "pcfg_d128_K8": point("pcfg", 128, 8),
     "kjv_d64_K8_T3200": point("builtin_bpe1024", 64, 8, T=3200),
     "pcfg_d64_K8_T3200": point("pcfg", 64, 8, T=3200),
+    "pcfg_d64_K8_T3200_ls0": point("pcfg", 64, 8, T=3200, ls=False),
 }
 
 
