@@ -3,6 +3,7 @@ reference is trained to its plateau, every row has several seeds and every claim
 
     python study.py --jobs 3                     # CPU: K=8, d=64, T=1,600 steps, 3 seeds side by side
     python study.py --preset gpu --jobs 5        # K=12, d=80, block 256, 5 seeds: one H100/H200
+    python study.py --preset pcfg --seeds 0 --jobs 2   # where depth matters (the grammar corpus), one seed a part
     python study.py --quick                      # tiny and one seed: checks the pipeline (the tests run it)
     python study.py --suite layers --jobs 3      # which blocks to inherit, and distillation
 
@@ -15,6 +16,12 @@ Every run trains with the reference's recipe: config/study_<preset>.py over trai
 status line per run start and finish; each run's output goes to its train.log. Interrupted, rerun the
 same command: finished runs are reused and unfinished ones resumed. Writes results/study.md
 (RESULTS/) with its figures.
+
+Parts: --seeds trains only those seeds. Each finished seed's run records (config.json, result.json, log.jsonl, the
+grow loop's JSON, the reference's attention analysis; no checkpoints) are kept in RESULTS/runs/seed<s>/, and the
+report is made from those records over every seed kept there, so a later part may run on a machine whose out/ is
+gone. A part that retrains a recorded reference (another suite) must reproduce its recorded val loss exactly.
+--jobs counts trainings at once, not seeds: after its reference and grow loop, a seed's runs train side by side.
 
 --suite layers trains, from the same references and with the same recipe, seeds and batches, at the compared
 depths: Inheritune with each selection policy of inherit.py --select (first = the claims suite's run),
@@ -34,16 +41,17 @@ import statistics
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from functools import partial
 from pathlib import Path
 
 import torch
 
 import inherit
 from analyze import analyze
-from checkpoint import lock_run_dir
+from checkpoint import load_checkpoint, lock_run_dir
 from configurator import load_config
-from data import read_meta, write_json_atomically, write_text_atomically
+from data import read_meta, write_atomically, write_json_atomically, write_text_atomically
 from plots.plot_grow import plot_grow
 from plots.plot_layers import plot_layer_choices
 from plots.plot_seeds import plot_seed_bars, plot_seed_curves, seeds as seeds_text
@@ -53,11 +61,11 @@ from settings import require_wandb
 from train import DEFAULTS
 
 HERE = Path(__file__).resolve().parent
-PRESETS = {"cpu": "config/study_cpu.py", "gpu": "config/study_gpu.py"}
+PRESETS = {"cpu": "config/study_cpu.py", "gpu": "config/study_gpu.py", "pcfg": "config/study_pcfg.py"}
 # the corpora a preset may train on, all made offline by prepare_openwebtext.prepare_dataset
 CORPORA = {"builtin_bpe1024": "the built-in corpus", "pcfg": "the grammar corpus of pcfg.py"}
-RESULTS = {"cpu": "results", "gpu": "results/gpu"}
-SEEDS = {"cpu": (0, 1, 2), "gpu": (0, 1, 2, 3, 4)}
+RESULTS = {"cpu": "results", "gpu": "results/gpu", "pcfg": "results/pcfg"}
+SEEDS = {"cpu": (0, 1, 2), "gpu": (0, 1, 2, 3, 4), "pcfg": (0, 1, 2)}
 # --quick: the same pipeline at a size that trains in seconds on a CPU, whatever the preset
 QUICK = dict(n_layer=4, n_head=2, n_embd=16, block_size=32, batch_size=4, tokens_per_step=128, max_iters=4,
              warmup_iters=1, eval_interval=2, eval_tokens=1024, log_interval=2, device="cpu", compile=False)
@@ -66,8 +74,13 @@ PARTS = ("attn_ln", "mlp_ln", "attn_mlp_noln")  # the ablation's part presets be
 # machine a CPU run trains at 4,200 (8 blocks) to 5,900 (4 blocks) tokens/s with three side by side, not the
 # 11,000-13,000 per run the pilot had estimated, so the CPU study fits 3 hours with one depth, K/2, and one
 # ablation preset, attention (+ its layernorm) only; the GPU preset compares at both depths and ablates all
-# three presets at round(2K/3), as the paper.
-PLANS = {"cpu": (1, PARTS[:1]), "gpu": (2, PARTS)}
+# three presets at round(2K/3), as the paper. So does the grammar corpus's preset, whose claims suite runs in parts
+# of one seed (~1.5 h on 2 cores each: results/pilot.md).
+PLANS = {"cpu": (1, PARTS[:1]), "gpu": (2, PARTS), "pcfg": (2, PARTS)}
+# a run's files the reports read, kept in RESULTS/runs (no checkpoints): config, result, log, the grow loop's JSON,
+# the attention analysis and figure, and the inheritance manifest taken out of the checkpoint
+RECORDS = ("config.json", "result.json", "log.jsonl", "results.json", "search.json", "attention.json", "attention.png",
+           "manifest.json")
 PAPER_EMBEDDINGS = "wte"  # the released code inherits the token embedding (= tied LM head) only
 # "matches" means the paired 95% interval lies below +MATCH_MARGIN. The paper calls a gap of 0.00 a match
 # (medium 16L Inheritune 2.81 vs 24L 2.81) and one of +0.03 not (14L: 2.84); 0.02 nats is under that gap
@@ -121,9 +134,22 @@ def share_cores(jobs, device, environ=os.environ):
 
 
 def run(base, out_dir, progress, **changes):
-    """Train one model of the study (reused when finished, resumed when not); returns its run dir."""
-    inherit.run_training(launcher(progress), {**base, **changes}, str(out_dir))
+    """Train one model of the study (reused when finished, resumed when not) in one of --jobs slots; returns its
+    run dir."""
+    with progress.slots:
+        inherit.run_training(launcher(progress), {**base, **changes}, str(out_dir))
     return Path(out_dir)
+
+
+def run_all(jobs):
+    """Row -> run dir from row -> a call that trains it, side by side (the runs' slots bound how many train at
+    once; the longest are listed first). A failed run cancels the runs not started and is raised."""
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {row: pool.submit(job) for row, job in jobs.items()}
+        done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
+        if any(f.exception() for f in done):
+            pool.shutdown(cancel_futures=True)
+    return {row: f.result() for row, f in futures.items()}
 
 
 def launcher(progress, *argv):
@@ -133,12 +159,15 @@ def launcher(progress, *argv):
     return args
 
 
-def reference_and_grow(base, seed, out, progress):
-    """A seed's reference and its grow loop (blocks + wte inherited); returns the grow loop's results.json."""
+def reference_and_grow(base, seed, out, progress, records):
+    """A seed's reference (checked against its record, where one is kept) and its grow loop (blocks + wte
+    inherited); returns the grow loop's results.json."""
     ref = run(base, out / f"seed{seed}" / "reference", progress, seed=seed, data_seed=data_orders(seed)["reference"])
+    check_reproduced(ref, records / "reference")
     grow_dir = out / f"seed{seed}" / "grow"
-    inherit.grow_until_baseline(launcher(progress, "--reference-run", str(ref), "--out", str(grow_dir),
-                                         "--embeddings", PAPER_EMBEDDINGS))
+    with progress.slots:
+        inherit.grow_until_baseline(launcher(progress, "--reference-run", str(ref), "--out", str(grow_dir),
+                                             "--embeddings", PAPER_EMBEDDINGS))
     grow = json.loads((grow_dir / "results.json").read_text())
     progress.grow_stopped([r["n"] for r in grow["rounds"]])
     return grow
@@ -149,11 +178,57 @@ def grow_depths(K):
     return list(range(K // 2, K, 2))
 
 
-def seed_runs(base, seed, out, preset, progress, suite="claims"):
-    """A seed's runs, one after another: its reference and grow loop, then the suite's models at the fixed
-    depths, whatever depth its grow loop stopped at. Returns the grow loop's results and row -> run dir."""
-    grow = reference_and_grow(base, seed, out, progress)
-    return grow, SUITES[suite](seed, out / f"seed{seed}", preset, progress)
+def seed_runs(base, seed, out, preset, progress, results_dir, suite="claims"):
+    """A seed's runs: its reference and grow loop, then the suite's models at the fixed depths side by side,
+    whatever depth its grow loop stopped at; then its records kept in results_dir/runs/seed<s>. Returns row ->
+    run dir."""
+    records = records_dir(results_dir, seed)
+    reference_and_grow(base, seed, out, progress, records)
+    rows = SUITES[suite](seed, out / f"seed{seed}", preset, progress)
+    keep_records(out / f"seed{seed}", rows, suite, records)
+    return rows
+
+
+def records_dir(results_dir, seed):
+    return Path(results_dir) / "runs" / f"seed{seed}"
+
+
+def check_reproduced(run_dir, record):
+    """A run trained here must end where its kept record did (CPU training is deterministic for a seed), else the
+    records and this machine's runs would be mixed in one report."""
+    if (record / "result.json").exists() and result(record)["val_loss"] != result(run_dir)["val_loss"]:
+        raise SystemExit(f"{run_dir} ended at val loss {result(run_dir)['val_loss']!r}, but its record {record} at "
+                         f"{result(record)['val_loss']!r}: this machine does not reproduce the kept runs (another CPU "
+                         f"or torch?); report it on its own with --results elsewhere")
+
+
+def keep_records(seed_dir, rows, suite, records):
+    """Copy a finished seed's run records (RECORDS: no checkpoints) to `records`, the reference's attention
+    analysis and the inherited runs' manifests included; the suite's rows (<suite>.json) last, which marks the
+    seed as kept."""
+    analyze(rows["reference"] / "ckpt.pt", rows["reference"])
+    for ckpt in seed_dir.rglob("ckpt.pt"):
+        manifest = load_checkpoint(ckpt).get("inherit_manifest")
+        if manifest:
+            write_json_atomically(ckpt.parent / "manifest.json", manifest)
+    for path in sorted(seed_dir.rglob("*")):
+        if path.name in RECORDS and path.is_file():
+            target = records / path.relative_to(seed_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(target, lambda f: f.write(path.read_bytes()), "wb")
+    write_json_atomically(records / f"{suite}.json", {row: str(d.relative_to(seed_dir)) for row, d in rows.items()})
+
+
+def kept_seeds(results_dir, suite):
+    """The seeds whose records for `suite` are kept in results_dir/runs."""
+    found = Path(results_dir).glob(f"runs/seed*/{suite}.json")
+    return sorted(int(p.parent.name.removeprefix("seed")) for p in found)
+
+
+def kept_rows(results_dir, seed, suite):
+    """A kept seed's rows: row -> its record dir."""
+    records = records_dir(results_dir, seed)
+    return {row: records / rel for row, rel in json.loads((records / f"{suite}.json").read_text()).items()}
 
 
 def seed_recipe(seed, seed_dir):
@@ -178,14 +253,14 @@ def target_runs(seed, seed_dir, preset, progress):
     scratch = inherit.scratch_overrides(recipe)
     K = recipe["n_layer"]
     depths, n_abl = compared_depths(K, preset), ablation_depth(K, preset)
-    rows = {"reference": seed_dir / "reference"}
+    jobs = {f"scratch_2T_n{d}": partial(run, scratch, seed_dir / f"scratch{d}_2T", progress, n_layer=d,
+                                        max_iters=2 * recipe["max_iters"]) for d in depths}
     for d in depths:
-        rows[f"inheritune_n{d}"] = inherited(recipe, seed_dir, d, progress)
-        rows[f"scratch_T_n{d}"] = run(scratch, seed_dir / f"scratch{d}_T", progress, n_layer=d)
-        rows[f"scratch_2T_n{d}"] = run(scratch, seed_dir / f"scratch{d}_2T", progress, n_layer=d,
-                                       max_iters=2 * recipe["max_iters"])
-    rows.update({f"ablate_{p}_n{n_abl}": inherited(recipe, seed_dir, n_abl, progress, p) for p in ablation_parts(preset)})
-    return rows
+        jobs[f"inheritune_n{d}"] = partial(inherited, recipe, seed_dir, d, progress)
+        jobs[f"scratch_T_n{d}"] = partial(run, scratch, seed_dir / f"scratch{d}_T", progress, n_layer=d)
+    jobs |= {f"ablate_{p}_n{n_abl}": partial(inherited, recipe, seed_dir, n_abl, progress, p)
+             for p in ablation_parts(preset)}
+    return {"reference": seed_dir / "reference", **run_all(jobs)}
 
 
 def layer_runs(seed, seed_dir, preset, progress):
@@ -195,17 +270,17 @@ def layer_runs(seed, seed_dir, preset, progress):
     Returns row name -> run dir."""
     recipe = seed_recipe(seed, seed_dir)
     scratch, teacher = inherit.scratch_overrides(recipe), recipe["inherit_from"]
-    rows = {"reference": seed_dir / "reference"}
+    jobs = {}
     for d in compared_depths(recipe["n_layer"], preset):
-        rows[f"first_n{d}"] = inherited(recipe, seed_dir, d, progress)
-        rows.update({f"{p}_n{d}": run(recipe, seed_dir / f"select{d}_{p}", progress, n_layer=d, inherit_select=p)
-                     for p in POLICIES})
-        rows[f"distill_scratch_n{d}"] = run(scratch, seed_dir / f"distill{d}_scratch", progress, n_layer=d,
-                                            distill_from=teacher)
-        rows[f"distill_inherit_n{d}"] = run(recipe, seed_dir / f"distill{d}_inherit", progress, n_layer=d,
-                                            distill_from=teacher)
-        rows[f"scratch_T_n{d}"] = run(scratch, seed_dir / f"scratch{d}_T", progress, n_layer=d)
-    return rows
+        jobs[f"distill_scratch_n{d}"] = partial(run, scratch, seed_dir / f"distill{d}_scratch", progress, n_layer=d,
+                                                distill_from=teacher)
+        jobs[f"distill_inherit_n{d}"] = partial(run, recipe, seed_dir / f"distill{d}_inherit", progress, n_layer=d,
+                                                distill_from=teacher)
+        jobs[f"first_n{d}"] = partial(inherited, recipe, seed_dir, d, progress)
+        jobs |= {f"{p}_n{d}": partial(run, recipe, seed_dir / f"select{d}_{p}", progress, n_layer=d, inherit_select=p)
+                 for p in POLICIES}
+        jobs[f"scratch_T_n{d}"] = partial(run, scratch, seed_dir / f"scratch{d}_T", progress, n_layer=d)
+    return {"reference": seed_dir / "reference", **run_all(jobs)}
 
 
 def stack_plan(K, T, rounds):
@@ -251,10 +326,12 @@ def baseline_runs(seed, seed_dir, preset, progress):
     model at half width, scratch at K/2 (shared with the claims suite) and the reference. Returns row -> run dir."""
     recipe = seed_recipe(seed, seed_dir)
     n = recipe["n_layer"] // 2
-    return {"reference": seed_dir / "reference", f"inheritune_n{n}": inherited(recipe, seed_dir, n, progress),
-            **{r: stacked(recipe, seed_dir, rounds, progress) for r, rounds in STACK_ROUNDS.items()},
-            "half_width": run(half_width(recipe), seed_dir / "half_width", progress),
-            f"scratch_T_n{n}": run(inherit.scratch_overrides(recipe), seed_dir / f"scratch{n}_T", progress, n_layer=n)}
+    jobs = {**{r: partial(stacked, recipe, seed_dir, rounds, progress) for r, rounds in STACK_ROUNDS.items()},
+            "half_width": partial(run, half_width(recipe), seed_dir / "half_width", progress),
+            f"inheritune_n{n}": partial(inherited, recipe, seed_dir, n, progress),
+            f"scratch_T_n{n}": partial(run, inherit.scratch_overrides(recipe), seed_dir / f"scratch{n}_T", progress,
+                                       n_layer=n)}
+    return {"reference": seed_dir / "reference", **run_all(jobs)}
 
 
 SUITES = {"claims": target_runs, "layers": layer_runs, "baselines": baseline_runs}
@@ -265,9 +342,10 @@ class Progress:
     """One status line per run start and finish (run, seed, val loss, elapsed, ETA of the whole study);
     each run's own output goes to its train.log. The ETA weighs runs by FLOPs (parameters x tokens)."""
 
-    def __init__(self, out, base, seeds, preset, suite="claims", tracking=()):
+    def __init__(self, out, base, seeds, preset, suite="claims", tracking=(), jobs=1):
         self.out, self.base, self.t0, self.lock = out, base, time.time(), threading.Lock()
         self.tracking = list(tracking)  # the grow loop's --wandb flags, handed to every run's launch
+        self.slots = threading.BoundedSemaphore(jobs)  # --jobs: how many runs train at once
         self.started_at, self.done, self.counted = {}, 0.0, set()
         self.depths = compared_depths(base["n_layer"], preset)
         self.total = len(seeds) * sum(self.cost(base, *run) for run in self.plan(base, preset, suite))
@@ -524,7 +602,7 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
     tokens = T * base["tokens_per_step"]
     plateaus = [plateau(rows[s]["reference"]) for s in seeds]
     every_run = {str(d) for s in seeds for d in rows[s].values()} | {
-        r["run_dir"] for g in grows.values() for r in g["rounds"]}
+        str(rows[s]["reference"].parent / "grow" / f"n{r['n']:02d}") for s, g in grows.items() for r in g["rounds"]}
     commits, train_s = provenance(every_run)
     validation = (f"the first {base['eval_tokens']:,} tokens of val.bin" if base["eval_tokens"] else "all of val.bin")
     orders = {s: data_orders(s) for s in seeds}
@@ -614,7 +692,8 @@ def write_results(results_dir, preset, base, seeds, grows, rows, attention, wall
         "| seed | first layer where most heads are collapsed | grow loop stopped at n |", "|---|---|---|",
         *collapse, "",
         "![loss curves by step and by tokens](curves.png)\n", "![grow until baseline, first seed](grow.png)\n",
-        "![ablation](ablation.png)\n", "![attention rank, first seed's reference](attention.png)\n",
+        "![ablation](ablation.png)\n",
+        f"![attention rank, first seed's reference](runs/seed{seeds[0]}/reference/attention.png)\n",
     ]
     write_text_atomically(results_dir / "study.md", "\n".join(md) + "\n")
     print((results_dir / "study.md").read_text())
@@ -655,10 +734,10 @@ def step_seconds(run_dir):
 
 
 def selection(run_dir, n):
-    """The blocks a run inherited and the policy's per-block scores (its checkpoint's manifest); runs from
-    before the manifest recorded them inherited the first n."""
-    from checkpoint import load_checkpoint
-    record = (load_checkpoint(Path(run_dir) / "ckpt.pt").get("inherit_manifest") or {}).get(inherit.SELECTION)
+    """The blocks a run inherited and the policy's per-block scores (its checkpoint's manifest, kept as
+    manifest.json); runs from before the manifest recorded them inherited the first n."""
+    manifest = Path(run_dir) / "manifest.json"
+    record = (json.loads(manifest.read_text()) if manifest.exists() else {}).get(inherit.SELECTION)
     return record or {"policy": "first", "blocks": list(range(n)), "scores": None}
 
 
@@ -913,7 +992,9 @@ def main(argv=None):
                         "distillation (layers.md); baselines: stacking and half width (baselines.md); all share "
                         "the references, grow loops and common runs")
     p.add_argument("--quick", action="store_true", help="tiny models, a few steps, one seed")
-    p.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel (a GPU has room for several)")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once (a GPU has room for several)")
+    p.add_argument("--seeds", type=int, nargs="+", help="train only these seeds (a part; default: the preset's); "
+                   "the report holds every seed whose records RESULTS/runs keeps")
     p.add_argument("--out", default="", help="run directories (default out/study_<preset>[_quick])")
     p.add_argument("--results", default="", help="tables and figures (default results/, results/gpu, or OUT/results)")
     p.add_argument("--wandb", action="store_true", help="track every run in Weights & Biases, grouped under --out")
@@ -921,6 +1002,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.jobs < 1:
         p.error(f"--jobs must be at least 1, got {args.jobs}")
+    if args.seeds and (min(args.seeds) < 0 or len(set(args.seeds)) < len(args.seeds)):
+        p.error(f"--seeds must be distinct and not negative, got {' '.join(map(str, args.seeds))}")
     if args.wandb:
         require_wandb("--wandb", "leave out --wandb")
     name = f"study_{args.preset}" + ("_quick" if args.quick else "")
@@ -931,37 +1014,45 @@ def main(argv=None):
 
 
 def run_study(args, out, command):
-    """The suite's runs for every seed (reused, resumed or trained), then its report."""
+    """The suite's runs for the chosen seeds (reused, resumed or trained) and their records, then its report over
+    every kept seed."""
     results_dir = Path(args.results or (out / "results" if args.quick else RESULTS[args.preset]))
     t0 = time.time()
     base = study_settings(args.preset, args.quick)
     prepare_dataset(base["dataset"], base["data_dir"])
-    seeds = SEEDS[args.preset][:1] if args.quick else SEEDS[args.preset]
+    seeds = args.seeds or (SEEDS[args.preset][:1] if args.quick else SEEDS[args.preset])
     tracking = ["--wandb", "--wandb-project", args.wandb_project, "--wandb-group", str(out)] if args.wandb else []
-    progress = Progress(out, base, seeds, args.preset, args.suite, tracking)
+    progress = Progress(out, base, seeds, args.preset, args.suite, tracking, args.jobs)
     threads = share_cores(args.jobs, base["device"])
-    progress.say(f"{seeds_text(len(seeds))}, {args.jobs} at a time" + (f", {threads} threads each" if threads else "")
-                 + f"; each run's output in its train.log under {out}")
+    progress.say(f"{seeds_text(len(seeds))}, {args.jobs} run{'s' if args.jobs > 1 else ''} at a time"
+                 + (f", {threads} threads each" if threads else "") + f"; each run's output in its train.log under {out}")
 
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        grows, rows = {}, {}
+    with ThreadPoolExecutor(max_workers=len(seeds)) as pool:
         try:
-            for s, (grow, runs) in zip(seeds, pool.map(lambda s: seed_runs(base, s, out, args.preset, progress, args.suite), seeds)):
-                grows[s], rows[s] = grow, runs
+            list(pool.map(lambda s: seed_runs(base, s, out, args.preset, progress, results_dir, args.suite), seeds))
         except KeyboardInterrupt:  # before the pool waits for its threads: their runs are stopped first
             inherit.stop_runs()
             raise SystemExit(f"interrupted (Ctrl-C): the runs in progress saved a checkpoint and stopped; finished "
                              f"runs are kept in {out}: run the same command again to continue") from None
+    write_report(args, base, results_dir, time.time() - t0, command)
+
+
+def write_report(args, base, results_dir, wall_s, command):
+    """The suite's report over every seed kept in results_dir/runs, from the records alone."""
+    seeds = kept_seeds(results_dir, args.suite)
+    rows = {s: kept_rows(results_dir, s, args.suite) for s in seeds}
+    missing = [s for s in SEEDS[args.preset] if s not in seeds and not args.quick]
+    if missing:
+        print(f"the report holds {seeds_text(len(seeds))}; the preset's others, in parts: python study.py --preset "
+              f"{args.preset} --suite {args.suite} --seeds {' '.join(map(str, missing))}")
     if args.suite == "baselines":
-        return write_baselines(results_dir, base, seeds, rows, time.time() - t0, command)
+        return write_baselines(results_dir, base, seeds, rows, wall_s, command)
+    attention = {s: json.loads((rows[s]["reference"] / "attention.json").read_text()) for s in seeds}
     if args.suite == "layers":
-        attention = {s: analyze(rows[s]["reference"] / "ckpt.pt", rows[s]["reference"]) for s in seeds}
-        return write_layers(results_dir, base, seeds, rows, attention, time.time() - t0, command, args.preset)
-    attention = {}
-    for s in seeds:
-        report = analyze(rows[s]["reference"] / "ckpt.pt", results_dir if s == seeds[0] else rows[s]["reference"])
-        attention[s] = report["first_collapsed_layer"]
-    write_results(results_dir, args.preset, base, seeds, grows, rows, attention, time.time() - t0, command)
+        return write_layers(results_dir, base, seeds, rows, attention, wall_s, command, args.preset)
+    grows = {s: json.loads((rows[s]["reference"].parent / "grow" / "results.json").read_text()) for s in seeds}
+    collapse = {s: a["first_collapsed_layer"] for s, a in attention.items()}
+    write_results(results_dir, args.preset, base, seeds, grows, rows, collapse, wall_s, command)
 
 
 if __name__ == "__main__":

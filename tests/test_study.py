@@ -2,6 +2,7 @@
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -63,8 +64,17 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
     assert numbers["grow"]["0"]["stopped_at"] == grow["stopped_at"]
     assert numbers["grow_verdict"].startswith("holds" if grow["stopped_at"] else "does not hold")
     assert [c["verdict"] for c in numbers["claims"]] == ["inconclusive (one seed)"] * len(study.claims(K, "cpu"))
-    assert "first_collapsed_layer" in json.loads((results / "attention.json").read_text())
-    for fig in ("curves.png", "grow.png", "ablation.png", "attention.png"):
+    # the seed's run records are kept beside the report, no checkpoints; the attention analysis among them
+    kept = results / "runs" / "seed0"
+    assert json.loads((kept / "claims.json").read_text())["scratch_T_n2"] == "scratch2_T"
+    for row, run_dir in dirs.items():
+        for name in ("config.json", "result.json", "log.jsonl"):
+            assert (kept / run_dir.relative_to(seed_dir) / name).read_bytes() == (run_dir / name).read_bytes()
+    assert not list(kept.rglob("*.pt")) and (kept / "grow" / "results.json").exists()
+    assert json.loads((kept / "inherit2_attn_ln" / "manifest.json").read_text())  # from its checkpoint
+    assert "first_collapsed_layer" in json.loads((kept / "reference" / "attention.json").read_text())
+    assert "](runs/seed0/reference/attention.png)" in md
+    for fig in ("curves.png", "grow.png", "ablation.png", "runs/seed0/reference/attention.png"):
         data = (results / fig).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, fig
 
@@ -96,10 +106,36 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
         assert (results / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", fig
 
     # a rerun reuses every run and replaces the report and figures whole: written aside, then renamed
-    written = ("study.md", "curves.png", "attention.png")
+    written = ("study.md", "curves.png", "grow.png")
     inodes = {name: (results / name).stat().st_ino for name in written}
     study.main(["--quick", "--out", str(out), "--results", str(results)])
     assert [name for name in written if (results / name).stat().st_ino == inodes[name]] == []
+
+
+def test_a_study_in_parts_reports_every_kept_seed_and_a_part_checks_what_it_retrains(tmp_path, builtin_bpe_data_dir,
+                                                                                      monkeypatch, one_thread):
+    """Part 1 trains seed 0; part 2, on a machine whose out/ is gone, trains seed 1 alone and reports both from the
+    kept records; a part that retrains a kept reference must end where its record did."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").symlink_to(builtin_bpe_data_dir)
+    out, results = tmp_path / "runs", tmp_path / "results"
+    study.main(["--quick", "--seeds", "0", "--out", str(out), "--results", str(results)])
+    first = json.loads((results / "results.json").read_text())
+    shutil.rmtree(out)
+    study.main(["--quick", "--seeds", "1", "--jobs", "2", "--out", str(out), "--results", str(results)])
+    both = json.loads((results / "results.json").read_text())
+    assert not (out / "seed0").exists() and both["seeds"] == [0, 1]
+    for row, losses in first["final_val_loss"].items():
+        assert both["final_val_loss"][row][0] == losses[0], row
+        assert both["final_val_loss"][row][1] == _final(out / "seed1" / json.loads(
+            (results / "runs" / "seed1" / "claims.json").read_text())[row]), row
+    assert both["grow"]["0"] == first["grow"]["0"] and both["claims"][0]["std"] is not None
+
+    record = results / "runs" / "seed1" / "reference" / "result.json"
+    kept = json.loads(record.read_text())
+    record.write_text(json.dumps({**kept, "val_loss": kept["val_loss"] + 1e-6}))
+    message = one_line_exit(study.main, ["--quick", "--seeds", "1", "--out", str(out), "--results", str(results)])
+    assert "does not reproduce the kept runs" in message and str(out / "seed1" / "reference") in message
 
 
 def test_quick_baselines_suite_trains_every_rival_for_t_steps_on_the_inheritune_batches(tmp_path, builtin_bpe_data_dir,
@@ -204,9 +240,10 @@ def _fake_grow(stops):
 def test_every_seed_is_compared_at_the_same_fixed_depths_wherever_its_grow_loop_stopped(tmp_path, monkeypatch):
     monkeypatch.setattr(study.inherit, "grow_until_baseline", _fake_grow({0: 4, 1: 6, 2: None}))
     monkeypatch.setattr(study, "run", lambda base, out_dir, progress, **changes: (Path(out_dir), changes)[0])
+    monkeypatch.setattr(study, "keep_records", lambda *args: None)
     base = {"n_layer": 8, "max_iters": 10, "n_embd": 8, "vocab_size": 64}
-    rows = {s: study.seed_runs(base, s, tmp_path, "gpu", study.Progress(tmp_path, base, (0, 1, 2), "gpu"))[1]
-            for s in (0, 1, 2)}
+    progress = study.Progress(tmp_path, base, (0, 1, 2), "gpu")
+    rows = {s: study.seed_runs(base, s, tmp_path, "gpu", progress, tmp_path / "results") for s in (0, 1, 2)}
     assert study.fixed_depths(8) == (4, 5) and study.fixed_depths(24) == (12, 16) and study.fixed_depths(36)[0] == 18
     assert study.compared_depths(8, "gpu") == (4, 5) and study.compared_depths(8, "cpu") == (4,)
     for s in (0, 1, 2):
@@ -339,7 +376,7 @@ def test_cpu_runs_side_by_side_share_the_cores_unless_the_user_chose(monkeypatch
 def test_with_wandb_every_launch_of_the_study_is_tracked_in_the_studys_group(tmp_path, monkeypatch, flags):
     launches = []
 
-    def first_seed(base, seed, out, preset, progress, suite):
+    def first_seed(base, seed, out, preset, progress, results_dir, suite):
         launches.append(study.launcher(progress, "--out", str(out / "seed0" / "grow")))
         raise LookupError("stop before anything trains")
     monkeypatch.setattr(study, "prepare_dataset", lambda *a, **k: None)
@@ -373,7 +410,7 @@ def test_ctrl_c_stops_the_runs_in_progress_and_ends_in_one_line(tmp_path, monkey
     monkeypatch.setattr(study, "prepare_dataset", lambda *a, **k: None)
     runs = [tmp_path / "s" / "first", tmp_path / "s" / "second"]
 
-    def seed_runs(base, seed, out, preset, progress, suite):
+    def seed_runs(base, seed, out, preset, progress, results_dir, suite):
         for run_dir in runs:  # one after another, as a seed's runs are
             study.inherit.launch(study.launcher(progress), {"out_dir": str(run_dir)})
     monkeypatch.setattr(study, "seed_runs", seed_runs)
