@@ -2,6 +2,7 @@
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import sys
@@ -320,6 +321,30 @@ RUNNING = ("out_dir", "eval_interval", "eval_tokens", "log_interval", "ckpt_inte
 PAPER = ("gpt2m_baseline24", "gpt2l_baseline36", "gpt2xl_baseline48")
 
 
+@pytest.fixture(scope="module")
+def pcfg_meta(tmp_path_factory):
+    """The grammar corpus's meta.json, its vocabulary from a 2,000-document preparation and its training tokens
+    from their mean length (the full corpus takes minutes to prepare)."""
+    import pcfg
+    import prepare_openwebtext
+    full, pcfg.DOCUMENTS = pcfg.DOCUMENTS, 2000
+    try:
+        data_dir = tmp_path_factory.mktemp("pcfg")
+        prepare_openwebtext.prepare_pcfg(data_dir, num_proc=1)
+        meta = read_meta(data_dir, "pcfg")
+    finally:
+        pcfg.DOCUMENTS = full
+    per_document = (meta["tokens"]["train"] + meta["tokens"]["val"]) / 2000
+    return {**meta, "tokens": {"train": per_document * full * (1 - prepare_openwebtext.PCFG_VAL_FRACTION)}}
+
+
+def _comments(path):
+    """A preset's text and that of the preset it builds on (`from config.X import *`)."""
+    text = path.read_text()
+    base = re.search(r"^from config\.(\w+) import \*", text, re.M)
+    return text + (_comments(path.parent / f"{base.group(1)}.py") if base else "")
+
+
 def _resolve(path):
     return load_config(DEFAULTS, [str(path)])
 
@@ -335,14 +360,14 @@ def test_presets_are_on_the_papers_recipe(preset):
     # the gradient regime: scaled at least as strongly as the paper's loops (8 or 12 x the mean gradient), so the
     # clip at 1.0 fires on nearly every step (the study reports each row's clip rate)
     assert cfg["grad_clip"] == 1.0 and cfg["grad_scale"] >= max(p["grad_scale"] for p in papers)
-    comment = (study.HERE / "config" / "study_cpu.py").read_text()
+    comment = _comments(study.HERE / study.PRESETS[preset])  # each preset names the keys it scales, and why
     assert all(f"# - {reason}:" in comment for reason in SCALED)
 
 
 @pytest.mark.parametrize("preset", sorted(study.PRESETS))
-def test_presets_are_in_the_papers_regime(preset, builtin_bpe_data_dir):
+def test_presets_are_in_the_papers_regime(preset, builtin_bpe_data_dir, pcfg_meta):
     cfg = _resolve(study.HERE / study.PRESETS[preset])
-    meta = read_meta(builtin_bpe_data_dir, cfg["dataset"])
+    meta = pcfg_meta if cfg["dataset"] == "pcfg" else read_meta(builtin_bpe_data_dir, cfg["dataset"])
     model = GPT(GPTConfig(**{k: cfg[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "bias")},
                           vocab_size=meta["vocab_size"]))
     total = sum(p.numel() for p in model.parameters())
