@@ -21,9 +21,10 @@ from pathlib import Path
 
 from checkpoint import GPT2_VOCAB, is_checkpoint_file, load_checkpoint, to_hf_gpt2
 from data import check_new_directory, read_json_object, require_gpt2_tokens, write_directory_atomically
-from inherit import SELECTION, changed_settings, inherited_blocks, manifest_summary
+from inherit import SELECTION, inherited_blocks, manifest_summary
 from model import GPTConfig
 from prepare_openwebtext import OPENWEBTEXT_HUB_ID
+from settings import changed_settings
 from tokenizer import _bundled_bpe_dir
 
 EOT_TEXT = "<|endoftext|>"

@@ -41,7 +41,7 @@ from data import (check_new_directory, check_tokenizer, load_split, read_json_ob
                   write_json_atomically, write_text_atomically)
 from model import GPT, GPTConfig
 from prepare_openwebtext import prepare_builtin
-from settings import TRACKING_KEYS, require_wandb
+from settings import DEFAULTS, ORIGIN_KEYS, SELECT, TRACKING_KEYS, changed_settings, require_wandb
 
 BUILTIN_BPE_VOCAB = 1024  # the built-in job's corpus: its own compact BPE, as the study's (config/builtin_reference.py)
 
@@ -58,9 +58,6 @@ EMBEDDINGS = {
     "wpe": ("transformer.wpe.",),
     "ln_f": ("transformer.ln_f.",),
 }
-# how the inherited blocks are chosen when --layers does not list them: the paper's first n, n spread evenly,
-# or the n that score highest on the reference (influence: block influence; rank: attention rank)
-SELECT = ("first", "spread", "influence", "rank")
 SELECTION = "selection"  # the manifest entry: the policy, its per-block scores, the choice and the reference's K
 HERE = Path(__file__).resolve().parent
 
@@ -351,18 +348,9 @@ def write_stacked_from_args(args):
           f"{resume_command(config, Path(args.out).parent)}")
 
 
-def changed_settings(config, skip=()):
-    """config's train.py settings that differ from train.py's defaults, as --key=value arguments; tracking is
-    left out (rerun as printed, a run would write into the wandb run of the one it copies)."""
-    from train import DEFAULTS  # train.py imports this module: import it when needed
-    return [f"--{k}={v}" for k, v in config.items()
-            if k in DEFAULTS and k not in (*skip, *TRACKING_KEYS) and v != DEFAULTS[k]]
-
-
 def resume_command(config, out_dir):
     """The train.py command that trains a step-0 checkpoint with the settings it was made with: those of
     config that differ from train.py's defaults, but for the model's shape and origin (the checkpoint's)."""
-    from train import ORIGIN_KEYS  # train.py imports this module: import it when needed
     settings = changed_settings(config, skip={"out_dir", "data_seed", *MODEL_KEYS, *ORIGIN_KEYS})
     return shlex.join(["python", "train.py", *settings, "--init_from=resume", f"--out_dir={out_dir}"])
 
@@ -654,7 +642,6 @@ def check_same_search(out, overrides):
     """Finished rounds are reused on rerun: only if they were made from the same recipe."""
     path = out / "search.json"
     if path.exists():
-        from train import DEFAULTS  # train.py imports this module: import it when needed
         # a setting train.py no longer has (inherit_allow_moved) changes nothing a round computes
         recorded = read_json(path, "it records the settings the rounds in it were trained with: restore it, or "
                                    "choose another --out")
