@@ -40,6 +40,7 @@ from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_
 from data import (check_new_directory, check_tokenizer, load_split, read_json_object, write_directory_atomically,
                   write_json_atomically, write_text_atomically)
 from model import GPT, GPTConfig
+from model_card import model_card
 from prepare_openwebtext import prepare_builtin
 from settings import DEFAULTS, ORIGIN_KEYS, SELECT, TRACKING_KEYS, changed_settings, require_wandb
 
@@ -422,7 +423,6 @@ def write_inherited_hf(args):
     check_moved_blocks(layers, getattr(model.config, "scale_attn_by_inverse_layer_idx", False),
                        args.allow_moved_blocks)
     manifest = keep_hf_layers(model, layers)
-    from export_hf import model_card  # export_hf imports this module: import it when needed
 
     def write(folder):
         model.save_pretrained(folder)
