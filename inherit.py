@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from analyze import THRESHOLD, WINDOWS, block_influence, collapse_stats, fixed_windows
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from data import (check_new_directory, check_tokenizer, load_split, read_json_object, write_directory_atomically,
                   write_json_atomically, write_text_atomically)
@@ -101,9 +102,6 @@ def spread_layers(n_layer, n_ref):
 def block_scores(select, ref, data_dir, dataset, device="cpu"):
     """Per reference block, what the policy keeps the largest of, on analyze.py's fixed validation windows:
     1 - cos(block input, output) for 'influence', the mean attention rank over heads for 'rank'."""
-    # imported here: analyze imports train, which imports this module
-    from analyze import THRESHOLD, WINDOWS, block_influence, collapse_stats, fixed_windows
-
     model = GPT(GPTConfig(**ref["model_args"]))
     model.load_state_dict(ref["model"])
     windows = fixed_windows(load_split(data_dir, dataset, "val"), model.config.block_size, WINDOWS).to(device)

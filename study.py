@@ -41,7 +41,7 @@ import torch
 
 import inherit
 from analyze import analyze
-from checkpoint import lock_run_dir
+from checkpoint import load_checkpoint, lock_run_dir
 from configurator import load_config
 from data import read_meta, write_json_atomically, write_text_atomically
 from plots.plot_grow import plot_grow
@@ -656,7 +656,6 @@ def step_seconds(run_dir):
 def selection(run_dir, n):
     """The blocks a run inherited and the policy's per-block scores (its checkpoint's manifest); runs from
     before the manifest recorded them inherited the first n."""
-    from checkpoint import load_checkpoint
     record = (load_checkpoint(Path(run_dir) / "ckpt.pt").get("inherit_manifest") or {}).get(inherit.SELECTION)
     return record or {"policy": "first", "blocks": list(range(n)), "scores": None}
 
