@@ -90,7 +90,7 @@ CHOICES = dict(
     attention=("auto", "flash", "cudnn", "efficient", "math"),
     compile_mode=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
 )
-# where a run's weights came from: a run records its origin's, not a resume's
+# how a run began (init_from and its source): config.json and checkpoints keep them through resumes
 ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_select",
                "inherit_embeddings", "pretrained_from")
 
