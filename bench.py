@@ -24,8 +24,8 @@ import torch
 from configurator import load_config
 from data import load_tokens, train_batches
 from model import peak_flops
-from train import (CHOICES, DEFAULTS, accumulation_steps, autocast_context, dropout_seed, prepare, setup_distributed,
-                   train_step)
+from settings import CHOICES, DEFAULTS
+from train import accumulation_steps, autocast_context, dropout_seed, prepare, setup_distributed, train_step
 
 CONFIG = Path(__file__).resolve().parent / "config"
 BENCHES = {

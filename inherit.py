@@ -36,12 +36,14 @@ from pathlib import Path
 
 import torch
 
+from analyze import THRESHOLD, WINDOWS, block_influence, collapse_stats, fixed_windows
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from data import (check_new_directory, check_tokenizer, load_split, read_json_object, write_directory_atomically,
                   write_json_atomically, write_text_atomically)
 from model import GPT, GPTConfig
+from model_card import model_card
 from prepare_openwebtext import prepare_builtin
-from settings import TRACKING_KEYS, require_wandb
+from settings import DEFAULTS, ORIGIN_KEYS, SELECT, TRACKING_KEYS, changed_settings, require_wandb
 
 BUILTIN_BPE_VOCAB = 1024  # the built-in job's corpus: its own compact BPE, as the study's (config/builtin_reference.py)
 
@@ -58,9 +60,6 @@ EMBEDDINGS = {
     "wpe": ("transformer.wpe.",),
     "ln_f": ("transformer.ln_f.",),
 }
-# how the inherited blocks are chosen when --layers does not list them: the paper's first n, n spread evenly,
-# or the n that score highest on the reference (influence: block influence; rank: attention rank)
-SELECT = ("first", "spread", "influence", "rank")
 SELECTION = "selection"  # the manifest entry: the policy, its per-block scores, the choice and the reference's K
 HERE = Path(__file__).resolve().parent
 
@@ -103,9 +102,6 @@ def spread_layers(n_layer, n_ref):
 def block_scores(select, ref, data_dir, dataset, device="cpu"):
     """Per reference block, what the policy keeps the largest of, on analyze.py's fixed validation windows:
     1 - cos(block input, output) for 'influence', the mean attention rank over heads for 'rank'."""
-    # imported here: analyze imports train, which imports this module
-    from analyze import THRESHOLD, WINDOWS, block_influence, collapse_stats, fixed_windows
-
     model = GPT(GPTConfig(**ref["model_args"]))
     model.load_state_dict(ref["model"])
     windows = fixed_windows(load_split(data_dir, dataset, "val"), model.config.block_size, WINDOWS).to(device)
@@ -351,18 +347,9 @@ def write_stacked_from_args(args):
           f"{resume_command(config, Path(args.out).parent)}")
 
 
-def changed_settings(config, skip=()):
-    """config's train.py settings that differ from train.py's defaults, as --key=value arguments; tracking is
-    left out (rerun as printed, a run would write into the wandb run of the one it copies)."""
-    from train import DEFAULTS  # train.py imports this module: import it when needed
-    return [f"--{k}={v}" for k, v in config.items()
-            if k in DEFAULTS and k not in (*skip, *TRACKING_KEYS) and v != DEFAULTS[k]]
-
-
 def resume_command(config, out_dir):
     """The train.py command that trains a step-0 checkpoint with the settings it was made with: those of
     config that differ from train.py's defaults, but for the model's shape and origin (the checkpoint's)."""
-    from train import ORIGIN_KEYS  # train.py imports this module: import it when needed
     settings = changed_settings(config, skip={"out_dir", "data_seed", *MODEL_KEYS, *ORIGIN_KEYS})
     return shlex.join(["python", "train.py", *settings, "--init_from=resume", f"--out_dir={out_dir}"])
 
@@ -434,7 +421,6 @@ def write_inherited_hf(args):
     check_moved_blocks(layers, getattr(model.config, "scale_attn_by_inverse_layer_idx", False),
                        args.allow_moved_blocks)
     manifest = keep_hf_layers(model, layers)
-    from export_hf import model_card  # export_hf imports this module: import it when needed
 
     def write(folder):
         model.save_pretrained(folder)
@@ -654,7 +640,6 @@ def check_same_search(out, overrides):
     """Finished rounds are reused on rerun: only if they were made from the same recipe."""
     path = out / "search.json"
     if path.exists():
-        from train import DEFAULTS  # train.py imports this module: import it when needed
         # a setting train.py no longer has (inherit_allow_moved) changes nothing a round computes
         recorded = read_json(path, "it records the settings the rounds in it were trained with: restore it, or "
                                    "choose another --out")

@@ -25,8 +25,8 @@ from data import read_meta
 from model import GPT, GPTConfig
 from plots.runs import read_log, save_figure
 from prepare_openwebtext import prepare_dataset
+from settings import DEFAULTS
 from study import HERE, PRESETS, data_orders, hardware, paired, plateau, result, run_config, spread, status_line
-from train import DEFAULTS
 
 LR_AT_D64 = 3e-3  # config/study_cpu.py's lr, at its width
 SEEDS = (0,)

@@ -1,4 +1,5 @@
-"""train.py's settings checks: values no run can use, and what a resumed or inherited run may change.
+"""train.py's settings: its defaults and choices, values no run can use, and what a resumed or inherited run
+may change.
 
 Each refusal is one line (ConfigError) before anything starts.
 """
@@ -7,6 +8,91 @@ from pathlib import Path
 
 from checkpoint import MODEL_KEYS
 from configurator import ConfigError
+
+# how the inherited blocks are chosen when no layer list names them: the paper's first n, n spread evenly,
+# or the n that score highest on the reference (influence: block influence; rank: attention rank)
+SELECT = ("first", "spread", "influence", "rank")
+
+DEFAULTS = dict(
+    # run directory and initialisation
+    out_dir="out",
+    init_from="scratch",  # 'scratch' | 'resume' (out_dir/ckpt.pt) | 'inherit' (see inherit_*) | 'pretrained'
+    inherit_from="",  # reference for init_from='inherit': a checkpoint, a HF GPT-2 directory or hub id
+    pretrained_from="",  # init_from='pretrained': the model (same kinds) whose weights and shape start the run
+    inherit_parts="full",  # per-block parts: 'full' | 'attn_ln' | 'mlp_ln' | 'attn_mlp_noln'
+    inherit_layers="",  # comma list of reference blocks, e.g. '0,1,2,5'; '' = chosen by inherit_select
+    inherit_select="first",  # 'first' n (the paper) | 'spread' | 'influence' | 'rank': see inherit.py --select
+    inherit_embeddings="wte",  # non-block tensors to inherit: 'wte' (= tied lm_head) as the paper; also wpe, ln_f
+    # knowledge distillation (a baseline of the paper's later versions), from any init_from: loss =
+    # (1 - distill_weight) * data loss + distill_weight * T^2 * KL(teacher || student) at temperature T (Hinton et
+    # al. 2015). The paper releases no KD code or settings: 0.5 and T = 1 (the teacher's own distribution) are ours
+    distill_from="",  # teacher: a checkpoint, a HF GPT-2 directory or hub id; '' = no distillation
+    distill_weight=0.5,
+    distill_temperature=1.0,
+    seed=1337,  # model init (and dropout masks)
+    data_seed=-1,  # batch order; -1: resumed run keeps its own, inherited = its reference's + 1, scratch = seed
+    # data: data_dir/dataset/{train,val}.bin made by prepare_openwebtext.py
+    data_dir="data",
+    dataset="builtin",
+    # model (GPT-2 small by default)
+    n_layer=12,
+    n_head=12,
+    n_embd=768,
+    block_size=1024,
+    vocab_size=0,  # 0 = the dataset's (meta.json), rounded up to a multiple of 64: GPT-2's 50257 -> 50304
+    bias=False,
+    dropout=0.0,
+    scale_attn_by_inverse_layer_idx=False,
+    layer_norm_epsilon=1e-5,
+    attn_divisors=[],  # per-block attention-logit divisors; [] = model.py's default (inherited runs: the reference's)
+    # optimisation: the global batch is set in tokens; accumulation is derived from it
+    batch_size=12,  # micro-batch (sequences per process per forward)
+    tokens_per_step=12 * 1024,
+    max_iters=1000,
+    learning_rate=6e-4,
+    min_lr=6e-5,
+    warmup_iters=100,
+    lr_decay_iters=0,  # 0 = max_iters
+    weight_decay=0.1,
+    decay_embeddings=False,  # False: only nn.Linear weights decay (the paper's code); True: wte and wpe too
+    beta1=0.9,
+    beta2=0.95,
+    grad_clip=1.0,  # 0 disables clipping
+    grad_scale=1.0,  # multiplies the mean gradient before clipping (the paper configs: see _paper_gpt2.py)
+    # evaluation: fixed validation windows, the same for every run and rank
+    eval_interval=250,
+    ckpt_interval=0,  # also save a checkpoint every this many steps; 0 = only at evaluations
+    eval_tokens=0,  # 0 = all of val.bin
+    eval_only=False,  # evaluate the initial model (e.g. init_from='resume') and stop
+    log_interval=10,
+    # system
+    device="auto",  # 'auto' | 'cpu' | 'cuda' | 'cuda:N'
+    dtype="auto",  # 'auto' (bfloat16 where supported, else float32) | 'bfloat16' | 'float32'
+    compile=False,
+    compile_mode="default",  # torch.compile mode: 'default' | 'reduce-overhead' (CUDA graphs) | 'max-autotune' | ...
+    attention="auto",  # SDPA kernel on CUDA: 'auto' (PyTorch's pick: cuDNN on an H200, torch 2.11) | 'flash' | ...
+    backend="auto",  # DDP backend: 'auto' (nccl on CUDA, gloo on CPU) | 'nccl' | 'gloo'
+    peak_tflops=0.0,  # MFU denominator override; 0 = look up the GPU name
+    # experiment tracking (nanoGPT's names): rank 0 also sends each logged step and the config to Weights & Biases;
+    # its files go to out_dir/wandb (WANDB_MODE=offline works without an account: `wandb sync` them later)
+    wandb_log=False,
+    wandb_project="inheritune",
+    wandb_run_name="",  # '' = out_dir
+    wandb_group="",  # runs shown together: the grow loop and study.py name their searches
+    wandb_run_id="",  # '' = a new run; a resumed run continues its own (kept in the checkpoint)
+)
+CHOICES = dict(
+    init_from=("scratch", "resume", "inherit", "pretrained"),
+    inherit_parts=("full", "attn_ln", "mlp_ln", "attn_mlp_noln"),
+    inherit_select=SELECT,
+    dtype=("auto", "bfloat16", "float32"),
+    backend=("auto", "nccl", "gloo"),
+    attention=("auto", "flash", "cudnn", "efficient", "math"),
+    compile_mode=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+)
+# how a run began (init_from and its source): config.json and checkpoints keep them through resumes
+ORIGIN_KEYS = ("init_from", "inherit_from", "inherit_parts", "inherit_layers", "inherit_select",
+               "inherit_embeddings", "pretrained_from")
 
 POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "eval_interval", "log_interval", "grad_scale",
             "distill_temperature")
@@ -95,3 +181,10 @@ def check_model_args(cfg, model_args, source):
         if key not in ("n_layer", "attn_divisors") and getattr(cfg, key) != model_args[key]:
             raise ConfigError(f"{key}={getattr(cfg, key)!r} but {source} has {key}={model_args[key]!r}; "
                               f"set --{key}={model_args[key]!r}")
+
+
+def changed_settings(config, skip=()):
+    """config's train.py settings that differ from train.py's defaults, as --key=value arguments; tracking is
+    left out (rerun as printed, a run would write into the wandb run of the one it copies)."""
+    return [f"--{k}={v}" for k, v in config.items()
+            if k in DEFAULTS and k not in (*skip, *TRACKING_KEYS) and v != DEFAULTS[k]]

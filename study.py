@@ -57,8 +57,7 @@ from plots.plot_layers import plot_layer_choices
 from plots.plot_seeds import plot_seed_bars, plot_seed_curves, seeds as seeds_text
 from plots.runs import read_log
 from prepare_openwebtext import prepare_dataset
-from settings import require_wandb
-from train import DEFAULTS
+from settings import DEFAULTS, SELECT, require_wandb
 
 HERE = Path(__file__).resolve().parent
 PRESETS = {"cpu": "config/study_cpu.py", "gpu": "config/study_gpu.py", "pcfg": "config/study_pcfg.py"}
@@ -335,7 +334,7 @@ def baseline_runs(seed, seed_dir, preset, progress):
 
 
 SUITES = {"claims": target_runs, "layers": layer_runs, "baselines": baseline_runs}
-POLICIES = tuple(p for p in inherit.SELECT if p != "first")  # the layers suite's policies beside the paper's
+POLICIES = tuple(p for p in SELECT if p != "first")  # the layers suite's policies beside the paper's
 
 
 class Progress:

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import torch
 
 import bench
+import settings
 import train
 from configurator import load_config
 from data import load_tokens, resolve_vocab_size, train_batches
@@ -25,7 +26,7 @@ def test_smoke_bench_times_train_pys_batches_against_synthetic_ones(builtin_data
     """A clock that charges 3 ms for a step on the batches train.py draws at that step and 2 ms for any
     other step: the real-data figures must come from the first cost, the synthetic ones from the second."""
     options = [f"--data_dir={builtin_data_dir}", "--batch_size=4", "--block_size=32", "--n_layer=1"]
-    cfg = SimpleNamespace(**load_config(train.DEFAULTS, [str(bench.SMOKE["tiny-cpu"]), *options], train.CHOICES))
+    cfg = SimpleNamespace(**load_config(settings.DEFAULTS, [str(bench.SMOKE["tiny-cpu"]), *options], settings.CHOICES))
     cfg.vocab_size = resolve_vocab_size(cfg)  # as prepare() does for the scratch run bench.py builds
     train.resolve_data_seed(cfg, None)
     data, d = load_tokens(cfg, "train"), train.Dist(0, 0, 1, "cpu")

@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+import settings
+import train
 from configurator import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,19 +140,17 @@ def test_argument_that_is_neither_file_nor_flag():
 
 def test_train_config_files_resolve():
     """Every shipped config file names only train.py's keys, with the right types and choices."""
-    import train
     paths = sorted((ROOT / "config").glob("*.py"))
     assert paths, "no config files found"
     for path in paths:
-        config = load_config(train.DEFAULTS, [str(path)], train.CHOICES)
-        assert set(config) == set(train.DEFAULTS)
-    tiny = load_config(train.DEFAULTS, [str(ROOT / "config" / "tiny_cpu.py"), "--max_iters=3"], train.CHOICES)
+        config = load_config(settings.DEFAULTS, [str(path)], settings.CHOICES)
+        assert set(config) == set(settings.DEFAULTS)
+    tiny = load_config(settings.DEFAULTS, [str(ROOT / "config" / "tiny_cpu.py"), "--max_iters=3"], settings.CHOICES)
     assert tiny["max_iters"] == 3
 
 
 @pytest.mark.parametrize("key", ["eval_interval", "log_interval", "batch_size"])
 def test_train_rejects_non_positive_sizes_in_one_line(key):
-    import train
     with pytest.raises(SystemExit) as e:
         train.main([f"--{key}=0"])
     msg = str(e.value)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import sample
-import train
+import settings
 from configurator import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def test_every_link_and_script_named_in_the_readme_and_docs_exists():
     assert not missing
 
 
-CONFIGURED = {"train.py": (train.DEFAULTS, train.CHOICES), "sample.py": (sample.DEFAULTS, sample.CHOICES)}
+CONFIGURED = {"train.py": (settings.DEFAULTS, settings.CHOICES), "sample.py": (sample.DEFAULTS, sample.CHOICES)}
 
 
 def commands():

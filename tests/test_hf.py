@@ -20,6 +20,7 @@ import inherit
 import train
 from checkpoint import GPT2_VOCAB, load_model_source, save_checkpoint
 from model import GPT, GPTConfig
+from model_card import hub_id
 from conftest import one_line_exit, save_edited_checkpoint
 
 transformers = pytest.importorskip("transformers")
@@ -270,7 +271,7 @@ def test_model_card_names_a_hub_reference_as_base_model_and_openwebtext_as_datas
     assert "Final validation loss: not known" in card.text and "reference blocks 0, 1 (K not recorded)" in card.text
     monkeypatch.chdir(tmp_path)
     (tmp_path / "hf" / "local").mkdir(parents=True)
-    assert [export_hf.hub_id(spec) for spec in (tmp_path, "run/ckpt.pt", "hf/local", "org/model")] == \
+    assert [hub_id(spec) for spec in (tmp_path, "run/ckpt.pt", "hf/local", "org/model")] == \
         [None, None, None, "org/model"]
 
 

@@ -23,6 +23,7 @@ import pytest
 import torch
 
 import inherit
+import settings
 import train
 from checkpoint import save_checkpoint
 from data import load_split, train_batches
@@ -93,7 +94,7 @@ def run_argv(out_dir, data_dir, **overrides):
 
 def evaluate(model, data_dir):
     """The val loss train.py would log for `model` (same windows, same evaluator)."""
-    cfg = SimpleNamespace(**{**train.DEFAULTS, **REF_RUN})
+    cfg = SimpleNamespace(**{**settings.DEFAULTS, **REF_RUN})
     data = load_split(data_dir, "synth", "val")
     return train.evaluate(model, data, cfg, train.Dist(0, 0, 1, "cpu"), nullcontext())
 
@@ -562,7 +563,7 @@ def test_the_grow_loop_tracks_its_runs_in_one_group_and_no_run_takes_another_run
     tracked = {"wandb_log": True, "wandb_project": "p", "wandb_run_name": "ref", "wandb_group": "g",
                "wandb_run_id": "abcd1234"}
     assert inherit.reference_overrides({"n_layer": K, **tracked}) == {"n_layer": K}
-    assert inherit.changed_settings({"learning_rate": 1.0, **tracked}) == ["--learning_rate=1.0"]  # cards, hand-offs
+    assert settings.changed_settings({"learning_rate": 1.0, **tracked}) == ["--learning_rate=1.0"]  # cards, hand-offs
     ckpt = load_ckpt(ref_run.ckpt)
     ckpt["config"].update(tracked)
     save_edited_checkpoint(ckpt, tmp_path / "tracked_ref.pt")
@@ -748,21 +749,21 @@ def test_grow_rounds_and_results(grown, ref_run, data_dir):
         assert config["n_layer"] == r["n"] and config["max_iters"] == T
         for key in ("learning_rate", "min_lr", "warmup_iters", "tokens_per_step", "eval_tokens", "dataset"):
             assert config[key] == REF_RUN[key], key
-        assert config["seed"] == train.DEFAULTS["seed"] and config["data_dir"] == str(data_dir)
+        assert config["seed"] == settings.DEFAULTS["seed"] and config["data_dir"] == str(data_dir)
         assert config["inherit_embeddings"] == "wte,wpe,ln_f"
         assert cells[8] == "blocks (full), wte,wpe,ln_f" and cells[7] == f"{r['clip_rate']:.2f}"
         assert r["clip_rate"] == result["clip_rate"]
     # round 1 began as inherit.inherit's model (seed: the reference's)
     ref_ckpt = load_ckpt(ref_run.ckpt)
     model, _ = inherit.inherit(ref_ckpt["model"], ref_ckpt["model_args"], 1, embeddings="wte,wpe,ln_f",
-                               seed=train.DEFAULTS["seed"])
+                               seed=settings.DEFAULTS["seed"])
     assert read_log(grown / "n01")[0]["val_loss"] == evaluate(model, data_dir)
 
 
 def test_grow_rounds_do_not_replay_the_references_batches(grown, ref_run, data_dir):
     """Same model seed as the reference, but another batch order (data_seed), both recorded in config.json."""
     ref_config = read_json(ref_run.dir / "config.json")
-    assert ref_config["seed"] == ref_config["data_seed"] == train.DEFAULTS["seed"]  # a scratch run: its seed
+    assert ref_config["seed"] == ref_config["data_seed"] == settings.DEFAULTS["seed"]  # a scratch run: its seed
     data = load_split(data_dir, "synth", "train")
     d = train.Dist(0, 0, 1, "cpu")
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 import inherit
+import settings
 import train
 from configurator import load_config
 
@@ -47,7 +48,7 @@ COMMON = dict(dataset="openwebtext", block_size=1024, vocab_size=50304, bias=Fal
 
 
 def resolve(name):
-    return load_config(train.DEFAULTS, [str(ROOT / "config" / f"{name}.py")], train.CHOICES)
+    return load_config(settings.DEFAULTS, [str(ROOT / "config" / f"{name}.py")], settings.CHOICES)
 
 
 def test_the_table_lists_every_paper_config():

@@ -23,6 +23,7 @@ import data
 import guards
 import inherit
 import run_records
+import settings
 import train
 from model import GPT, GPTConfig
 from conftest import HookedFile, needs_small_tmpfs, one_line_exit, run_on_small_tmpfs
@@ -598,7 +599,7 @@ def test_model_shape_flag_differing_from_the_checkpoint_is_refused(finished, dat
                                        ("warmup_iters", 100), ("min_lr", 6e-5)])
 def test_a_changed_flag_equal_to_the_default_is_refused_on_resume(finished, data_dir, tmp_path, key, value):
     """What the user passed decides, not whether the value happens to be train.py's default."""
-    assert train.DEFAULTS[key] == value != RUN.get(key, "synth")
+    assert settings.DEFAULTS[key] == value != RUN.get(key, "synth")
     out_dir = copy_of(finished, tmp_path)
     before = digests(out_dir)
     message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6, **{key: value}))

@@ -18,7 +18,7 @@ from configurator import load_config
 from model import GPT, GPTConfig
 from data import read_meta
 from plots.runs import read_log
-from train import DEFAULTS
+from settings import DEFAULTS
 
 
 def _final(run_dir):

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 
+import settings
 import train
 from data import load_split, train_batches, val_windows
 from model import GPT, GPTConfig
@@ -202,7 +203,7 @@ def test_fused_adamw_applies_scale_and_clip_in_its_kernel(clip_over_norm, grad_s
 
 def test_any_world_and_accumulation_split_sees_the_same_sequences(synth_data_dir):
     data = load_split(synth_data_dir, "synth", "train")
-    cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN, "data_seed": 1337})
+    cfg = SimpleNamespace(**{**settings.DEFAULTS, **SYNTH_RUN, "data_seed": 1337})
 
     def sequences(world_size, accum, step, **changes):
         xs = []
@@ -377,7 +378,7 @@ def test_eval_weights_windows_by_tokens_not_by_batch(short_run):
     d = train.Dist(0, 0, 1, "cpu")
     losses = []
     for batch_size in (1, 2, 4, 5):
-        cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN, "batch_size": batch_size})
+        cfg = SimpleNamespace(**{**settings.DEFAULTS, **SYNTH_RUN, "batch_size": batch_size})
         losses.append(train.evaluate(model, data, cfg, d, nullcontext()))
     assert losses[0] == pytest.approx(short_run.val_loss, rel=1e-6)
     assert max(losses) - min(losses) < 1e-6
@@ -394,7 +395,7 @@ def test_eval_shards_windows_across_ranks(short_run, monkeypatch):
     model = GPT(GPTConfig(**ckpt["model_args"]))
     model.load_state_dict(ckpt["model"])
     data = load_split(short_run.data_dir, "synth", "val")
-    cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN})
+    cfg = SimpleNamespace(**{**settings.DEFAULTS, **SYNTH_RUN})
     totals = []
     monkeypatch.setattr(train.dist, "all_reduce", lambda t, *a, **k: totals.append(t.clone()))
     for rank in range(2):
@@ -410,7 +411,7 @@ def test_evaluation_switches_dropout_off(short_run):
     model = GPT(GPTConfig(**{**ckpt["model_args"], "dropout": 0.5}))
     model.load_state_dict(ckpt["model"])
     data = load_split(short_run.data_dir, "synth", "val")
-    cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN})
+    cfg = SimpleNamespace(**{**settings.DEFAULTS, **SYNTH_RUN})
     losses = [train.evaluate(model, data, cfg, train.Dist(0, 0, 1, "cpu"), nullcontext()) for _ in range(2)]
     assert losses[0] == losses[1] == pytest.approx(short_run.val_loss, rel=1e-6)  # the run evaluated with dropout 0
 
@@ -418,7 +419,7 @@ def test_evaluation_switches_dropout_off(short_run):
 def test_eval_shards_windows_by_global_rank_across_nodes(short_run, monkeypatch):
     """Two nodes of two GPUs (local ranks 0, 1, 0, 1): the four ranks evaluate disjoint windows, all of them."""
     data = load_split(short_run.data_dir, "synth", "val")
-    cfg = SimpleNamespace(**{**train.DEFAULTS, **SYNTH_RUN, "eval_tokens": 0})
+    cfg = SimpleNamespace(**{**settings.DEFAULTS, **SYNTH_RUN, "eval_tokens": 0})
     seen, real_windows = [], train.windows
 
     def recording_windows(data, starts, *args):
@@ -489,8 +490,8 @@ def test_only_linear_weights_decay_by_default_and_in_the_study(tmp_path, config_
     """The paper's groups: with train.py's default, and in the study's preset, the embeddings
     (wte = the tied LM head, wpe), layernorms and biases are not decayed."""
     overrides = {**({} if config_files else TINY_MODEL), "vocab_size": 64, "device": "cpu"}
-    cfg = train.load_config(train.DEFAULTS, [str(ROOT / f) for f in config_files] +
-                            [f"--{k}={v}" for k, v in overrides.items()], train.CHOICES)
+    cfg = train.load_config(settings.DEFAULTS, [str(ROOT / f) for f in config_files] +
+                            [f"--{k}={v}" for k, v in overrides.items()], settings.CHOICES)
     state = train.prepare(SimpleNamespace(**cfg), train.Dist(0, 0, 1, "cpu"), tmp_path / "ckpt.pt")
     name_of = {id(p): n for n, p in state.raw_model.named_parameters()}
     decayed = {name_of[id(p)] for group in state.optimizer.param_groups if group["weight_decay"] > 0
@@ -595,7 +596,7 @@ def test_log_config_and_result_fields(short_run):
         assert r["lr"] == pytest.approx(train.lr_at(r["step"] - 1, SimpleNamespace(**config)))
     assert all(a["elapsed_s"] <= b["elapsed_s"] for a, b in zip(log, log[1:]))
 
-    assert set(train.DEFAULTS) <= set(config)
+    assert set(settings.DEFAULTS) <= set(config)
     assert config["max_iters"] == 4 and config["out_dir"] == str(short_run.out_dir)
     assert re.fullmatch(r"[0-9a-f]{40}", config["git_commit"])
     assert config["num_params"] == GPT(GPTConfig(vocab_size=SYNTH_VOCAB, **TINY_MODEL, bias=False)).num_params()
