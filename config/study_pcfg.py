@@ -8,31 +8,13 @@
 # - steps: T=3,200 (13.1M tokens = 31 tokens per parameter, 0.70 passes over the 18.8M training tokens: like
 #   the paper's references, no document is seen twice), warmup 80 (2.5% of T). At T=1,600 the grammar's
 #   stage-wise learning decided the depth gain's sign by seed; at 3,200 every seed's reference won.
-# Beside the recipe: float32 on CPU, as config/study_cpu.py. This is the pilot's point pcfg_d64_K8_T3200
+# Beside the recipe: float32 on CPU; every other key is config/study_cpu.py's. This is the pilot's point pcfg_d64_K8_T3200
 # exactly, so the study's reference for seed s reproduces the pilot's.
+from config.study_cpu import *  # noqa: F401,F403
+
 dataset = "pcfg"
 vocab_size = 0  # the dataset's: 260
-n_layer = 8
-n_head = 4
-n_embd = 64
-block_size = 128
-bias = False
-dropout = 0.0
-scale_attn_by_inverse_layer_idx = True
-batch_size = 32
-tokens_per_step = 32 * 128
 max_iters = 3200
-learning_rate = 3e-3
-min_lr = 3e-4
 warmup_iters = 80
-lr_decay_iters = 0  # = max_iters: the cosine ends at T, as the paper's
-weight_decay = 0.1
-decay_embeddings = False
-beta1 = 0.9
-beta2 = 0.95
-grad_clip = 1.0
-grad_scale = 32.0  # as config/study_cpu.py: the clip at 1.0 fires on every step, as in the paper's loops
-eval_interval = 320
+eval_interval = 320  # 80% of T is an evaluation step (the plateau check)
 eval_tokens = 0  # all 93K validation tokens, deterministic
-log_interval = 50
-device = "cpu"
