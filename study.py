@@ -57,25 +57,16 @@ from plots.plot_layers import plot_layer_choices
 from plots.plot_seeds import plot_seed_bars, plot_seed_curves, seeds as seeds_text
 from plots.runs import read_log
 from prepare_openwebtext import prepare_dataset
-from settings import DEFAULTS, SELECT, require_wandb
+from settings import DEFAULTS, require_wandb
+from study_plan import (CORPORA, POLICIES, PRESETS, STACK_ROUNDS, ablation_depth, ablation_parts, compared_depths,
+                        data_orders, fixed_depths, grow_depths, stack_plan)
 
 HERE = Path(__file__).resolve().parent
-PRESETS = {"cpu": "config/study_cpu.py", "gpu": "config/study_gpu.py", "pcfg": "config/study_pcfg.py"}
-# the corpora a preset may train on, all made offline by prepare_openwebtext.prepare_dataset
-CORPORA = {"builtin_bpe1024": "the built-in corpus", "pcfg": "the grammar corpus of pcfg.py"}
 RESULTS = {"cpu": "results", "gpu": "results/gpu", "pcfg": "results/pcfg"}
 SEEDS = {"cpu": (0, 1, 2), "gpu": (0, 1, 2, 3, 4), "pcfg": (0, 1, 2)}
 # --quick: the same pipeline at a size that trains in seconds on a CPU, whatever the preset
 QUICK = dict(n_layer=4, n_head=2, n_embd=16, block_size=32, batch_size=4, tokens_per_step=128, max_iters=4,
              warmup_iters=1, eval_interval=2, eval_tokens=1024, log_interval=2, device="cpu", compile=False)
-PARTS = ("attn_ln", "mlp_ln", "attn_mlp_noln")  # the ablation's part presets besides 'full' (= Inheritune)
-# What each preset compares: how many of fixed_depths, and the ablation's parts. On this project's 2-core build
-# machine a CPU run trains at 4,200 (8 blocks) to 5,900 (4 blocks) tokens/s with three side by side, not the
-# 11,000-13,000 per run the pilot had estimated, so the CPU study fits 3 hours with one depth, K/2, and one
-# ablation preset, attention (+ its layernorm) only; the GPU preset compares at both depths and ablates all
-# three presets at round(2K/3), as the paper. So does the grammar corpus's preset, whose claims suite runs in parts
-# of one seed (~1.5 h on 2 cores each: results/pilot.md).
-PLANS = {"cpu": (1, PARTS[:1]), "gpu": (2, PARTS), "pcfg": (2, PARTS)}
 # a run's files the reports read, kept in RESULTS/runs (no checkpoints): config, result, log, the grow loop's JSON,
 # the attention analysis and figure, and the inheritance manifest taken out of the checkpoint
 RECORDS = ("config.json", "result.json", "log.jsonl", "results.json", "search.json", "attention.json", "attention.png",
@@ -96,32 +87,6 @@ def study_settings(preset, quick):
     if cfg["dataset"] not in CORPORA:
         raise SystemExit(f"{PRESETS[preset]} trains on {cfg['dataset']}; the study prepares one of {', '.join(CORPORA)}")
     return inherit.reference_overrides(cfg)
-
-
-def fixed_depths(K):
-    """The depths every comparison uses, fixed before any run: K/2 (the paper's large runs: 18 of 36) and
-    round(2K/3) (its medium runs and their ablation: 16 of 24)."""
-    return K // 2, round(2 * K / 3)
-
-
-def compared_depths(K, preset):
-    return fixed_depths(K)[:PLANS[preset][0]]
-
-
-def ablation_depth(K, preset):
-    """The deepest compared depth: round(2K/3) where the plan has both (the paper ablates GPT2-medium at
-    16 of its 24 blocks), else K/2."""
-    return compared_depths(K, preset)[-1]
-
-
-def ablation_parts(preset):
-    return PLANS[preset][1]
-
-
-def data_orders(seed):
-    """Seed s: its reference draws batches with data_seed 2s, every model compared with it (the grow loop's
-    default: the reference's + 1) with 2s + 1, so no two seeds share a batch order."""
-    return {"reference": 2 * seed, "targets": 2 * seed + 1}
 
 
 def share_cores(jobs, device, environ=os.environ):
@@ -170,11 +135,6 @@ def reference_and_grow(base, seed, out, progress, records):
     grow = json.loads((grow_dir / "results.json").read_text())
     progress.grow_stopped([r["n"] for r in grow["rounds"]])
     return grow
-
-
-def grow_depths(K):
-    """The rounds a grow loop with inherit.py's defaults may train: from K/2 by 2 below K."""
-    return list(range(K // 2, K, 2))
 
 
 def seed_runs(base, seed, out, preset, progress, results_dir, suite="claims"):
@@ -282,15 +242,6 @@ def layer_runs(seed, seed_dir, preset, progress):
     return {"reference": seed_dir / "reference", **run_all(jobs)}
 
 
-def stack_plan(K, T, rounds):
-    """Stacking's stages as (depth, last step): each round doubles the depth up to K at T / 2^(rounds - i), so the
-    K-block model always trains the last T/2 steps and the smallest K / 2^rounds blocks the first T / 2^rounds;
-    1 round: K/2 for T/2, then K for T/2; 2 rounds: K/4 for T/4, K/2 for T/4, K for T/2."""
-    if K >> rounds < 1 or T >> rounds < 1:
-        raise SystemExit(f"{rounds} rounds of stacking need K >= {2 ** rounds} blocks and T >= {2 ** rounds} steps")
-    return [(K >> (rounds - i), T >> (rounds - i)) for i in range(rounds)] + [(K, T)]
-
-
 def stacked(recipe, seed_dir, rounds, progress):
     """Growth by stacking to K in `rounds` rounds, T steps in all (stack_plan): the first stage from scratch, each
     next one G_stack-ed from the last stage's checkpoint at its last step (inherit.py --stack) and trained on. One
@@ -316,9 +267,6 @@ def half_width(recipe):
     return {**inherit.scratch_overrides(recipe), "n_embd": width}
 
 
-STACK_ROUNDS = {"stack1": 1, "stack2": 2}  # the baselines suite's stacking rows
-
-
 def baseline_runs(seed, seed_dir, preset, progress):
     """The baselines suite: Inheritune at K/2 (the claims suite's run) beside the rivals the paper's authors ran,
     all from the seed's grow-loop recipe, T steps on its batches: stacking in 1 and 2 rounds to K, the K-block
@@ -334,7 +282,6 @@ def baseline_runs(seed, seed_dir, preset, progress):
 
 
 SUITES = {"claims": target_runs, "layers": layer_runs, "baselines": baseline_runs}
-POLICIES = tuple(p for p in SELECT if p != "first")  # the layers suite's policies beside the paper's
 
 
 class Progress:
