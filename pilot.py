@@ -26,7 +26,9 @@ from model import GPT, GPTConfig
 from plots.runs import read_log, save_figure
 from prepare_openwebtext import prepare_dataset
 from settings import DEFAULTS
-from study import HERE, PRESETS, data_orders, hardware, paired, plateau, result, run_config, spread, status_line
+from study import HERE, status_line
+from study_plan import PRESETS, data_orders
+from study_report import hardware, paired, plateau, result, run_config, spread
 
 LR_AT_D64 = 3e-3  # config/study_cpu.py's lr, at its width
 SEEDS = (0,)

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 import study
+import study_plan
+import study_report
 from conftest import one_line_exit
 from configurator import load_config
 from model import GPT, GPTConfig
@@ -43,6 +45,7 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
             "scratch_T_n2": seed_dir / "scratch2_T", "scratch_2T_n2": seed_dir / "scratch2_2T",
             "ablate_attn_ln_n2": seed_dir / "inherit2_attn_ln"}
     md = (results / "study.md").read_text()
+    assert study_report.render(results / "results.json") == md  # the report is its JSON, rendered
     for row, run_dir in dirs.items():
         assert numbers["final_val_loss"][row] == [_final(run_dir)], row
         assert f"{_final(run_dir):.4f}" in md
@@ -64,7 +67,7 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
     grow = json.loads((seed_dir / "grow" / "results.json").read_text())
     assert numbers["grow"]["0"]["stopped_at"] == grow["stopped_at"]
     assert numbers["grow_verdict"].startswith("holds" if grow["stopped_at"] else "does not hold")
-    assert [c["verdict"] for c in numbers["claims"]] == ["inconclusive (one seed)"] * len(study.claims(K, "cpu"))
+    assert [c["verdict"] for c in numbers["claims"]] == ["inconclusive (one seed)"] * len(study_report.claims(K, "cpu"))
     # the seed's run records are kept beside the report, no checkpoints; the attention analysis among them
     kept = results / "runs" / "seed0"
     assert json.loads((kept / "claims.json").read_text())["scratch_T_n2"] == "scratch2_T"
@@ -101,6 +104,7 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
     assert [c["verdict"] for c in layers["comparisons"]] == ["inconclusive (one seed)"] * 8
     assert layers["distill_cost"]["2"]["distill_step_s"] > 0
     md = (results / "layers.md").read_text()
+    assert study_report.render(results / "layers.json") == md
     assert "**Is first-n the best choice at n = 2?**" in md and "| Inheritune, n spread over K | 2 | 0,3 |" in md
     assert (results / "study.md").exists()  # the claims suite's report stays
     for fig in ("layers_blocks.png", "layers_curves_n2.png", "layers_bars_n2.png"):
@@ -152,6 +156,7 @@ def test_quick_baselines_suite_trains_every_rival_for_t_steps_on_the_inheritune_
             "stack2": seed_dir / "stack2_n04", "half_width": seed_dir / "half_width",
             "scratch_T_n2": seed_dir / "scratch2_T", "reference": seed_dir / "reference"}
     md = (results / "baselines.md").read_text()
+    assert study_report.render(results / "baselines.json") == md
     for row, run_dir in dirs.items():
         assert numbers["final_val_loss"][row] == [_final(run_dir)] and f"{_final(run_dir):.4f}" in md, row
         assert json.loads((run_dir / "result.json").read_text())["step"] == T, row  # T steps in all, stacked too
@@ -197,34 +202,6 @@ def test_stacking_stages_double_the_depth_and_end_at_t():
     assert "need K >= 4" in one_line_exit(study.stack_plan, 2, 100, 2)
 
 
-def test_the_authors_ordering_is_judged_from_the_paired_intervals():
-    def judged(**rows):
-        rows = {"inheritune_n4": [3.0, 3.01, 3.02], "reference": [3.0, 3.0, 3.0], **rows}
-        names = ["inheritune_n4", "stack1", "stack2", "half_width", "reference"]
-        diffs = {(a, b): study.paired(rows[a], rows[b]) for a, b in study.baseline_pairs(names)}
-        return study.authors_order(diffs)[0]
-    theirs = dict(stack2=[3.0, 3.005, 2.995], stack1=[3.2, 3.21, 3.22], half_width=[3.4, 3.41, 3.42])
-    assert "**holds**" in judged(**theirs)
-    assert "**does not hold (stacking 1 round worse than 2 rounds: no)**" in judged(**{**theirs, "stack1": [2.8] * 3})
-    assert "**inconclusive (stacking 2 rounds ≈ the reference: inconclusive;" in judged(
-        **{**theirs, "stack2": [3.0, 3.1, 2.9]})
-
-
-def test_rows_against_first_n_and_the_answers_they_give():
-    assert study.versus(study.paired([1.0, 1.1, 1.2], [2.0, 2.0, 2.0])) == "better"
-    assert study.versus(study.paired([2.2, 2.3, 2.25], [2.0, 2.0, 2.0])) == "worse"
-    assert study.versus(study.paired([2.0, 2.005, 1.995], [2.0, 2.0, 2.0])).startswith("equal")
-    assert study.versus(study.paired([1.0, 3.0, 1.0], [2.0, 2.0, 2.0])) == "inconclusive"
-    first = [3.0, 3.01, 3.02]
-    rows = {"first_n4": first, "spread_n4": [2.9, 2.91, 2.93], "influence_n4": [3.2, 3.21, 3.23],
-            "rank_n4": [3.3, 3.0, 2.8], "distill_scratch_n4": [3.5, 3.52, 3.51], "distill_inherit_n4": first}
-    diffs = {(r, "first_n4"): study.paired(v, first) for r, v in rows.items()}
-    best, kd = study.answer(diffs, 4)
-    assert best.startswith("**Is first-n the best choice at n = 4?** No: Inheritune, n spread over K: -0.0967")
-    assert "worse than first-n: Inheritune, n most influential" in best and "inconclusive: Inheritune, n least" in best
-    assert "scratch init: +0.5000" in kd and kd.count("worse") == 1 and kd.endswith("equal (within ±0.02).")
-
-
 def _fake_grow(stops):
     """inherit.grow_until_baseline stand-in: seed s's loop stops at stops[s] (None: no n matched)."""
     def grow(args):
@@ -245,7 +222,8 @@ def test_every_seed_is_compared_at_the_same_fixed_depths_wherever_its_grow_loop_
     base = {"n_layer": 8, "max_iters": 10, "n_embd": 8, "vocab_size": 64}
     progress = study.Progress(tmp_path, base, (0, 1, 2), "gpu")
     rows = {s: study.seed_runs(base, s, tmp_path, "gpu", progress, tmp_path / "results") for s in (0, 1, 2)}
-    assert study.fixed_depths(8) == (4, 5) and study.fixed_depths(24) == (12, 16) and study.fixed_depths(36)[0] == 18
+    assert study_plan.fixed_depths(8) == (4, 5) and study_plan.fixed_depths(24) == (12, 16) and \
+        study_plan.fixed_depths(36)[0] == 18
     assert study.compared_depths(8, "gpu") == (4, 5) and study.compared_depths(8, "cpu") == (4,)
     for s in (0, 1, 2):
         assert rows[s].keys() == rows[0].keys()
@@ -253,14 +231,6 @@ def test_every_seed_is_compared_at_the_same_fixed_depths_wherever_its_grow_loop_
         assert rows[s]["inheritune_n4"] == tmp_path / f"seed{s}" / "grow" / "n04"  # the grow loop's first round
         assert {name for name in rows[s] if name.startswith("ablate_")} == {
             f"ablate_{p}_n5" for p in ("attn_ln", "mlp_ln", "attn_mlp_noln")}  # the paper's ablation depth
-
-
-def test_claim_a_is_judged_from_the_grow_loops_outcome():
-    stopped = {0: {"stopped_at": 4}, 1: {"stopped_at": 6}, 2: {"stopped_at": 4}}
-    assert study.grow_verdict(stopped, 8) == "holds"
-    failed = {**stopped, 1: {"stopped_at": None}}
-    assert study.grow_verdict(failed, 8).startswith("does not hold (seed 1: no n up to 6")
-    assert study.grow_verdict({0: {"stopped_at": 2}}, 4) == "holds (one seed)"
 
 
 @pytest.mark.parametrize("preset", sorted(study.PRESETS))
@@ -271,44 +241,6 @@ def test_seeds_draw_disjoint_batch_orders(preset):
         assert study.inherit.target_data_seed({"seed": s, "data_seed": study.data_orders(s)["reference"]}, s) \
             == study.data_orders(s)["targets"]
     assert len(study.SEEDS["gpu"]) >= 5
-
-
-def test_detectable_difference_and_seeds_to_decide():
-    d = study.paired([3.0, 4.0, 5.0], [0.0, 0.0, 0.0])  # mean 3, std 1, 3 seeds
-    assert study.detectable(d) == pytest.approx((4.302653 + 1.060660) / math.sqrt(3), rel=1e-5)
-    # t(0.975, 1) x 1 / sqrt 2 = 8.98 > 3 > t(0.975, 2) / sqrt 3 = 2.48: three seeds clear 0
-    assert study.seeds_to_decide(d, "beats") == 3
-    close = study.paired([0.02, 0.03, 0.04], [0.0, 0.0, 0.0])  # mean 0.03, std 0.01: 0.01 above the margin
-    assert study.verdict(close, "matches") == "inconclusive"
-    # t(0.975, 5) / sqrt 6 = 1.05 > 1 > t(0.975, 6) / sqrt 7 = 0.92: seven seeds put the interval above 0.02
-    assert study.seeds_to_decide(close, "matches") == 7
-    assert study.detectable(study.paired([1.0], [0.0])) is None and study.seeds_to_decide(
-        study.paired([1.0], [0.0]), "beats") is None
-
-
-def test_paired_differences_and_verdicts():
-    d = study.paired([3.0, 4.0, 5.0], [1.0, 1.0, 1.0])  # differences 2, 3, 4
-    half = 4.302652729911275 / math.sqrt(3)  # t(0.975, 2 df) x std 1 / sqrt 3
-    assert (d["diffs"], d["mean"], d["std"]) == ([2.0, 3.0, 4.0], 3.0, 1.0)
-    assert (d["lo"], d["hi"]) == pytest.approx((3 - half, 3 + half))
-    assert study.verdict(d, "beats") == "does not hold"  # interval (0.52, 5.48) lies above 0
-    assert study.verdict(study.paired([1.0, 1.1, 1.2], [2.0, 2.0, 2.0]), "beats") == "holds"
-    assert study.verdict(study.paired([1.0, 3.0, 1.0], [2.0, 2.0, 2.0]), "beats") == "inconclusive"
-    assert study.verdict(study.paired([2.01, 2.005, 2.012], [2.0, 2.0, 2.0]), "matches") == "holds"  # worse, within the margin
-    assert study.verdict(study.paired([2.0, 2.005, 1.995], [2.0, 2.0, 2.0]), "equal") == "holds"
-    assert study.verdict(study.paired([2.2, 2.3, 2.25], [2.0, 2.0, 2.0]), "equal") == "does not hold"
-    assert study.verdict(study.paired([1.0], [2.0]), "beats") == "inconclusive (one seed)"
-    # "matches" allows MATCH_MARGIN worse: an interval straddling the margin is inconclusive, one above it fails
-    assert study.verdict(study.paired([2.018, 2.02, 2.022], [2.0, 2.0, 2.0]), "matches") == "inconclusive"
-    assert study.verdict(study.paired([2.05, 2.06, 2.055], [2.0, 2.0, 2.0]), "matches") == "does not hold"
-    assert study.verdict(study.paired([2.0, 2.03, 2.01], [2.0, 2.0, 2.0]), "equal") == "inconclusive"
-
-
-def test_plateau_is_the_relative_gain_of_the_last_fifth(tmp_path):
-    losses = {0: 7.0, 40: 4.0, 70: 3.2, 90: 3.0, 100: 2.97}
-    (tmp_path / "log.jsonl").write_text("".join(json.dumps({"step": s, "val_loss": v}) + "\n" for s, v in losses.items())
-                                        + json.dumps({"step": 90, "train_loss": 1.0}) + "\n")
-    assert study.plateau(tmp_path) == pytest.approx(0.23 / 3.2)  # from the last evaluation at or before step 80
 
 
 # what a study preset may change from the paper's configs, each scaled to the built-in corpus (the config's comment
