@@ -1,13 +1,19 @@
 """The study's reports: paired statistics and verdicts, and the three reports that study.py writes after its runs,
 study.md (the paper's claims), layers.md (which blocks to inherit, and distillation) and baselines.md (stacking and
 half width). A report is first every value its markdown shows, computed from the run records and written as JSON
-(results.json, layers.json, baselines.json); the markdown is then rendered from that JSON alone."""
+(results.json, layers.json, baselines.json); the markdown is then rendered from that JSON alone, so a committed
+JSON renders its committed markdown again:
 
+    python study_report.py results/pcfg/results.json     # prints results/pcfg/study.md
+"""
+
+import argparse
 import json
 import math
 import os
 import platform
 import statistics
+import sys
 from pathlib import Path
 
 import torch
@@ -699,3 +705,24 @@ def publish(results_dir, name, numbers):
     md = render(results_dir / name)
     write_text_atomically(results_dir / REPORTS[name][0], md)
     print(md)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Print a study report's markdown, rendered from its JSON alone: "
+                                "results.json gives study.md, layers.json layers.md, baselines.json baselines.md.")
+    p.add_argument("json", help="a report's JSON, as study.py wrote it (e.g. results/pcfg/results.json)")
+    path = Path(p.parse_args(argv).json)
+    if path.name not in REPORTS:
+        raise SystemExit(f"{path} is not a report's JSON: name one of {', '.join(REPORTS)}")
+    if not path.is_file():
+        raise SystemExit(f"{path} does not exist")
+    try:
+        md = render(path)
+    except KeyError as key:
+        raise SystemExit(f"{path} has no {key}: an older study.py wrote it, before a report's JSON held every value "
+                         "of its markdown") from None
+    sys.stdout.write(md)
+
+
+if __name__ == "__main__":
+    main()

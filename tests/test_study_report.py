@@ -1,11 +1,43 @@
-"""The study's reports: paired statistics and verdicts, and the answers the reports give."""
+"""The study's reports: paired statistics and verdicts, the answers the reports give, and every committed report's
+markdown rendered again from its JSON alone."""
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 
 import study_report
-from study_report import LAYER_ROWS, comparison, paired, verdict
+from conftest import ROOT, one_line_exit
+from study_report import LAYER_ROWS, REPORTS, comparison, paired, verdict
+
+# every report study.py wrote and this repository keeps (a run's own results.json, under runs/, is none)
+COMMITTED = sorted(str(p.relative_to(ROOT)) for name in REPORTS for p in ROOT.glob(f"results/**/{name}")
+                   if "runs" not in p.relative_to(ROOT).parts)
+
+
+def test_the_committed_reports_are_all_checked():
+    assert {"results/results.json", "results/layers.json", "results/pcfg/results.json"} <= set(COMMITTED)
+
+
+@pytest.mark.parametrize("report", COMMITTED)
+def test_a_committed_report_renders_from_its_json_byte_for_byte(report):
+    md = (ROOT / report).with_name(REPORTS[(ROOT / report).name][0])
+    assert study_report.render(ROOT / report) == md.read_text()
+
+
+def test_the_renderer_runs_as_a_script():
+    proc = subprocess.run([sys.executable, "study_report.py", "results/pcfg/results.json"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == (ROOT / "results" / "pcfg" / "study.md").read_text()
+
+
+def test_a_json_the_renderer_cannot_read_ends_in_one_line(tmp_path):
+    assert "not a report's JSON" in one_line_exit(study_report.main, [str(tmp_path / "search.json")])
+    assert "does not exist" in one_line_exit(study_report.main, [str(tmp_path / "layers.json")])
+    old = {k: v for k, v in json.loads((ROOT / "results" / "results.json").read_text()).items() if k != "labels"}
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    assert "has no 'labels': an older study.py" in one_line_exit(study_report.main, [str(tmp_path / "results.json")])
 
 
 def test_the_authors_ordering_is_judged_from_the_paired_intervals():
