@@ -43,7 +43,8 @@ from data import (check_new_directory, check_tokenizer, load_split, read_json_ob
 from model import GPT, GPTConfig
 from model_card import model_card
 from prepare_openwebtext import prepare_builtin
-from settings import DEFAULTS, ORIGIN_KEYS, SELECT, TRACKING_KEYS, changed_settings, require_wandb
+from settings import (DEFAULTS, ORIGIN_KEYS, SELECT, TRACKING_KEYS, changed_settings, data_seed_of, require_wandb,
+                      target_data_seed)
 
 BUILTIN_BPE_VOCAB = 1024  # the built-in job's corpus: its own compact BPE, as the study's (config/builtin_reference.py)
 
@@ -62,18 +63,6 @@ EMBEDDINGS = {
 }
 SELECTION = "selection"  # the manifest entry: the policy, its per-block scores, the choice and the reference's K
 HERE = Path(__file__).resolve().parent
-
-
-def data_seed_of(config):
-    """The seed a run drew its batches with (runs made before data_seed existed used `seed`)."""
-    return config.get("data_seed", config["seed"])
-
-
-def target_data_seed(ref_config, seed):
-    """The default batch order of a model inherited from this reference: not the reference's own
-    (the paper's Inheritune script draws its batches from another seed than its baselines). A Hugging
-    Face reference, trained on other data and with no config of ours, leaves it to the target's seed."""
-    return data_seed_of(ref_config) + 1 if ref_config else seed
 
 
 def parse_layers(spec, n_layer, n_ref):

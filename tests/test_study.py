@@ -18,7 +18,7 @@ from configurator import load_config
 from model import GPT, GPTConfig
 from data import read_meta
 from plots.runs import read_log
-from settings import DEFAULTS
+from settings import DEFAULTS, target_data_seed
 
 
 def _final(run_dir):
@@ -268,7 +268,7 @@ def test_seeds_draw_disjoint_batch_orders(preset):
     orders = [o for s in study.SEEDS[preset] for o in study.data_orders(s).values()]
     assert len(orders) == len(set(orders)) == 2 * len(study.SEEDS[preset])
     for s in study.SEEDS[preset]:  # the grow loop gives its targets the reference's order + 1
-        assert study.inherit.target_data_seed({"seed": s, "data_seed": study.data_orders(s)["reference"]}, s) \
+        assert target_data_seed({"seed": s, "data_seed": study.data_orders(s)["reference"]}, s) \
             == study.data_orders(s)["targets"]
     assert len(study.SEEDS["gpu"]) >= 5
 
