@@ -38,11 +38,12 @@ import torch
 
 from analyze import THRESHOLD, WINDOWS, block_influence, collapse_stats, fixed_windows
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
-from data import (check_new_directory, check_tokenizer, load_split, read_json_object, write_directory_atomically,
-                  write_json_atomically, write_text_atomically)
+from data import (check_new_directory, check_tokenizer, load_split, write_directory_atomically, write_json_atomically,
+                  write_text_atomically)
 from model import GPT, GPTConfig
 from model_card import model_card
 from prepare_openwebtext import prepare_builtin
+from run_records import read_result, read_run_json
 from settings import (DEFAULTS, ORIGIN_KEYS, SELECT, TRACKING_KEYS, changed_settings, data_seed_of, require_wandb,
                       target_data_seed)
 
@@ -527,21 +528,6 @@ def wait_for(child):
             signal.signal(sig, handler)
 
 
-def read_json(path, remedy, numbers=()):
-    """A JSON object the loop wrote (a run's result.json, eval.json, a search's files), or one line saying it is
-    damaged and what to do (`remedy`); its keys `numbers` must hold finite numbers (true, NaN or a list do not)."""
-    value = read_json_object(path)
-    if value is None:
-        raise SystemExit(f"{path} is damaged (not a JSON object): {remedy}")
-    for key in numbers:
-        if type(value.get(key)) not in (int, float) or not math.isfinite(value[key]):
-            raise SystemExit(f"{path} is damaged ({key} is {value.get(key)!r}, not a finite number): {remedy}")
-    return value
-
-
-RESULT_NUMBERS = ("step", "tokens", "val_loss", "num_params", "elapsed_s", "clip_rate")  # of train.py's result.json
-
-
 def run_training(args, overrides, out_dir, config_files=()):
     """Train (or resume) a run in out_dir to completion; returns its result.json. args.progress, when set,
     hears of each run's start and finish (study.py's status lines)."""
@@ -555,8 +541,8 @@ def run_training(args, overrides, out_dir, config_files=()):
         if not launch(args, {**overrides, "out_dir": out_dir}, config_files):
             where = f"{Path(out_dir) / 'train.log'}" if args.progress is not None else "above"
             raise SystemExit(f"training in {out_dir} failed (see {where}); rerun the same command to resume it")
-    result = read_json(result_path, "delete it and rerun the same command: the run is evaluated again from its "
-                                    "checkpoint", RESULT_NUMBERS)
+    result = read_result(out_dir, "delete it and rerun the same command: the run is evaluated again from its "
+                                  "checkpoint")
     if args.progress is not None:
         args.progress.finished(out_dir, result, trained)
     return result
@@ -598,16 +584,16 @@ def measure_baseline(args, ref, ref_config, state_path):
         settings = {**reference_overrides(ref_config), "out_dir": ref, "init_from": "resume", "eval_only": True}
         if not launch(args, settings):
             raise SystemExit(f"evaluating the reference in {ref} failed (see above); rerun the same command")
-        evaluation = read_json(Path(ref) / "eval.json", "rerun the same command to evaluate the reference again",
-                               ("val_loss",))
+        evaluation = read_run_json(Path(ref) / "eval.json", "rerun the same command to evaluate the reference again",
+                                   ("val_loss",))
         asked = {k: settings.get(k) for k in EVAL_SETTINGS}
         made = {k: evaluation.get(k) for k in EVAL_SETTINGS}
         if made != asked:  # an evaluation takes no lock: another one of the reference may have written it since
             raise SystemExit(f"{Path(ref) / 'eval.json'} was made with {made}, not the reference's {asked}: another "
                              f"evaluation of {ref} wrote it meanwhile; rerun the same command once that one ended")
         write_json_atomically(state_path, evaluation)
-    baseline = read_json(state_path, "delete it and rerun the same command: the reference is evaluated again",
-                         ("val_loss",))
+    baseline = read_run_json(state_path, "delete it and rerun the same command: the reference is evaluated again",
+                             ("val_loss",))
     return baseline["val_loss"]
 
 
@@ -630,8 +616,8 @@ def check_same_search(out, overrides):
     path = out / "search.json"
     if path.exists():
         # a setting train.py no longer has (inherit_allow_moved) changes nothing a round computes
-        recorded = read_json(path, "it records the settings the rounds in it were trained with: restore it, or "
-                                   "choose another --out")
+        recorded = read_run_json(path, "it records the settings the rounds in it were trained with: restore it, or "
+                                       "choose another --out")
         before = {k: v for k, v in recorded.items() if k in DEFAULTS}
         changed = sorted(k for k in set(before) | set(overrides) if before.get(k) != overrides.get(k))
         if changed:

@@ -23,8 +23,9 @@ from analyze import analyze
 from configurator import load_config
 from data import read_meta
 from model import GPT, GPTConfig
-from plots.runs import read_log, save_figure
+from plots.runs import save_figure
 from prepare_openwebtext import prepare_dataset
+from run_records import read_log
 from settings import DEFAULTS
 from study import HERE, PRESETS, data_orders, hardware, paired, plateau, result, run_config, spread, status_line
 

@@ -32,7 +32,6 @@ scratch (shared with the claims suite); each against first-n, paired over seeds.
 """
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -55,8 +54,8 @@ from data import read_meta, write_atomically, write_json_atomically, write_text_
 from plots.plot_grow import plot_grow
 from plots.plot_layers import plot_layer_choices
 from plots.plot_seeds import plot_seed_bars, plot_seed_curves, seeds as seeds_text
-from plots.runs import read_log
 from prepare_openwebtext import prepare_dataset
+from run_records import read_log, read_result, read_run_json
 from settings import DEFAULTS, SELECT, require_wandb
 
 HERE = Path(__file__).resolve().parent
@@ -80,6 +79,8 @@ PLANS = {"cpu": (1, PARTS[:1]), "gpu": (2, PARTS), "pcfg": (2, PARTS)}
 # the attention analysis and figure, and the inheritance manifest taken out of the checkpoint
 RECORDS = ("config.json", "result.json", "log.jsonl", "results.json", "search.json", "attention.json", "attention.png",
            "manifest.json")
+# a damaged run file: a kept record is restored from git, a run in --out trained again
+DAMAGED = "restore it (the records kept under results/ are in git), or delete its run directory and rerun the command"
 PAPER_EMBEDDINGS = "wte"  # the released code inherits the token embedding (= tied LM head) only
 # "matches" means the paired 95% interval lies below +MATCH_MARGIN. The paper calls a gap of 0.00 a match
 # (medium 16L Inheritune 2.81 vs 24L 2.81) and one of +0.03 not (14L: 2.84); 0.02 nats is under that gap
@@ -167,7 +168,7 @@ def reference_and_grow(base, seed, out, progress, records):
     with progress.slots:
         inherit.grow_until_baseline(launcher(progress, "--reference-run", str(ref), "--out", str(grow_dir),
                                              "--embeddings", PAPER_EMBEDDINGS))
-    grow = json.loads((grow_dir / "results.json").read_text())
+    grow = read_run_json(grow_dir / "results.json", DAMAGED)
     progress.grow_stopped([r["n"] for r in grow["rounds"]])
     return grow
 
@@ -227,13 +228,13 @@ def kept_seeds(results_dir, suite):
 def kept_rows(results_dir, seed, suite):
     """A kept seed's rows: row -> its record dir."""
     records = records_dir(results_dir, seed)
-    return {row: records / rel for row, rel in json.loads((records / f"{suite}.json").read_text()).items()}
+    return {row: records / rel for row, rel in read_run_json(records / f"{suite}.json", DAMAGED).items()}
 
 
 def seed_recipe(seed, seed_dir):
     """A seed's grow loop's recipe (search.json): the init seed, batch order and hyperparameters of every model
     compared with its reference."""
-    recipe = json.loads((seed_dir / "grow" / "search.json").read_text())
+    recipe = read_run_json(seed_dir / "grow" / "search.json", DAMAGED)
     assert recipe["data_seed"] == data_orders(seed)["targets"], "the grow loop's batch order is not the seed's own"
     return {k: v for k, v in recipe.items() if k in DEFAULTS}  # a search from an earlier version: its old settings go
 
@@ -419,11 +420,11 @@ def clock(seconds):
 
 
 def result(run_dir):
-    return json.loads((Path(run_dir) / "result.json").read_text())
+    return read_result(run_dir, DAMAGED)
 
 
 def run_config(run_dir):
-    return json.loads((Path(run_dir) / "config.json").read_text())
+    return read_run_json(Path(run_dir) / "config.json", DAMAGED)
 
 
 def provenance(run_dirs):
@@ -736,7 +737,7 @@ def selection(run_dir, n):
     """The blocks a run inherited and the policy's per-block scores (its checkpoint's manifest, kept as
     manifest.json); runs from before the manifest recorded them inherited the first n."""
     manifest = Path(run_dir) / "manifest.json"
-    record = (json.loads(manifest.read_text()) if manifest.exists() else {}).get(inherit.SELECTION)
+    record = (read_run_json(manifest, DAMAGED) if manifest.exists() else {}).get(inherit.SELECTION)
     return record or {"policy": "first", "blocks": list(range(n)), "scores": None}
 
 
@@ -1046,10 +1047,10 @@ def write_report(args, base, results_dir, wall_s, command):
               f"{args.preset} --suite {args.suite} --seeds {' '.join(map(str, missing))}")
     if args.suite == "baselines":
         return write_baselines(results_dir, base, seeds, rows, wall_s, command)
-    attention = {s: json.loads((rows[s]["reference"] / "attention.json").read_text()) for s in seeds}
+    attention = {s: read_run_json(rows[s]["reference"] / "attention.json", DAMAGED) for s in seeds}
     if args.suite == "layers":
         return write_layers(results_dir, base, seeds, rows, attention, wall_s, command, args.preset)
-    grows = {s: json.loads((rows[s]["reference"].parent / "grow" / "results.json").read_text()) for s in seeds}
+    grows = {s: read_run_json(rows[s]["reference"].parent / "grow" / "results.json", DAMAGED) for s in seeds}
     collapse = {s: a["first_collapsed_layer"] for s, a in attention.items()}
     write_results(results_dir, args.preset, base, seeds, grows, rows, collapse, wall_s, command)
 

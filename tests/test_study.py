@@ -17,7 +17,7 @@ from conftest import one_line_exit
 from configurator import load_config
 from model import GPT, GPTConfig
 from data import read_meta
-from plots.runs import read_log
+from run_records import read_log
 from settings import DEFAULTS, target_data_seed
 
 
