@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import grow
 import study
 from conftest import one_line_exit
 from configurator import load_config
@@ -226,20 +227,20 @@ def test_rows_against_first_n_and_the_answers_they_give():
 
 
 def _fake_grow(stops):
-    """inherit.grow_until_baseline stand-in: seed s's loop stops at stops[s] (None: no n matched)."""
-    def grow(args):
-        out, seed = Path(args.out), int(Path(args.out).parent.name[4:])
+    """grow.grow_until_baseline stand-in: seed s's loop stops at stops[s] (None: no n matched)."""
+    def grow_until_baseline(launcher, search):
+        out, seed = Path(search.out), int(Path(search.out).parent.name[4:])
         K, stop = 8, stops[seed]
         rounds = [{"n": n, "gap": -0.01 if n == stop else 0.05} for n in range(K // 2, (stop or K - 1) + 1, 2)]
         out.mkdir(parents=True)
         (out / "search.json").write_text(json.dumps({"n_layer": K, "max_iters": 10, "data_seed": 2 * seed + 1,
                                                      "init_from": "inherit", "inherit_parts": "full"}))
         (out / "results.json").write_text(json.dumps({"stopped_at": stop, "rounds": rounds}))
-    return grow
+    return grow_until_baseline
 
 
 def test_every_seed_is_compared_at_the_same_fixed_depths_wherever_its_grow_loop_stopped(tmp_path, monkeypatch):
-    monkeypatch.setattr(study.inherit, "grow_until_baseline", _fake_grow({0: 4, 1: 6, 2: None}))
+    monkeypatch.setattr(grow, "grow_until_baseline", _fake_grow({0: 4, 1: 6, 2: None}))
     monkeypatch.setattr(study, "run", lambda base, out_dir, progress, **changes: (Path(out_dir), changes)[0])
     monkeypatch.setattr(study, "keep_records", lambda *args: None)
     base = {"n_layer": 8, "max_iters": 10, "n_embd": 8, "vocab_size": 64}
@@ -402,13 +403,13 @@ def test_with_wandb_every_launch_of_the_study_is_tracked_in_the_studys_group(tmp
     launches = []
 
     def first_seed(base, seed, out, preset, progress, results_dir, suite):
-        launches.append(study.launcher(progress, "--out", str(out / "seed0" / "grow")))
+        launches.append(study.launcher(progress))
         raise LookupError("stop before anything trains")
     monkeypatch.setattr(study, "prepare_dataset", lambda *a, **k: None)
     monkeypatch.setattr(study, "seed_runs", first_seed)
     with pytest.raises(LookupError):
         study.main(["--quick", "--out", str(tmp_path / "s"), *flags])
-    command = study.inherit.train_command(launches[0], {"out_dir": "r"})
+    command = grow.train_command(launches[0], {"out_dir": "r"})
     tracked = {"--wandb_log=True", f"--wandb_group={tmp_path / 's'}", "--wandb_project=inheritune"}
     assert tracked <= set(command) if flags else not any("wandb" in a for a in command)
 
@@ -429,15 +430,15 @@ def test_ctrl_c_stops_the_runs_in_progress_and_ends_in_one_line(tmp_path, monkey
     stub = ("import signal, sys, time\n"
             "def saved(*_):\n    open(sys.argv[1], 'w').write('saved'); sys.exit(1)\n"
             "signal.signal(signal.SIGTERM, saved)\nopen(sys.argv[1], 'w').write('started')\ntime.sleep(30)\n")
-    monkeypatch.setattr(study.inherit, "STOPPING", threading.Event(), raising=False)
-    monkeypatch.setattr(study.inherit, "train_command", lambda args, overrides, config_files=(): [
+    monkeypatch.setattr(grow, "STOPPING", threading.Event())
+    monkeypatch.setattr(grow, "train_command", lambda launcher, overrides, config_files=(): [
         sys.executable, "-c", stub, str(Path(overrides["out_dir"]) / "note")])
     monkeypatch.setattr(study, "prepare_dataset", lambda *a, **k: None)
     runs = [tmp_path / "s" / "first", tmp_path / "s" / "second"]
 
     def seed_runs(base, seed, out, preset, progress, results_dir, suite):
         for run_dir in runs:  # one after another, as a seed's runs are
-            study.inherit.launch(study.launcher(progress), {"out_dir": str(run_dir)})
+            grow.launch(study.launcher(progress), {"out_dir": str(run_dir)})
     monkeypatch.setattr(study, "seed_runs", seed_runs)
 
     def ctrl_c_once_the_first_run_started():
@@ -451,4 +452,4 @@ def test_ctrl_c_stops_the_runs_in_progress_and_ends_in_one_line(tmp_path, monkey
     message = one_line_exit(study.main, ["--quick", "--out", str(tmp_path / "s")])
     assert message.startswith("interrupted (Ctrl-C): the runs in progress saved a checkpoint and stopped")
     assert (runs[0] / "note").read_text() == "saved" and not (runs[1] / "note").exists()
-    assert time.time() - t0 < 25 and not study.inherit.RUNNING
+    assert time.time() - t0 < 25 and not grow.RUNNING
