@@ -1040,6 +1040,9 @@ def run_study(args, out, command):
 def write_report(args, base, results_dir, wall_s, command):
     """The suite's report over every seed kept in results_dir/runs, from the records alone."""
     seeds = kept_seeds(results_dir, args.suite)
+    if not seeds:  # the statistics need a finished seed
+        raise SystemExit(f"no seed of the {args.suite} suite has its records kept in {results_dir / 'runs'}: nothing "
+                         "to report; rerun the same command to train them")
     rows = {s: kept_rows(results_dir, s, args.suite) for s in seeds}
     missing = [s for s in SEEDS[args.preset] if s not in seeds and not args.quick]
     if missing:
