@@ -24,6 +24,7 @@ from inherit import SELECTION, inherited_blocks, manifest_summary
 from model import GPTConfig
 from model_card import model_card
 from prepare_openwebtext import OPENWEBTEXT_HUB_ID
+from run_records import read_run_json
 from settings import changed_settings
 from tokenizer import _bundled_bpe_dir
 
@@ -92,6 +93,14 @@ def origin_lines(config, manifest, model_args):
     return lines
 
 
+def run_file(ckpt_path, name):
+    """A JSON file of the checkpoint's run directory (config.json, result.json); None where there is none."""
+    path = Path(ckpt_path).parent / name
+    if not path.is_file():
+        return None
+    return read_run_json(path, "restore it, or delete it: the model card then leaves out what it records")
+
+
 def checkpoint_card(ckpt, ckpt_path, out, scores=None, scores_from="", command=""):
     """The model card of a checkpoint of this project: its run's config, manifest and result.json."""
     config, manifest = ckpt["config"], ckpt.get("inherit_manifest") or {}
@@ -99,14 +108,14 @@ def checkpoint_card(ckpt, ckpt_path, out, scores=None, scores_from="", command="
     trained = [f"Trained {step:,} steps x {tokens_per_step:,} tokens = {step * tokens_per_step:,} tokens on "
                f"the dataset `{dataset}` (batch order: data_seed {config.get('data_seed')})." if tokens_per_step
                else f"Trained {step:,} steps (tokens per step not recorded)."]
-    result = read_json_object(Path(ckpt_path).parent / "result.json")
+    result = run_file(ckpt_path, "result.json")
     if result and result.get("step") == step and "val_loss" in result:
         where = f"the first {config['eval_tokens']:,} tokens" if config.get("eval_tokens") else "all"
         trained.append(f"Final validation loss: {result['val_loss']:.4f} at step {step} (the run's result.json; "
                        f"{where} of `{dataset}`'s val.bin, in fixed windows).")
     else:
         trained.append("Final validation loss: not known (no result.json of this step beside the checkpoint).")
-    commit = (read_json_object(Path(ckpt_path).parent / "config.json") or {}).get("git_commit", "unknown")
+    commit = (run_file(ckpt_path, "config.json") or {}).get("git_commit", "unknown")
     commands = [shlex.join(["python", "train.py", *changed_settings(config)])] if config else []
     return model_card(
         Path(out).name, "GPT-2", ckpt["model_args"]["n_layer"],

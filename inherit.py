@@ -22,30 +22,22 @@ Add --wandb to follow every run of the search in Weights & Biases, grouped under
 """
 
 import argparse
-import ctypes
 import math
-import os
 import shlex
-import signal
-import subprocess
 import sys
-import threading
-import time
-from contextlib import ExitStack
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 
 from analyze import THRESHOLD, WINDOWS, block_influence, collapse_stats, fixed_windows
-from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
-from data import (check_new_directory, check_tokenizer, load_split, read_json_object, write_directory_atomically,
-                  write_json_atomically, write_text_atomically)
+from checkpoint import MODEL_KEYS, load_model_source, lock_run_dir, save_checkpoint
+from data import (check_new_directory, check_tokenizer, load_split, write_directory_atomically, write_json_atomically,
+                  write_text_atomically)
+from grow import Launcher, Search, grow_until_baseline
 from model import GPT, GPTConfig
 from model_card import model_card
-from prepare_openwebtext import prepare_builtin
-from settings import DEFAULTS, ORIGIN_KEYS, SELECT, TRACKING_KEYS, changed_settings, require_wandb
-
-BUILTIN_BPE_VOCAB = 1024  # the built-in job's corpus: its own compact BPE, as the study's (config/builtin_reference.py)
+from settings import ORIGIN_KEYS, SELECT, TRACKING_KEYS, changed_settings, require_wandb, target_data_seed
 
 # per-block parts of the paper's ablation, as module-name prefixes inside transformer.h.{i}
 PRESETS = {
@@ -61,19 +53,6 @@ EMBEDDINGS = {
     "ln_f": ("transformer.ln_f.",),
 }
 SELECTION = "selection"  # the manifest entry: the policy, its per-block scores, the choice and the reference's K
-HERE = Path(__file__).resolve().parent
-
-
-def data_seed_of(config):
-    """The seed a run drew its batches with (runs made before data_seed existed used `seed`)."""
-    return config.get("data_seed", config["seed"])
-
-
-def target_data_seed(ref_config, seed):
-    """The default batch order of a model inherited from this reference: not the reference's own
-    (the paper's Inheritune script draws its batches from another seed than its baselines). A Hugging
-    Face reference, trained on other data and with no config of ours, leaves it to the target's seed."""
-    return data_seed_of(ref_config) + 1 if ref_config else seed
 
 
 def parse_layers(spec, n_layer, n_ref):
@@ -444,308 +423,32 @@ def write_inherited_hf(args):
           "(docs/huggingface.md: Inherit from any Hugging Face decoder)")
 
 
-# ---- grow until baseline -------------------------------------------------------------------
-
-
-def tracked(args, overrides):
-    """overrides plus whether the run is sent to Weights & Biases (--wandb: in the search's group; a run is named
-    after its out_dir). A resumed run is told either way: rerun without --wandb, a tracked run resumes untracked.
-    Not part of any recipe (search.json): it may change on rerun."""
-    if not args.wandb:
-        return {**overrides, "wandb_log": False} if overrides.get("init_from") == "resume" else overrides
-    return {**overrides, "wandb_log": True, "wandb_project": args.wandb_project,
-            "wandb_group": args.wandb_group or args.out}
-
-
-def train_command(args, overrides, config_files=()):
-    """How a round's train.py is launched: plain python, torchrun, or the user's launcher."""
-    if args.launcher:
-        prefix = shlex.split(args.launcher)
-    elif args.nproc_per_node > 1:
-        prefix = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                  f"--nproc_per_node={args.nproc_per_node}"]
-    else:
-        prefix = [sys.executable]
-    return (prefix + [str(HERE / "train.py")] + [str(f) for f in config_files]
-            + [f"--{k}={v}" for k, v in tracked(args, overrides).items()])
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def die_with(parent):
-    """Run in the child before exec (Linux): the kernel sends it SIGTERM when the grow loop dies, however
-    it dies, so a round never trains on unattended; SIGTERM makes train.py save and stop."""
-    if sys.platform != "linux":
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork: the child only calls it
-
-    def set_parent_death_signal():
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-    return set_parent_death_signal
-
-
-RUNNING = set()  # the train.py processes this process waits for (study.py's threads wait for several at once)
-STOPPING = threading.Event()  # set by stop_runs: no further run starts
-
-
-def stop_runs():
-    """Ctrl-C to study.py: no further run starts, and each running one is told to save and stop (SIGTERM; one that
-    shares the terminal's process group may have had the SIGINT too, and saves once either way)."""
-    STOPPING.set()
-    for child in list(RUNNING):
-        child.send_signal(signal.SIGTERM)
-
-
-def launch(args, overrides, config_files=()):
-    """Run train.py to its end. SIGTERM to the grow loop is passed on to it (it saves and stops); Ctrl-C
-    reaches it directly, from the terminal's process group, which it shares. With args.progress set
-    (study.py), its output goes to OUT_DIR/train.log instead of this terminal."""
-    cmd = train_command(args, overrides, config_files)
-    line = ("resuming: " if overrides.get("init_from") == "resume" else "running: ") + shlex.join(cmd)
-    with ExitStack() as stack:
-        output = None
-        if args.progress is not None:
-            Path(overrides["out_dir"]).mkdir(parents=True, exist_ok=True)
-            output = stack.enter_context(open(Path(overrides["out_dir"]) / "train.log", "a"))
-        print(line, file=output, flush=True)
-        if STOPPING.is_set():
-            return False
-        try:
-            child = subprocess.Popen(cmd, preexec_fn=die_with(os.getpid()), stdout=output,
-                                     stderr=subprocess.STDOUT if output else None)
-        except OSError as e:  # e.g. a --launcher program that is not installed
-            raise SystemExit(f"cannot start {cmd[0]} ({e.strerror or e}): check --launcher or install it") from None
-        RUNNING.add(child)
-        try:
-            return wait_for(child)
-        finally:
-            RUNNING.discard(child)
-
-
-def wait_for(child):
-    """The child's success; meanwhile SIGTERM is forwarded to it and Ctrl-C left to it."""
-    previous = {}
-    if threading.current_thread() is threading.main_thread():  # only it may handle signals (study.py --jobs)
-        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM)),
-                    signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN)}
-    try:
-        return child.wait() == 0
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def read_json(path, remedy, numbers=()):
-    """A JSON object the loop wrote (a run's result.json, eval.json, a search's files), or one line saying it is
-    damaged and what to do (`remedy`); its keys `numbers` must hold finite numbers (true, NaN or a list do not)."""
-    value = read_json_object(path)
-    if value is None:
-        raise SystemExit(f"{path} is damaged (not a JSON object): {remedy}")
-    for key in numbers:
-        if type(value.get(key)) not in (int, float) or not math.isfinite(value[key]):
-            raise SystemExit(f"{path} is damaged ({key} is {value.get(key)!r}, not a finite number): {remedy}")
-    return value
-
-
-RESULT_NUMBERS = ("step", "tokens", "val_loss", "num_params", "elapsed_s", "clip_rate")  # of train.py's result.json
-
-
-def run_training(args, overrides, out_dir, config_files=()):
-    """Train (or resume) a run in out_dir to completion; returns its result.json. args.progress, when set,
-    hears of each run's start and finish (study.py's status lines)."""
-    result_path = Path(out_dir) / "result.json"
-    trained = not result_path.exists()
-    if trained:
-        if (Path(out_dir) / "ckpt.pt").exists():
-            overrides = {**overrides, "init_from": "resume"}
-        if args.progress is not None:
-            args.progress.started(out_dir)
-        if not launch(args, {**overrides, "out_dir": out_dir}, config_files):
-            where = f"{Path(out_dir) / 'train.log'}" if args.progress is not None else "above"
-            raise SystemExit(f"training in {out_dir} failed (see {where}); rerun the same command to resume it")
-    result = read_json(result_path, "delete it and rerun the same command: the run is evaluated again from its "
-                                    "checkpoint", RESULT_NUMBERS)
-    if args.progress is not None:
-        args.progress.finished(out_dir, result, trained)
-    return result
-
-
-# not the reference's recipe: where it lives and began (pretrained_flags: the model flags a continued pre-training
-# began with), how its own blocks were chosen and their divisors (a target gets those of the blocks it inherits),
-# where it was tracked, and inherit_allow_moved, a setting of earlier versions
-NOT_RECIPE = ("out_dir", "init_from", "pretrained_flags", "inherit_select", "attn_divisors", "inherit_allow_moved",
-              *TRACKING_KEYS)
-
-
-def reference_overrides(ref_config):
-    """The reference's own training config as train.py arguments."""
-    return {k: v for k, v in ref_config.items() if k not in NOT_RECIPE}
-
-
-def ensure_reference(args):
-    """The trained reference run dir: the user's, or the built-in default trained here if missing."""
-    if args.reference_run:
-        ref = Path(args.reference_run)
-        if not (ref / "ckpt.pt").is_file():
-            raise SystemExit(f"{ref}/ckpt.pt not found: --reference-run must be a finished train.py out_dir")
-        return ref
-    cfg_file = HERE / "config" / "builtin_reference.py"
-    prepare_builtin(bpe_vocab=BUILTIN_BPE_VOCAB)
-    ref = Path(args.out) / "reference"
-    print(f"training the built-in reference ({cfg_file.name}) in {ref}", flush=True)
-    run_training(args, {}, str(ref), config_files=[cfg_file])
-    return ref
-
-
-EVAL_SETTINGS = ("eval_tokens", "dataset")  # what decides a validation loss besides the model, kept in eval.json
-
-
-def measure_baseline(args, ref, ref_config, state_path):
-    """The reference's val loss, measured like the rounds: the same evaluator, launcher and world size."""
-    if not state_path.exists():
-        settings = {**reference_overrides(ref_config), "out_dir": ref, "init_from": "resume", "eval_only": True}
-        if not launch(args, settings):
-            raise SystemExit(f"evaluating the reference in {ref} failed (see above); rerun the same command")
-        evaluation = read_json(Path(ref) / "eval.json", "rerun the same command to evaluate the reference again",
-                               ("val_loss",))
-        asked = {k: settings.get(k) for k in EVAL_SETTINGS}
-        made = {k: evaluation.get(k) for k in EVAL_SETTINGS}
-        if made != asked:  # an evaluation takes no lock: another one of the reference may have written it since
-            raise SystemExit(f"{Path(ref) / 'eval.json'} was made with {made}, not the reference's {asked}: another "
-                             f"evaluation of {ref} wrote it meanwhile; rerun the same command once that one ended")
-        write_json_atomically(state_path, evaluation)
-    baseline = read_json(state_path, "delete it and rerun the same command: the reference is evaluated again",
-                         ("val_loss",))
-    return baseline["val_loss"]
-
-
-def scratch_overrides(recipe):
-    """A round's recipe, initialised from scratch: the control that shows what inheriting bought."""
-    return {**{k: v for k, v in recipe.items() if not k.startswith("inherit_")}, "init_from": "scratch"}
-
-
-def scratch_control(args, overrides, out, n, inherited_loss):
-    """Scratch at depth n with the rounds' recipe, T steps and batches; prints it beside the Inheritune round."""
-    result = run_training(args, {**scratch_overrides(overrides), "n_layer": n}, str(out / f"scratch{n:02d}"))
-    print(f"scratch control: {n} layers from scratch, the same {result['step']} steps and batches: val loss "
-          f"{result['val_loss']:.4f}; Inheritune at n={n}: {inherited_loss:.4f} "
-          f"({inherited_loss - result['val_loss']:+.4f} from inheriting)", flush=True)
-    return result
-
-
-def check_same_search(out, overrides):
-    """Finished rounds are reused on rerun: only if they were made from the same recipe."""
-    path = out / "search.json"
-    if path.exists():
-        # a setting train.py no longer has (inherit_allow_moved) changes nothing a round computes
-        recorded = read_json(path, "it records the settings the rounds in it were trained with: restore it, or "
-                                   "choose another --out")
-        before = {k: v for k, v in recorded.items() if k in DEFAULTS}
-        changed = sorted(k for k in set(before) | set(overrides) if before.get(k) != overrides.get(k))
-        if changed:
-            raise SystemExit(f"{out} holds a search with other settings ({', '.join(changed)} differ): "
-                             "rerun with the same arguments to resume it, or choose another --out")
-    else:
-        write_json_atomically(path, overrides)
-
-
-def results_markdown(rounds, baseline, inherited):
-    head = ("| n | params (M) | val loss | baseline | gap | tokens | wall (s) | clip rate | inherited |\n"
-            "|---|---|---|---|---|---|---|---|---|\n")
-    return head + "".join(
-        f"| {r['n']} | {r['params'] / 1e6:.2f} | {r['val_loss']:.4f} | {baseline:.4f} | "
-        f"{r['gap']:+.4f} | {r['tokens']:,} | {r['wall_s']:.0f} | {r['clip_rate']:.2f} | {inherited} |\n"
-        for r in rounds)
-
-
-def grow_until_baseline(args):
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ref = ensure_reference(args)
-    ref_ckpt = load_checkpoint(ref / "ckpt.pt")
-    K, T = ref_ckpt["model_args"]["n_layer"], ref_ckpt["step"]
-    if T < ref_ckpt["config"].get("max_iters", T):  # died or still training: not the reference of T steps
-        raise SystemExit(f"{ref}/ckpt.pt is at step {T} of max_iters={ref_ckpt['config']['max_iters']}: "
-                         f"the reference run is unfinished; finish it (train.py --init_from=resume "
-                         f"--out_dir={ref}) first")
-    start = args.start_n or K // 2
-    if not 1 <= start < K or args.step_n < 1:
-        raise SystemExit(f"--start-n must be in 1..{K - 1} and --step-n >= 1 for a {K}-layer reference")
-    data_seed = args.data_seed if args.data_seed != -1 else target_data_seed(ref_ckpt["config"], args.seed)
-    overrides = {**reference_overrides(ref_ckpt["config"]), "max_iters": T, "init_from": "inherit",
-                 "inherit_from": str(ref / "ckpt.pt"), "inherit_parts": args.parts,
-                 "inherit_embeddings": args.embeddings, "inherit_layers": "", "data_seed": data_seed,
-                 # only when not the default: searches from before --select existed stay resumable
-                 **({"inherit_select": args.select} if args.select != "first" else {})}
-    inherited = (f"blocks ({args.parts}{'' if args.select == 'first' else ', ' + args.select}), "
-                 f"{args.embeddings or 'no embeddings'}")
-    check_same_search(out, overrides)
-    baseline = measure_baseline(args, ref, ref_ckpt["config"], out / "baseline.json")
-    print(f"baseline: {K}-layer reference after {T} steps, val loss {baseline:.4f}; growing from n={start}, "
-          f"inheriting {inherited}, batches drawn with data_seed={data_seed} (the reference's: "
-          f"{data_seed_of(ref_ckpt['config'])})", flush=True)
-    del ref_ckpt
-    rounds, stopped_at = [], None
-    for n in range(start, K, args.step_n):
-        t0 = time.time()
-        result = run_training(args, {**overrides, "n_layer": n}, str(out / f"n{n:02d}"))
-        rounds.append({"n": n, "params": result["num_params"], "val_loss": result["val_loss"],
-                       "baseline": baseline, "gap": result["val_loss"] - baseline,
-                       "tokens": result["tokens"], "wall_s": result["elapsed_s"],
-                       "clip_rate": result["clip_rate"], "run_dir": str(out / f"n{n:02d}")})
-        matched = result["val_loss"] <= baseline + args.tolerance
-        stopped_at = n if matched else None
-        summary = {"reference": str(ref), "baseline_val_loss": baseline, "K": K, "T": T, "inherited": inherited,
-                   "data_seed": data_seed, "tolerance": args.tolerance, "stopped_at": stopped_at, "rounds": rounds}
-        write_json_atomically(out / "results.json", summary)
-        write_text_atomically(out / "results.md", results_markdown(rounds, baseline, inherited))
-        print(f"round n={n}: val loss {result['val_loss']:.4f} vs baseline {baseline:.4f} "
-              f"({'matches' if matched else 'worse'}; clip rate {result['clip_rate']:.2f}; {time.time() - t0:.0f} s)",
-              flush=True)
-        if matched:
-            break
-    print("\n" + results_markdown(rounds, baseline, inherited))
-    if stopped_at is None:
-        print(f"no n < K={K} matched the baseline: at this budget the target needs all {K} layers")
-    else:
-        print(f"n={stopped_at} of {K} layers matches the {K}-layer reference after the same {T} steps")
-    if args.scratch_control or not args.reference_run:  # the built-in job shows it; a paper-scale run asks for it
-        n = rounds[-1]["n"]
-        control = scratch_control(args, overrides, out, n, rounds[-1]["val_loss"])
-        summary["scratch_control"] = {"n": n, "val_loss": control["val_loss"], "run_dir": str(out / f"scratch{n:02d}")}
-        write_json_atomically(out / "results.json", summary)
-    print(f"results: {out / 'results.json'} and {out / 'results.md'}")
-    return stopped_at
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--grow-until-baseline", action="store_true", help="run the paper's grow loop")
     p.add_argument("--reference", help="reference checkpoint (REF/ckpt.pt) for a single inheritance")
     p.add_argument("--n-layer", type=int, help="blocks of the target model")
     p.add_argument("--out", help="output: OUT/ckpt.pt for a single inheritance; a folder for the grow loop")
-    p.add_argument("--parts", default="full", choices=tuple(PRESETS), help="per-block parts to inherit")
+    # the flags the grow loop shares take its defaults (grow.Search), a single inheritance's too
+    p.add_argument("--parts", default=Search.parts, choices=tuple(PRESETS), help="per-block parts to inherit")
     p.add_argument("--layers", default="", help="reference blocks to take, e.g. 0,1,2,5 (default: first n)")
-    p.add_argument("--select", default="first", choices=SELECT,
+    p.add_argument("--select", default=Search.select, choices=SELECT,
                    help="how the blocks are chosen without --layers: first n (the paper), spread (evenly, from "
                         "block 0), influence (largest 1 - cos(block input, output)), rank (least collapsed "
                         "attention, analyze.py's); scores on the reference's fixed validation windows")
     p.add_argument("--data-dir", default="", help="--select influence/rank: default the reference's data_dir")
     p.add_argument("--dataset", default="", help="--select influence/rank: default the reference's dataset")
-    p.add_argument("--embeddings", default="wte",
+    p.add_argument("--embeddings", default=Search.embeddings,
                    help="non-block tensors to inherit: wte (= the tied lm_head, the paper's default), wpe, ln_f")
     p.add_argument("--allow-moved-blocks", action="store_true",
                    help="--format hf with a HF GPT-2 under scale_attn_by_inverse_layer_idx: let --layers move a "
                         "block (it then divides its attention logits by its new index + 1; ckpt format keeps "
                         "each block's trained divisor)")
-    p.add_argument("--seed", type=int, default=1337, help="seed of the fresh init of what is not inherited")
+    p.add_argument("--seed", type=int, default=Search.seed, help="seed of the fresh init of what is not inherited")
     p.add_argument("--format", default="ckpt", choices=("ckpt", "hf"),
                    help="ckpt: OUT/ckpt.pt for train.py (GPT-2 references); hf: a HF checkpoint directory cut "
                         "from any HF decoder (whole layers, everything outside them kept)")
-    p.add_argument("--data-seed", type=int, default=-1,
+    p.add_argument("--data-seed", type=int, default=Search.data_seed,
                    help="batch order of the target's training (default: the reference's data seed + 1)")
     s = p.add_argument_group("growth by stacking")
     s.add_argument("--stack", type=int, default=0, metavar="M",
@@ -756,28 +459,28 @@ def parse_args(argv=None):
     s.add_argument("--max-iters", type=int, default=0,
                    help="--stack: the stacked run's total steps (default: where the source's lr schedule ends)")
     g = p.add_argument_group("grow until baseline")
-    g.add_argument("--reference-run", help="finished train.py out_dir of the K-layer reference "
-                                           "(default: train the built-in reference in OUT/reference)")
-    g.add_argument("--start-n", type=int, default=0, help="first n (default K/2)")
-    g.add_argument("--step-n", type=int, default=2, help="layers added per round")
-    g.add_argument("--tolerance", type=float, default=0.0, help="stop when val loss <= baseline + this")
+    g.add_argument("--reference-run", default=Search.reference_run,
+                   help="finished train.py out_dir of the K-layer reference (default: train the built-in reference "
+                        "in OUT/reference)")
+    g.add_argument("--start-n", type=int, default=Search.start_n, help="first n (default K/2)")
+    g.add_argument("--step-n", type=int, default=Search.step_n, help="layers added per round")
+    g.add_argument("--tolerance", type=float, default=Search.tolerance, help="stop when val loss <= baseline + this")
     g.add_argument("--scratch-control", action="store_true",
                    help="also train the last round's depth from scratch for T steps on the same batches (the "
                         "built-in default always does)")
-    g.add_argument("--nproc-per-node", type=int, default=1, help="GPUs per round via torchrun")
-    g.add_argument("--launcher", default="", help="custom launch prefix, e.g. 'torchrun --nnodes=2 ...'")
+    g.add_argument("--nproc-per-node", type=int, default=Launcher.nproc_per_node, help="GPUs per round via torchrun")
+    g.add_argument("--launcher", default=Launcher.prefix, help="custom launch prefix, e.g. 'torchrun --nnodes=2 ...'")
     g.add_argument("--wandb", action="store_true", help="track every training run in Weights & Biases (train.py's "
                                                          "wandb_log; pip install wandb)")
-    g.add_argument("--wandb-project", default="inheritune", help="its project")
+    g.add_argument("--wandb-project", default=Launcher.wandb_project, help="its project")
     g.add_argument("--wandb-group", default="", help="the group that shows the search's runs together (default: "
                                                      "the --out folder)")
-    p.set_defaults(progress=None)  # study.py's status lines (an object with started/finished), not a flag
     args = p.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)  # the command, for --format hf's model card
     if args.seed < 0 or args.data_seed < -1:  # train.py could not train what they would write
         p.error(f"--seed {args.seed} --data-seed {args.data_seed}: seeds are >= 0 (--data-seed -1: the default order)")
     if args.grow_until_baseline:
-        args.out = args.out or "out/grow"
+        args.out = args.out or Search.out
         if Path(args.out).exists() and not Path(args.out).is_dir():
             p.error(f"--out {args.out} is a file: the grow loop needs a folder for its rounds (default out/grow)")
         if not math.isfinite(args.tolerance):
@@ -800,11 +503,22 @@ def parse_args(argv=None):
     return args
 
 
+def grow_launcher(args):
+    """How the grow loop's flags launch its runs: tracked in the --out folder's group unless --wandb-group names one."""
+    return Launcher(prefix=args.launcher, nproc_per_node=args.nproc_per_node, wandb=args.wandb,
+                    wandb_project=args.wandb_project, wandb_group=args.wandb_group or args.out)
+
+
+def grow_search(args):
+    """The search the grow loop's flags describe."""
+    return Search(**{f.name: getattr(args, f.name) for f in fields(Search)})
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.grow_until_baseline:
         with lock_run_dir(Path(args.out)):  # one grow loop per folder
-            grow_until_baseline(args)
+            grow_until_baseline(grow_launcher(args), grow_search(args))
     elif args.stack:
         write_stacked_from_args(args)
     elif args.format == "hf":

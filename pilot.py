@@ -18,13 +18,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import inherit
 from analyze import analyze
 from configurator import load_config
 from data import read_meta
+from grow import Launcher, reference_overrides, run_training
 from model import GPT, GPTConfig
-from plots.runs import read_log, save_figure
+from plots.runs import save_figure
 from prepare_openwebtext import prepare_dataset
+from run_records import read_log
 from settings import DEFAULTS
 from study import HERE, status_line
 from study_plan import PRESETS, data_orders
@@ -56,8 +57,7 @@ POINTS = {
 
 
 class Status:
-    """What inherit.run_training reports to: a line per run start and finish; the run's output in train.log."""
-    tracking = ()
+    """What grow.run_training reports to: a line per run start and finish; the run's output in train.log."""
 
     def __init__(self, out):
         self.out, self.t0 = out, time.time()
@@ -77,7 +77,7 @@ def recipe(name):
     """A point's reference config: train.py's defaults, config/study_cpu.py, the point's changes."""
     cfg = load_config(DEFAULTS, [str(HERE / PRESETS["cpu"])])
     cfg.update(POINTS[name])
-    return inherit.reference_overrides(cfg)
+    return reference_overrides(cfg)
 
 
 def arms(name, seed):
@@ -88,9 +88,7 @@ def arms(name, seed):
 
 
 def train(status, out, name, seed, arm, cfg):
-    args = inherit.parse_args(["--grow-until-baseline"])
-    args.progress = status
-    return inherit.run_training(args, cfg, str(out / name / f"seed{seed}" / arm))
+    return run_training(Launcher(progress=status), cfg, str(out / name / f"seed{seed}" / arm))
 
 
 def runs(out, names, seeds):

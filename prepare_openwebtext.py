@@ -32,7 +32,7 @@ from data import DTYPE, GPT2_TOKENIZER, read_json_object, tokenizer_present, wri
 from tokenizer import EOT, VOCAB_SIZE, gpt2_encoding
 
 # `datasets` is imported inside the functions that need it: it takes ~2 s to import and
-# the scripts that import this one for prepare_builtin() (inherit.py, study.py) do not need it.
+# the scripts that import this one for prepare_dataset() (study.py, pilot.py) do not need it.
 
 HERE = pathlib.Path(__file__).resolve().parent
 BUILTIN_CORPUS = HERE / "corpus" / "kjv.txt.xz"

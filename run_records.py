@@ -2,6 +2,9 @@
 log.jsonl lines, result.json and eval.json, each whole or not at all; a write that fails (a full disk) ends in one
 line, and a run warns at start when the disk cannot hold its next checkpoint. With wandb_log, the config and every
 logged line also go to Weights & Biases.
+
+Their readers are here too, for every reader of a run directory (the grow loop, study.py, export_hf.py, plots/): a
+damaged file ends in one line saying what to do.
 """
 import datetime
 import json
@@ -143,3 +146,45 @@ def warn_if_disk_is_short(out_dir, raw_model):
     if free < need:
         print(f"warning: {free / 2**20:.3g} MiB free in {out_dir}, less than one checkpoint "
               f"(~{need / 2**20:.3g} MiB): saving will fail; free space first", flush=True)
+
+
+# ---- reading a run directory ------------------------------------------------------------------
+
+RESULT_NUMBERS = ("step", "tokens", "val_loss", "num_params", "elapsed_s", "clip_rate")  # of result.json
+
+
+def read_run_json(path, remedy, numbers=()):
+    """A JSON object of a run directory or a folder of runs (config.json, result.json, eval.json, the grow loop's
+    results.json...), or one line saying it is damaged and what to do (`remedy`); its keys `numbers` must hold
+    finite numbers (true, NaN or a list do not)."""
+    value = read_json_object(path)
+    if value is None:
+        raise SystemExit(f"{path} is damaged (not a JSON object): {remedy}")
+    for key in numbers:
+        if type(value.get(key)) not in (int, float) or not math.isfinite(value[key]):
+            raise SystemExit(f"{path} is damaged ({key} is {value.get(key)!r}, not a finite number): {remedy}")
+    return value
+
+
+def read_result(run_dir, remedy):
+    """A finished run's result.json, its numbers checked."""
+    return read_run_json(Path(run_dir) / "result.json", remedy, RESULT_NUMBERS)
+
+
+def read_log(path):
+    """log.jsonl's records; a final line without newline that does not parse is still being written."""
+    with open(path) as f:
+        lines = f.read().split("\n")
+    records = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines):
+                break
+            raise SystemExit(f"{path} line {i} is not valid JSON; fix or remove that line")
+        if "step" not in records[-1]:
+            raise SystemExit(f"{path} line {i} has no 'step'; is this a train.py log?")
+    return records

@@ -183,6 +183,18 @@ def check_model_args(cfg, model_args, source):
                               f"set --{key}={model_args[key]!r}")
 
 
+def data_seed_of(config):
+    """The seed a run drew its batches with (runs made before data_seed existed used `seed`)."""
+    return config.get("data_seed", config["seed"])
+
+
+def target_data_seed(ref_config, seed):
+    """The default batch order of a model inherited from this reference: not the reference's own
+    (the paper's Inheritune script draws its batches from another seed than its baselines). A Hugging
+    Face reference, trained on other data and with no config of ours, leaves it to the target's seed."""
+    return data_seed_of(ref_config) + 1 if ref_config else seed
+
+
 def changed_settings(config, skip=()):
     """config's train.py settings that differ from train.py's defaults, as --key=value arguments; tracking is
     left out (rerun as printed, a run would write into the wandb run of the one it copies)."""

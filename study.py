@@ -32,7 +32,6 @@ scratch (shared with the claims suite); each against first-n, paired over seeds.
 """
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -42,6 +41,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from functools import partial
 from pathlib import Path
 
+import grow
 import inherit
 from analyze import analyze
 from checkpoint import load_checkpoint, lock_run_dir
@@ -49,9 +49,10 @@ from configurator import load_config
 from data import read_meta, write_atomically, write_json_atomically
 from plots.plot_seeds import seeds as seeds_text
 from prepare_openwebtext import prepare_dataset
+from run_records import read_run_json
 from settings import DEFAULTS, require_wandb
-from study_plan import (CORPORA, POLICIES, PRESETS, STACK_ROUNDS, ablation_depth, ablation_parts, compared_depths,
-                        data_orders, grow_depths, stack_plan)
+from study_plan import (CORPORA, DAMAGED, POLICIES, PRESETS, STACK_ROUNDS, ablation_depth, ablation_parts,
+                        compared_depths, data_orders, grow_depths, stack_plan)
 from study_report import result, run_config, write_baselines, write_layers, write_results
 
 HERE = Path(__file__).resolve().parent
@@ -74,7 +75,7 @@ def study_settings(preset, quick):
         cfg.update(QUICK)
     if cfg["dataset"] not in CORPORA:
         raise SystemExit(f"{PRESETS[preset]} trains on {cfg['dataset']}; the study prepares one of {', '.join(CORPORA)}")
-    return inherit.reference_overrides(cfg)
+    return grow.reference_overrides(cfg)
 
 
 def share_cores(jobs, device, environ=os.environ):
@@ -89,7 +90,7 @@ def run(base, out_dir, progress, **changes):
     """Train one model of the study (reused when finished, resumed when not) in one of --jobs slots; returns its
     run dir."""
     with progress.slots:
-        inherit.run_training(launcher(progress), {**base, **changes}, str(out_dir))
+        grow.run_training(launcher(progress), {**base, **changes}, str(out_dir))
     return Path(out_dir)
 
 
@@ -104,11 +105,10 @@ def run_all(jobs):
     return {row: f.result() for row, f in futures.items()}
 
 
-def launcher(progress, *argv):
-    """The grow loop's arguments (default: its plain single-process launcher), reporting to `progress`."""
-    args = inherit.parse_args(["--grow-until-baseline", *progress.tracking, *argv])
-    args.progress = progress
-    return args
+def launcher(progress):
+    """How the study's runs start: plain single-process train.py, tracked as --wandb says, reporting to
+    `progress`."""
+    return grow.Launcher(progress=progress, **progress.tracking)
 
 
 def reference_and_grow(base, seed, out, progress, records):
@@ -118,11 +118,11 @@ def reference_and_grow(base, seed, out, progress, records):
     check_reproduced(ref, records / "reference")
     grow_dir = out / f"seed{seed}" / "grow"
     with progress.slots:
-        inherit.grow_until_baseline(launcher(progress, "--reference-run", str(ref), "--out", str(grow_dir),
-                                             "--embeddings", PAPER_EMBEDDINGS))
-    grow = json.loads((grow_dir / "results.json").read_text())
-    progress.grow_stopped([r["n"] for r in grow["rounds"]])
-    return grow
+        grow.grow_until_baseline(launcher(progress), grow.Search(out=str(grow_dir), reference_run=str(ref),
+                                                                 embeddings=PAPER_EMBEDDINGS))
+    results = read_run_json(grow_dir / "results.json", DAMAGED)
+    progress.grow_stopped([r["n"] for r in results["rounds"]])
+    return results
 
 
 def seed_runs(base, seed, out, preset, progress, results_dir, suite="claims"):
@@ -175,13 +175,13 @@ def kept_seeds(results_dir, suite):
 def kept_rows(results_dir, seed, suite):
     """A kept seed's rows: row -> its record dir."""
     records = records_dir(results_dir, seed)
-    return {row: records / rel for row, rel in json.loads((records / f"{suite}.json").read_text()).items()}
+    return {row: records / rel for row, rel in read_run_json(records / f"{suite}.json", DAMAGED).items()}
 
 
 def seed_recipe(seed, seed_dir):
     """A seed's grow loop's recipe (search.json): the init seed, batch order and hyperparameters of every model
     compared with its reference."""
-    recipe = json.loads((seed_dir / "grow" / "search.json").read_text())
+    recipe = read_run_json(seed_dir / "grow" / "search.json", DAMAGED)
     assert recipe["data_seed"] == data_orders(seed)["targets"], "the grow loop's batch order is not the seed's own"
     return {k: v for k, v in recipe.items() if k in DEFAULTS}  # a search from an earlier version: its old settings go
 
@@ -197,7 +197,7 @@ def target_runs(seed, seed_dir, preset, progress):
     """The claims suite: a seed's models compared with its reference, trained with its grow loop's recipe.
     Returns row name -> run dir."""
     recipe = seed_recipe(seed, seed_dir)
-    scratch = inherit.scratch_overrides(recipe)
+    scratch = grow.scratch_overrides(recipe)
     K = recipe["n_layer"]
     depths, n_abl = compared_depths(K, preset), ablation_depth(K, preset)
     jobs = {f"scratch_2T_n{d}": partial(run, scratch, seed_dir / f"scratch{d}_2T", progress, n_layer=d,
@@ -216,7 +216,7 @@ def layer_runs(seed, seed_dir, preset, progress):
     Inheritune-initialised student, and scratch; all T steps with the grow loop's recipe and batches.
     Returns row name -> run dir."""
     recipe = seed_recipe(seed, seed_dir)
-    scratch, teacher = inherit.scratch_overrides(recipe), recipe["inherit_from"]
+    scratch, teacher = grow.scratch_overrides(recipe), recipe["inherit_from"]
     jobs = {}
     for d in compared_depths(recipe["n_layer"], preset):
         jobs[f"distill_scratch_n{d}"] = partial(run, scratch, seed_dir / f"distill{d}_scratch", progress, n_layer=d,
@@ -236,7 +236,7 @@ def stacked(recipe, seed_dir, rounds, progress):
     cosine over T spans the stages and step t draws the batch the Inheritune run draws at step t (a function of the
     step and data_seed), so the stages together see exactly its T batches. Returns the last stage's run dir."""
     K, T = recipe["n_layer"], recipe["max_iters"]
-    schedule = {**inherit.scratch_overrides(recipe), "lr_decay_iters": recipe.get("lr_decay_iters") or T}
+    schedule = {**grow.scratch_overrides(recipe), "lr_decay_iters": recipe.get("lr_decay_iters") or T}
     previous = None
     for depth, end in stack_plan(K, T, rounds):
         run_dir = seed_dir / f"stack{rounds}_n{depth:02d}"
@@ -252,7 +252,7 @@ def half_width(recipe):
     width, heads = recipe["n_embd"] // 2, recipe["n_head"]
     if recipe["n_embd"] % 2 or width % heads:
         raise SystemExit(f"n_embd={recipe['n_embd']} cannot be halved into {heads} heads of equal width")
-    return {**inherit.scratch_overrides(recipe), "n_embd": width}
+    return {**grow.scratch_overrides(recipe), "n_embd": width}
 
 
 def baseline_runs(seed, seed_dir, preset, progress):
@@ -264,7 +264,7 @@ def baseline_runs(seed, seed_dir, preset, progress):
     jobs = {**{r: partial(stacked, recipe, seed_dir, rounds, progress) for r, rounds in STACK_ROUNDS.items()},
             "half_width": partial(run, half_width(recipe), seed_dir / "half_width", progress),
             f"inheritune_n{n}": partial(inherited, recipe, seed_dir, n, progress),
-            f"scratch_T_n{n}": partial(run, inherit.scratch_overrides(recipe), seed_dir / f"scratch{n}_T", progress,
+            f"scratch_T_n{n}": partial(run, grow.scratch_overrides(recipe), seed_dir / f"scratch{n}_T", progress,
                                        n_layer=n)}
     return {"reference": seed_dir / "reference", **run_all(jobs)}
 
@@ -276,9 +276,9 @@ class Progress:
     """One status line per run start and finish (run, seed, val loss, elapsed, ETA of the whole study);
     each run's own output goes to its train.log. The ETA weighs runs by FLOPs (parameters x tokens)."""
 
-    def __init__(self, out, base, seeds, preset, suite="claims", tracking=(), jobs=1):
+    def __init__(self, out, base, seeds, preset, suite="claims", tracking=None, jobs=1):
         self.out, self.base, self.t0, self.lock = out, base, time.time(), threading.Lock()
-        self.tracking = list(tracking)  # the grow loop's --wandb flags, handed to every run's launch
+        self.tracking = tracking or {}  # --wandb's fields of grow.Launcher, handed to every run's launch
         self.slots = threading.BoundedSemaphore(jobs)  # --jobs: how many runs train at once
         self.started_at, self.done, self.counted = {}, 0.0, set()
         self.depths = compared_depths(base["n_layer"], preset)
@@ -390,7 +390,7 @@ def run_study(args, out, command):
     base = study_settings(args.preset, args.quick)
     prepare_dataset(base["dataset"], base["data_dir"])
     seeds = args.seeds or (SEEDS[args.preset][:1] if args.quick else SEEDS[args.preset])
-    tracking = ["--wandb", "--wandb-project", args.wandb_project, "--wandb-group", str(out)] if args.wandb else []
+    tracking = {"wandb": True, "wandb_project": args.wandb_project, "wandb_group": str(out)} if args.wandb else {}
     progress = Progress(out, base, seeds, args.preset, args.suite, tracking, args.jobs)
     threads = share_cores(args.jobs, base["device"])
     progress.say(f"{seeds_text(len(seeds))}, {args.jobs} run{'s' if args.jobs > 1 else ''} at a time"
@@ -400,7 +400,7 @@ def run_study(args, out, command):
         try:
             list(pool.map(lambda s: seed_runs(base, s, out, args.preset, progress, results_dir, args.suite), seeds))
         except KeyboardInterrupt:  # before the pool waits for its threads: their runs are stopped first
-            inherit.stop_runs()
+            grow.stop_runs()
             raise SystemExit(f"interrupted (Ctrl-C): the runs in progress saved a checkpoint and stopped; finished "
                              f"runs are kept in {out}: run the same command again to continue") from None
     write_report(args, base, results_dir, time.time() - t0, command)
@@ -409,6 +409,9 @@ def run_study(args, out, command):
 def write_report(args, base, results_dir, wall_s, command):
     """The suite's report over every seed kept in results_dir/runs, from the records alone."""
     seeds = kept_seeds(results_dir, args.suite)
+    if not seeds:  # the statistics need a finished seed
+        raise SystemExit(f"no seed of the {args.suite} suite has its records kept in {results_dir / 'runs'}: nothing "
+                         "to report; rerun the same command to train them")
     rows = {s: kept_rows(results_dir, s, args.suite) for s in seeds}
     missing = [s for s in SEEDS[args.preset] if s not in seeds and not args.quick]
     if missing:
@@ -416,10 +419,10 @@ def write_report(args, base, results_dir, wall_s, command):
               f"{args.preset} --suite {args.suite} --seeds {' '.join(map(str, missing))}")
     if args.suite == "baselines":
         return write_baselines(results_dir, base, seeds, rows, wall_s, command)
-    attention = {s: json.loads((rows[s]["reference"] / "attention.json").read_text()) for s in seeds}
+    attention = {s: read_run_json(rows[s]["reference"] / "attention.json", DAMAGED) for s in seeds}
     if args.suite == "layers":
         return write_layers(results_dir, args.preset, base, seeds, rows, attention, wall_s, command)
-    grows = {s: json.loads((rows[s]["reference"].parent / "grow" / "results.json").read_text()) for s in seeds}
+    grows = {s: read_run_json(rows[s]["reference"].parent / "grow" / "results.json", DAMAGED) for s in seeds}
     collapse = {s: a["first_collapsed_layer"] for s, a in attention.items()}
     write_results(results_dir, args.preset, base, seeds, grows, rows, collapse, wall_s, command)
 

@@ -15,6 +15,8 @@ PARTS = ("attn_ln", "mlp_ln", "attn_mlp_noln")  # the ablation's part presets be
 # three presets at round(2K/3), as the paper. So does the grammar corpus's preset, whose claims suite runs in parts
 # of one seed (~1.5 h on 2 cores each: results/pilot.md).
 PLANS = {"cpu": (1, PARTS[:1]), "gpu": (2, PARTS), "pcfg": (2, PARTS)}
+# a damaged run file: a kept record is restored from git, a run in --out trained again
+DAMAGED = "restore it (the records kept under results/ are in git), or delete its run directory and rerun the command"
 STACK_ROUNDS = {"stack1": 1, "stack2": 2}  # the baselines suite's stacking rows
 POLICIES = tuple(p for p in SELECT if p != "first")  # the layers suite's policies beside the paper's
 
@@ -46,7 +48,7 @@ def data_orders(seed):
 
 
 def grow_depths(K):
-    """The rounds a grow loop with inherit.py's defaults may train: from K/2 by 2 below K."""
+    """The rounds a grow loop with its defaults (grow.Search) may train: from K/2 by 2 below K."""
     return list(range(K // 2, K, 2))
 
 

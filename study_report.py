@@ -24,9 +24,9 @@ from data import read_meta, write_json_atomically, write_text_atomically
 from plots.plot_grow import plot_grow
 from plots.plot_layers import plot_layer_choices
 from plots.plot_seeds import plot_seed_bars, plot_seed_curves, seeds as seeds_text
-from plots.runs import read_log
-from study_plan import (CORPORA, POLICIES, PRESETS, STACK_ROUNDS, ablation_depth, ablation_parts, compared_depths,
-                        data_orders, fixed_depths, grow_depths, stack_plan)
+from run_records import read_log, read_result, read_run_json
+from study_plan import (CORPORA, DAMAGED, POLICIES, PRESETS, STACK_ROUNDS, ablation_depth, ablation_parts,
+                        compared_depths, data_orders, fixed_depths, grow_depths, stack_plan)
 
 # "matches" means the paired 95% interval lies below +MATCH_MARGIN. The paper calls a gap of 0.00 a match
 # (medium 16L Inheritune 2.81 vs 24L 2.81) and one of +0.03 not (14L: 2.84); 0.02 nats is under that gap
@@ -38,11 +38,11 @@ PLATEAU_SHARE, PLATEAU_LIMIT = 0.2, 0.02  # the reference's plateau: its last 20
 # ---- run records and the machine -------------------------------------------------------------
 
 def result(run_dir):
-    return json.loads((Path(run_dir) / "result.json").read_text())
+    return read_result(run_dir, DAMAGED)
 
 
 def run_config(run_dir):
-    return json.loads((Path(run_dir) / "config.json").read_text())
+    return read_run_json(Path(run_dir) / "config.json", DAMAGED)
 
 
 def provenance(run_dirs):
@@ -70,7 +70,7 @@ def selection(run_dir, n):
     """The blocks a run inherited and the policy's per-block scores (its checkpoint's manifest, kept as
     manifest.json); runs from before the manifest recorded them inherited the first n."""
     manifest = Path(run_dir) / "manifest.json"
-    record = (json.loads(manifest.read_text()) if manifest.exists() else {}).get(inherit.SELECTION)
+    record = (read_run_json(manifest, DAMAGED) if manifest.exists() else {}).get(inherit.SELECTION)
     return record or {"policy": "first", "blocks": list(range(n)), "scores": None}
 
 

@@ -33,11 +33,11 @@ from configurator import ConfigError, load_config
 from distill import load_teacher
 from data import check_tokenizer, load_tokens, resolve_vocab_size, train_batches, val_windows, windows
 from guards import NEVER, StopSignals, agree, note_non_finite, stop_every_rank
-from inherit import data_seed_of, inherit_from_checkpoint, target_data_seed
+from inherit import inherit_from_checkpoint
 from model import GPT, GPTConfig, peak_flops
 from run_records import RunLog, git_commit, tracking, warn_if_disk_is_short, write_run_json
 from settings import (CHOICES, DEFAULTS, ORIGIN_KEYS, RESUME_ADOPTED, RESUME_FIXED, adopt_run_settings,
-                      check_model_args, check_settings)
+                      check_model_args, check_settings, data_seed_of, target_data_seed)
 
 NOT_GIVEN = object()  # a value no flag takes
 

@@ -1,4 +1,5 @@
-"""Reading training run directories and naming them; shared by every script in plots/.
+"""Loading training run directories (with run_records.py's readers) and naming them; shared by every script in
+plots/.
 
 A run directory (written by train.py) holds config.json, log.jsonl and, once the run
 finished, result.json. Every user mistake (bad path, empty glob, a directory that is not
@@ -10,7 +11,6 @@ The scripts run as `python plots/plot_runs.py ...` from the repository root, or 
 """
 
 import glob
-import json
 import math
 import os
 import statistics
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from data import save_figure_atomically
+from run_records import read_log, read_run_json
 
 
 @dataclass
@@ -68,31 +69,7 @@ class Run:
         return (self.result or {}).get("num_params", self.config.get("num_params"))
 
 
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise SystemExit(f"{path} is not valid JSON ({e}); was it written completely?")
-
-
-def read_log(path):
-    """log.jsonl's records; a final line without newline that does not parse is still being written."""
-    with open(path) as f:
-        lines = f.read().split("\n")
-    records = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines):
-                break
-            raise SystemExit(f"{path} line {i} is not valid JSON; fix or remove that line")
-        if "step" not in records[-1]:
-            raise SystemExit(f"{path} line {i} has no 'step'; is this a train.py log?")
-    return records
+DAMAGED = "was it written completely? Restore it, or leave out the run it belongs to"  # a damaged file's remedy
 
 
 def load_run(path):
@@ -101,8 +78,8 @@ def load_run(path):
     if not is_run_dir(path):
         raise SystemExit(f"{path} is not a run directory (it needs config.json and log.jsonl)")
     result_path = os.path.join(path, "result.json")
-    result = _read_json(result_path) if os.path.isfile(result_path) else None
-    return Run(path, _read_json(os.path.join(path, "config.json")),
+    result = read_run_json(result_path, DAMAGED) if os.path.isfile(result_path) else None
+    return Run(path, read_run_json(os.path.join(path, "config.json"), DAMAGED),
                read_log(os.path.join(path, "log.jsonl")), result)
 
 
@@ -169,7 +146,7 @@ def load_grow(grow_dir):
     if not os.path.isfile(results_path):
         raise SystemExit(f"{grow_dir} has no results.json; pass the directory made by "
                          "inherit.py --grow-until-baseline")
-    grow = _read_json(results_path)
+    grow = read_run_json(results_path, DAMAGED)
     if not grow.get("rounds"):
         raise SystemExit(f"{results_path} lists no rounds yet; wait for the first round to finish")
     return grow
@@ -184,7 +161,7 @@ def reference_name(reference):
     ref_dir = reference if os.path.isdir(reference) else os.path.dirname(reference)
     config_path = os.path.join(ref_dir, "config.json")
     if os.path.isfile(config_path):
-        n_layer = _read_json(config_path).get("n_layer")
+        n_layer = read_run_json(config_path, DAMAGED).get("n_layer")
         return f"{n_layer}L" if n_layer else None
     # a name that is no file on disk, like 'gpt2-medium', is a pretrained preset
     looks_like_path = os.path.exists(reference) or reference.endswith(".pt")

@@ -273,6 +273,10 @@ def test_model_card_names_a_hub_reference_as_base_model_and_openwebtext_as_datas
     (tmp_path / "hf" / "local").mkdir(parents=True)
     assert [hub_id(spec) for spec in (tmp_path, "run/ckpt.pt", "hf/local", "org/model")] == \
         [None, None, None, "org/model"]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "result.json").write_text('{"step": 3, "val_')  # a write cut short: refused, not left out
+    message = one_line_exit(export_hf.checkpoint_card, ckpt, tmp_path / "run" / "ckpt.pt", tmp_path / "hf")
+    assert message.startswith(f"{tmp_path / 'run' / 'result.json'} is damaged (not a JSON object): restore it")
 
 
 def test_export_takes_only_the_scores_of_its_own_checkpoint(tmp_path):

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 
+import grow
 import inherit
 import settings
 import train
@@ -550,19 +551,20 @@ def test_the_grow_loop_tracks_its_runs_in_one_group_and_no_run_takes_another_run
                                                                                            capsys):
     """--wandb sends every launch to the search's group (study.py hands its own); a reference's tracking settings
     (its wandb run id above all) reach neither the rounds' recipe nor an inherited checkpoint."""
-    grow = ["--grow-until-baseline", "--out", str(tmp_path / "grow")]
-    command = inherit.train_command(inherit.parse_args([*grow, "--wandb"]), {"out_dir": "r", "max_iters": 5})
-    assert {"--wandb_log=True", f"--wandb_group={tmp_path / 'grow'}", "--wandb_project=inheritune"} <= set(command)
+    def command(*flags, **overrides):
+        args = inherit.parse_args(["--grow-until-baseline", "--out", str(tmp_path / "grow"), *flags])
+        return grow.train_command(inherit.grow_launcher(args), overrides)
+    assert {"--wandb_log=True", f"--wandb_group={tmp_path / 'grow'}", "--wandb_project=inheritune"} <= set(
+        command("--wandb", out_dir="r", max_iters=5))
     # rerun without --wandb, a tracked round resumes untracked (it would take wandb_log from its checkpoint)
-    assert not any("wandb" in a for a in inherit.train_command(inherit.parse_args(grow), {"out_dir": "r"}))
-    untracked = inherit.train_command(inherit.parse_args(grow), {"out_dir": "r", "init_from": "resume"})
-    assert [a for a in untracked if "wandb" in a] == ["--wandb_log=False"]
-    study_args = inherit.parse_args([*grow, "--wandb", "--wandb-group", "out/study_cpu", "--wandb-project", "p"])
-    assert {"--wandb_group=out/study_cpu", "--wandb_project=p"} <= set(inherit.train_command(study_args, {}))
+    assert not any("wandb" in a for a in command(out_dir="r"))
+    assert [a for a in command(out_dir="r", init_from="resume") if "wandb" in a] == ["--wandb_log=False"]
+    assert {"--wandb_group=out/study_cpu", "--wandb_project=p"} <= set(
+        command("--wandb", "--wandb-group", "out/study_cpu", "--wandb-project", "p"))
 
     tracked = {"wandb_log": True, "wandb_project": "p", "wandb_run_name": "ref", "wandb_group": "g",
                "wandb_run_id": "abcd1234"}
-    assert inherit.reference_overrides({"n_layer": K, **tracked}) == {"n_layer": K}
+    assert grow.reference_overrides({"n_layer": K, **tracked}) == {"n_layer": K}
     assert settings.changed_settings({"learning_rate": 1.0, **tracked}) == ["--learning_rate=1.0"]  # cards, hand-offs
     ckpt = load_ckpt(ref_run.ckpt)
     ckpt["config"].update(tracked)
@@ -662,14 +664,23 @@ def test_a_default_grow_loop_starts_at_half_depth_and_adds_two_blocks(tmp_path, 
                     {"seed": 1, "max_iters": 0}, step=0)
     visited = []
 
-    def fake_round(args, overrides, out_dir, config_files=()):
+    def fake_round(launcher, overrides, out_dir, config_files=()):
         visited.append(overrides["n_layer"])
         return {"num_params": 0, "val_loss": 9.0, "tokens": 0, "elapsed_s": 0.0, "clip_rate": 0.0}
 
-    monkeypatch.setattr(inherit, "run_training", fake_round)
-    monkeypatch.setattr(inherit, "measure_baseline", lambda *args: 1.0)
+    monkeypatch.setattr(grow, "run_training", fake_round)
+    monkeypatch.setattr(grow, "measure_baseline", lambda *args: 1.0)
     inherit.main(["--grow-until-baseline", "--reference-run", str(ref_dir), "--out", str(tmp_path / "grow")])
     assert visited == [6, 8, 10]
+
+
+def test_train_py_starts_without_the_data_preparation_or_its_tokenizers():
+    """train.py imports inherit.py, and so the grow loop, which has the built-in corpus prepared in a process of its
+    own: starting a run loads neither prepare_openwebtext.py nor tiktoken."""
+    modules = ("prepare_openwebtext", "tokenizer", "tiktoken")
+    script = f"import sys, train; print([m for m in {modules} if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
 
 
 def test_a_grow_loop_with_a_selection_policy_hands_it_to_every_round(tmp_path, monkeypatch, capsys):
@@ -680,13 +691,13 @@ def test_a_grow_loop_with_a_selection_policy_hands_it_to_every_round(tmp_path, m
                     {"seed": 1, "max_iters": 0}, step=0)
     rounds = []
 
-    def fake_round(args, overrides, out_dir, config_files=()):
+    def fake_round(launcher, overrides, out_dir, config_files=()):
         rounds.append(overrides)
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         return {"num_params": 0, "val_loss": 9.0, "tokens": 0, "elapsed_s": 0.0, "clip_rate": 0.0}
 
-    monkeypatch.setattr(inherit, "run_training", fake_round)
-    monkeypatch.setattr(inherit, "measure_baseline", lambda *args: 1.0)
+    monkeypatch.setattr(grow, "run_training", fake_round)
+    monkeypatch.setattr(grow, "measure_baseline", lambda *args: 1.0)
     out = tmp_path / "grow"
     inherit.main(["--grow-until-baseline", "--reference-run", str(ref_dir), "--out", str(out), "--select", "spread"])
     assert [(r["n_layer"], r["inherit_select"], r["inherit_layers"]) for r in rounds] == [
@@ -701,11 +712,11 @@ def test_baseline_is_the_reference_val_loss_and_is_cached(ref_run, tmp_path):
     """Measured by train.py through the rounds' launcher (a process of its own), then cached."""
     path = tmp_path / "baseline.json"
     ref_config = load_ckpt(ref_run.ckpt)["config"]
-    launcher = inherit.parse_args(["--grow-until-baseline"])
-    assert inherit.measure_baseline(launcher, ref_run.dir, ref_config, path) == ref_run.val_loss
+    launcher = grow.Launcher()
+    assert grow.measure_baseline(launcher, ref_run.dir, ref_config, path) == ref_run.val_loss
     assert read_json(path)["val_loss"] == ref_run.val_loss and read_json(path)["world_size"] == 1
     path.write_text('{"val_loss": 1.5}')
-    assert inherit.measure_baseline(launcher, ref_run.dir, ref_config, path) == 1.5
+    assert grow.measure_baseline(launcher, ref_run.dir, ref_config, path) == 1.5
 
 
 def test_a_reference_evaluation_made_with_other_settings_is_not_taken_as_the_baseline(tmp_path, monkeypatch):
@@ -718,9 +729,8 @@ def test_a_reference_evaluation_made_with_other_settings_is_not_taken_as_the_bas
         (tmp_path / "eval.json").write_text(json.dumps({"step": 4, "val_loss": 1.5, "eval_tokens": 64,
                                                         "dataset": "synth", "world_size": 1}))
         return True
-    monkeypatch.setattr(inherit, "launch", evaluated_meanwhile_by_another)
-    message = one_line_exit(inherit.measure_baseline, inherit.parse_args(["--grow-until-baseline"]), tmp_path,
-                            ref_config, tmp_path / "baseline.json")
+    monkeypatch.setattr(grow, "launch", evaluated_meanwhile_by_another)
+    message = one_line_exit(grow.measure_baseline, grow.Launcher(), tmp_path, ref_config, tmp_path / "baseline.json")
     assert f"{tmp_path / 'eval.json'} was made with {{'eval_tokens': 64, 'dataset': 'synth'}}, not the " \
            f"reference's {{'eval_tokens': 0, 'dataset': 'synth'}}" in message
     assert not (tmp_path / "baseline.json").exists()
@@ -848,8 +858,8 @@ def test_grow_scratch_control_trains_the_last_depth_from_scratch_on_the_rounds_b
 def test_a_search_from_an_earlier_version_resumes_despite_a_setting_train_no_longer_has(tmp_path):
     recipe = {"n_layer": 4, "init_from": "inherit", "learning_rate": 1e-3}
     (tmp_path / "search.json").write_text(json.dumps({**recipe, "inherit_allow_moved": False}))
-    inherit.check_same_search(tmp_path, recipe)  # no exit: the old key changes nothing a round computes
-    assert "learning_rate" in one_line_exit(inherit.check_same_search, tmp_path, {**recipe, "learning_rate": 2e-3})
+    grow.check_same_search(tmp_path, recipe)  # no exit: the old key changes nothing a round computes
+    assert "learning_rate" in one_line_exit(grow.check_same_search, tmp_path, {**recipe, "learning_rate": 2e-3})
 
 
 def test_grow_refuses_an_unfinished_reference(data_dir, tmp_path):
@@ -949,7 +959,7 @@ def _finished_stubbed_grow(tmp_path, monkeypatch):
     save_checkpoint(ref_dir / "ckpt.pt", GPT(GPTConfig(vocab_size=64, n_layer=8, n_head=1, n_embd=8, block_size=8)),
                     {"seed": 1, "max_iters": 0}, step=0)
     argv = ["--grow-until-baseline", "--reference-run", str(ref_dir), "--out", str(out)]
-    monkeypatch.setattr(inherit, "launch", lambda *args: True)  # a round "trains" by having its result.json
+    monkeypatch.setattr(grow, "launch", lambda *args: True)  # a round "trains" by having its result.json
     for n in (4, 6):
         (out / f"n{n:02d}").mkdir(parents=True)
         (out / f"n{n:02d}" / "result.json").write_text(json.dumps(

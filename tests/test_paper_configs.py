@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-import inherit
 import settings
 import train
 from configurator import load_config
@@ -68,7 +67,7 @@ def test_paper_config_resolves_to_the_papers_recipe(name):
         expected.update(init_from="inherit", inherit_from=f"{reference['out_dir']}/ckpt.pt", inherit_parts=init,
                         inherit_layers="", inherit_embeddings="wte")
         # what the grow loop and init_from='inherit' pick by default: not the reference's batches
-        assert data_seed == inherit.target_data_seed(reference, reference["seed"]) != reference["data_seed"]
+        assert data_seed == settings.target_data_seed(reference, reference["seed"]) != reference["data_seed"]
     assert {k: cfg[k] for k in expected} == expected
     # micro-batches x 8 GPUs divide the global batch
     train.accumulation_steps(train.SimpleNamespace(**cfg), world_size=8)

@@ -410,6 +410,8 @@ def test_bad_inputs_end_in_one_line(study, tmp_path):
     with open(study["ref"] / "log.jsonl", "r+") as f:
         f.write("not json\n")
     assert "line 1 is not valid JSON" in one_line_exit(report_table, [str(study["ref"])])
+    (study["attn"] / "result.json").write_text('{"step": 100, "val_')  # a write cut short
+    assert one_line_exit(report_table, [str(study["attn"])]).startswith(f"{study['attn'] / 'result.json'} is damaged")
 
 
 def test_script_errors_have_no_traceback(tmp_path):

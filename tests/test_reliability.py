@@ -20,6 +20,7 @@ import torch
 
 import checkpoint
 import data
+import grow
 import guards
 import inherit
 import run_records
@@ -793,8 +794,9 @@ def test_wandb_outside_the_grow_loop_is_refused(tmp_path, capsys):
 
 
 def test_a_launcher_that_is_not_installed_stops_with_one_line(tmp_path):
-    args = inherit.parse_args(["--grow-until-baseline", "--launcher", "no-such-launcher-i19 --nnodes=2"])
-    assert "no-such-launcher-i19" in one_line_exit(inherit.launch, args, {"out_dir": str(tmp_path)})
+    launcher = inherit.grow_launcher(inherit.parse_args(["--grow-until-baseline", "--launcher",
+                                                         "no-such-launcher-i19 --nnodes=2"]))
+    assert "no-such-launcher-i19" in one_line_exit(grow.launch, launcher, {"out_dir": str(tmp_path)})
 
 
 def test_inherit_reference_given_a_directory(finished, tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import grow
 import study
 import study_plan
 import study_report
@@ -19,8 +20,8 @@ from conftest import one_line_exit
 from configurator import load_config
 from model import GPT, GPTConfig
 from data import read_meta
-from plots.runs import read_log
-from settings import DEFAULTS
+from run_records import read_log
+from settings import DEFAULTS, target_data_seed
 
 
 def _final(run_dir):
@@ -203,20 +204,20 @@ def test_stacking_stages_double_the_depth_and_end_at_t():
 
 
 def _fake_grow(stops):
-    """inherit.grow_until_baseline stand-in: seed s's loop stops at stops[s] (None: no n matched)."""
-    def grow(args):
-        out, seed = Path(args.out), int(Path(args.out).parent.name[4:])
+    """grow.grow_until_baseline stand-in: seed s's loop stops at stops[s] (None: no n matched)."""
+    def grow_until_baseline(launcher, search):
+        out, seed = Path(search.out), int(Path(search.out).parent.name[4:])
         K, stop = 8, stops[seed]
         rounds = [{"n": n, "gap": -0.01 if n == stop else 0.05} for n in range(K // 2, (stop or K - 1) + 1, 2)]
         out.mkdir(parents=True)
         (out / "search.json").write_text(json.dumps({"n_layer": K, "max_iters": 10, "data_seed": 2 * seed + 1,
                                                      "init_from": "inherit", "inherit_parts": "full"}))
         (out / "results.json").write_text(json.dumps({"stopped_at": stop, "rounds": rounds}))
-    return grow
+    return grow_until_baseline
 
 
 def test_every_seed_is_compared_at_the_same_fixed_depths_wherever_its_grow_loop_stopped(tmp_path, monkeypatch):
-    monkeypatch.setattr(study.inherit, "grow_until_baseline", _fake_grow({0: 4, 1: 6, 2: None}))
+    monkeypatch.setattr(grow, "grow_until_baseline", _fake_grow({0: 4, 1: 6, 2: None}))
     monkeypatch.setattr(study, "run", lambda base, out_dir, progress, **changes: (Path(out_dir), changes)[0])
     monkeypatch.setattr(study, "keep_records", lambda *args: None)
     base = {"n_layer": 8, "max_iters": 10, "n_embd": 8, "vocab_size": 64}
@@ -238,7 +239,7 @@ def test_seeds_draw_disjoint_batch_orders(preset):
     orders = [o for s in study.SEEDS[preset] for o in study.data_orders(s).values()]
     assert len(orders) == len(set(orders)) == 2 * len(study.SEEDS[preset])
     for s in study.SEEDS[preset]:  # the grow loop gives its targets the reference's order + 1
-        assert study.inherit.target_data_seed({"seed": s, "data_seed": study.data_orders(s)["reference"]}, s) \
+        assert target_data_seed({"seed": s, "data_seed": study.data_orders(s)["reference"]}, s) \
             == study.data_orders(s)["targets"]
     assert len(study.SEEDS["gpu"]) >= 5
 
@@ -334,13 +335,13 @@ def test_with_wandb_every_launch_of_the_study_is_tracked_in_the_studys_group(tmp
     launches = []
 
     def first_seed(base, seed, out, preset, progress, results_dir, suite):
-        launches.append(study.launcher(progress, "--out", str(out / "seed0" / "grow")))
+        launches.append(study.launcher(progress))
         raise LookupError("stop before anything trains")
     monkeypatch.setattr(study, "prepare_dataset", lambda *a, **k: None)
     monkeypatch.setattr(study, "seed_runs", first_seed)
     with pytest.raises(LookupError):
         study.main(["--quick", "--out", str(tmp_path / "s"), *flags])
-    command = study.inherit.train_command(launches[0], {"out_dir": "r"})
+    command = grow.train_command(launches[0], {"out_dir": "r"})
     tracked = {"--wandb_log=True", f"--wandb_group={tmp_path / 's'}", "--wandb_project=inheritune"}
     assert tracked <= set(command) if flags else not any("wandb" in a for a in command)
 
@@ -360,27 +361,43 @@ def test_ctrl_c_stops_the_runs_in_progress_and_ends_in_one_line(tmp_path, monkey
     train.py is told to save and stop (SIGTERM, stubbed here by a process that notes it), and no new one starts."""
     stub = ("import signal, sys, time\n"
             "def saved(*_):\n    open(sys.argv[1], 'w').write('saved'); sys.exit(1)\n"
-            "signal.signal(signal.SIGTERM, saved)\nopen(sys.argv[1], 'w').write('started')\ntime.sleep(30)\n")
-    monkeypatch.setattr(study.inherit, "STOPPING", threading.Event(), raising=False)
-    monkeypatch.setattr(study.inherit, "train_command", lambda args, overrides, config_files=(): [
+            "signal.signal(signal.SIGTERM, saved)\nopen(sys.argv[1], 'w').write('started')\ntime.sleep(600)\n")
+    monkeypatch.setattr(grow, "STOPPING", threading.Event())
+    monkeypatch.setattr(grow, "train_command", lambda launcher, overrides, config_files=(): [
         sys.executable, "-c", stub, str(Path(overrides["out_dir"]) / "note")])
     monkeypatch.setattr(study, "prepare_dataset", lambda *a, **k: None)
     runs = [tmp_path / "s" / "first", tmp_path / "s" / "second"]
 
     def seed_runs(base, seed, out, preset, progress, results_dir, suite):
         for run_dir in runs:  # one after another, as a seed's runs are
-            study.inherit.launch(study.launcher(progress), {"out_dir": str(run_dir)})
+            grow.launch(study.launcher(progress), {"out_dir": str(run_dir)})
     monkeypatch.setattr(study, "seed_runs", seed_runs)
 
-    def ctrl_c_once_the_first_run_started():
-        deadline = time.time() + 60
-        while not ((runs[0] / "note").exists() and (runs[0] / "note").read_text() == "started"):
-            assert time.time() < deadline
+    def in_progress():
+        """The first run is one stop_runs reaches, and its SIGTERM handler is set."""
+        note = runs[0] / "note"
+        return bool(grow.RUNNING) and note.is_file() and note.read_text() == "started"
+    sent = []
+
+    def ctrl_c_once_a_run_is_in_progress():
+        deadline = time.time() + 300  # however loaded the machine; then sent anyway, to fail below and not hang
+        while not in_progress() and time.time() < deadline:
             time.sleep(0.05)
+        sent.append((in_progress(), time.time()))
         os.kill(os.getpid(), signal.SIGINT)
-    threading.Thread(target=ctrl_c_once_the_first_run_started, daemon=True).start()
-    t0 = time.time()
+    threading.Thread(target=ctrl_c_once_a_run_is_in_progress, daemon=True).start()
     message = one_line_exit(study.main, ["--quick", "--out", str(tmp_path / "s")])
+    (was_in_progress, sent_at), = sent
+    assert was_in_progress, "no run was in progress 5 minutes after the study started"
     assert message.startswith("interrupted (Ctrl-C): the runs in progress saved a checkpoint and stopped")
     assert (runs[0] / "note").read_text() == "saved" and not (runs[1] / "note").exists()
-    assert time.time() - t0 < 25 and not study.inherit.RUNNING
+    assert time.time() - sent_at < 60 and not grow.RUNNING  # stopped, not waited for (600 s)
+
+
+def test_a_report_over_no_kept_seed_ends_in_one_line(tmp_path, monkeypatch):
+    """A study whose seeds kept no records (here: its runs stubbed away) has nothing to compute statistics over."""
+    monkeypatch.setattr(study, "prepare_dataset", lambda *a, **k: None)
+    monkeypatch.setattr(study, "seed_runs", lambda *args: {})
+    message = one_line_exit(study.main, ["--quick", "--out", str(tmp_path / "s")])
+    runs = tmp_path / "s" / "results" / "runs"
+    assert message.startswith(f"no seed of the claims suite has its records kept in {runs}: nothing to report")
