@@ -3,37 +3,52 @@
     python bench.py                  # GPU: gpt2m-24L, gpt2l-36L, gpt2l-18L: block 1024, the configs' micro-batch
     python bench.py --smoke          # CPU: config/tiny_cpu.py, a few steps (the tests run this)
     python bench.py --only gpt2l-36L --batch_size=8 --compile=False   # one model, train.py overrides
+    python bench.py --cpu            # CPU: train.py's step over a plain loop's, at the study's shape, one thread
 
 Each line: ms/iter, tokens/s and MFU (nanoGPT's 6N + 12·L·d·T FLOPs per token, and llm.c's 6N + 6·L·d·T as
 mfu_llmc) with real memmap batches (data/<dataset>/train.bin), tokens/s
 with synthetic tokens already on the device (their ratio shows whether the loader keeps up),
 peak memory, compile time (first step minus a steady one), GPU name and torch version.
 One optimizer step is one micro-batch (no accumulation) unless --accum says otherwise.
+
+--cpu runs train.py and a plain loop (forward, backward, clip, AdamW step on the same model, optimizer and
+batches, as nanoGPT's train.py does) as processes of one thread, each for WARMUP and WARMUP + ITERS steps: the
+difference is the cost of ITERS steps without start-up, evaluation or checkpoint, and train.py's over the plain
+loop's is the overhead of its step (guards, clip counting, logging). The whole process's ratio is printed too.
 """
 
 import argparse
 import datetime
 import json
+import os
 import re
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 
+from checkpoint import MODEL_KEYS
 from configurator import load_config
-from data import load_tokens, train_batches
-from model import peak_flops
+from data import load_tokens, resolve_vocab_size, train_batches
+from model import GPT, GPTConfig, peak_flops
 from settings import CHOICES, DEFAULTS
-from train import accumulation_steps, autocast_context, dropout_seed, prepare, setup_distributed, train_step
+from train import (accumulation_steps, autocast_context, dropout_seed, lr_at, prepare, resolve_data_seed,
+                   setup_distributed, train_step)
 
-CONFIG = Path(__file__).resolve().parent / "config"
+HERE = Path(__file__).resolve().parent
+CONFIG = HERE / "config"
 BENCHES = {
     "gpt2m-24L": CONFIG / "gpt2m_baseline24.py",
     "gpt2l-36L": CONFIG / "gpt2l_baseline36.py",
     "gpt2l-18L": CONFIG / "gpt2l_scratch18.py",
 }
 SMOKE = {"tiny-cpu": CONFIG / "tiny_cpu.py"}
+CPU_SHAPE = CONFIG / "study_pcfg.py"  # the depth regime's reference: 8 blocks of 64, 32 x 128 tokens a step
 
 
 def synchronize(device):
@@ -139,9 +154,84 @@ def bench(name, argv, warmup, iters, accum=1, profile=False):
     return result
 
 
+def plain_loop(argv, steps):
+    """nanoGPT's loop and nothing else on train.py's model, optimizer and batches for `steps` steps: lr, forward and
+    backward per micro-batch, clip, AdamW step. Returns the model. --cpu's yardstick."""
+    cfg = SimpleNamespace(**load_config(DEFAULTS, argv, CHOICES))
+    cfg.vocab_size = resolve_vocab_size(cfg)
+    resolve_data_seed(cfg, None)
+    d = setup_distributed(cfg.device, cfg.backend)
+    torch.manual_seed(cfg.seed)
+    model = GPT(GPTConfig(**{k: getattr(cfg, k) for k in MODEL_KEYS})).to(d.device)
+    optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
+                                          d.device.split(":")[0], cfg.decay_embeddings)
+    accum, data = accumulation_steps(cfg, d.world_size), load_tokens(cfg, "train")
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        for x, y in train_batches(data, cfg, step, accum, d):
+            _, loss = model(x, y)
+            (loss / accum).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return model
+
+
+def timed_process(argv):
+    """Wall and CPU seconds (user + system) of a child process on one thread; a failure ends in one line."""
+    with tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        child = subprocess.Popen(argv, cwd=HERE, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                                 stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - t0
+        if status:
+            err.seek(0)
+            last = (err.read().strip().splitlines() or ["(no output)"])[-1]
+            raise SystemExit(f"bench.py --cpu: {' '.join(argv[1:3])} failed: {last}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def cpu_step_ratio(argv, warmup, iters, repeats):
+    """train.py's step time over the plain loop's (CPU and wall seconds, median of `repeats` paired runs), from
+    each run at `warmup` and `warmup + iters` steps; evaluations at the first and last step only."""
+    with tempfile.TemporaryDirectory() as tmp:
+        def runs(side, r):
+            def command(n):
+                if side == "plain":
+                    return [sys.executable, "bench.py", f"--plain={n}", *argv]
+                return [sys.executable, "train.py", *argv, f"--max_iters={n}", f"--eval_interval={n}",
+                        f"--out_dir={tmp}/{r}_{n}"]
+            return [timed_process(command(n)) for n in (warmup, warmup + iters)]
+
+        pairs = [{side: runs(side, r) for side in ("train", "plain")} for r in range(repeats)]
+
+    def step_ms(pair, side, k):  # k: 0 wall, 1 CPU
+        short, long = pair[side]
+        return (long[k] - short[k]) / iters * 1e3
+
+    def median(f):
+        return round(statistics.median(f(p) for p in pairs), 3)
+
+    return {"bench": "cpu-step", "date": datetime.date.today().isoformat(), "torch": torch.__version__,
+            "argv": argv, "steps": [warmup, warmup + iters], "repeats": repeats,
+            "train_ms_per_step_cpu": median(lambda p: step_ms(p, "train", 1)),
+            "plain_ms_per_step_cpu": median(lambda p: step_ms(p, "plain", 1)),
+            "ratio_cpu": median(lambda p: step_ms(p, "train", 1) / step_ms(p, "plain", 1)),
+            "ratio_wall": median(lambda p: step_ms(p, "train", 0) / step_ms(p, "plain", 0)),
+            "ratio_whole_process_cpu": median(lambda p: p["train"][1][1] / p["plain"][1][1]),
+            "ratio_whole_process_wall": median(lambda p: p["train"][1][0] / p["plain"][1][0])}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="tiny CPU version")
+    p.add_argument("--cpu", action="store_true", help="train.py's CPU step over a plain loop's, at the study's "
+                   f"shape ({CPU_SHAPE.relative_to(HERE)}); warm-up and timed steps default to 20 and 100")
+    p.add_argument("--repeats", type=int, default=3, help="--cpu: paired runs, the median reported")
+    p.add_argument("--plain", type=int, default=0, metavar="STEPS", help="only the plain loop, STEPS steps "
+                   "(what --cpu times in a child process)")
     p.add_argument("--only", choices=tuple(BENCHES) + tuple(SMOKE), help="one model only")
     p.add_argument("--warmup", type=int, default=0, help="steps after the first (default 10; 1 with --smoke)")
     p.add_argument("--iters", type=int, default=0, help="timed steps (default 20; 2 with --smoke)")
@@ -150,6 +240,13 @@ def main(argv=None):
                         "gpt2m config on 8 GPUs does 3)")
     p.add_argument("--profile", action="store_true", help="add device time per kernel category and top kernels")
     args, overrides = p.parse_known_args(argv)
+    if args.plain or args.cpu:
+        shape = [str(CPU_SHAPE), *overrides]
+        if args.plain:
+            return plain_loop(shape, args.plain)
+        result = cpu_step_ratio(shape, args.warmup or 20, args.iters or 100, args.repeats)
+        print(json.dumps(result), flush=True)
+        return [result]
     benches = SMOKE if args.smoke else BENCHES
     if args.only:
         benches = {args.only: {**BENCHES, **SMOKE}[args.only]}

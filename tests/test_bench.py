@@ -7,6 +7,7 @@ import torch
 import bench
 import settings
 import train
+from checkpoint import load_checkpoint
 from configurator import load_config
 from data import load_tokens, resolve_vocab_size, train_batches
 from conftest import one_line_exit
@@ -83,3 +84,30 @@ def test_gpu_bench_without_a_gpu_points_to_smoke(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert one_line_exit(bench.main, []).endswith("python bench.py --smoke")
     assert "--smoke" in one_line_exit(bench.main, ["--only", "gpt2l-18L"])
+
+
+TINY = ["--n_layer=1", "--batch_size=4", "--block_size=32", "--tokens_per_step=128"]
+
+
+def test_the_plain_loop_trains_what_train_py_trains(builtin_data_dir, tmp_path):
+    """--cpu's yardstick does train.py's work and no other: with the gradient unscaled, both end at the same weights
+    after the same steps."""
+    argv = [str(bench.SMOKE["tiny-cpu"]), f"--data_dir={builtin_data_dir}", *TINY, "--grad_scale=1.0",
+            "--grad_clip=0.5"]
+    model = bench.plain_loop(argv, 3)
+    train.main([*argv, "--max_iters=3", "--eval_interval=3", f"--out_dir={tmp_path}"])
+    trained = load_checkpoint(tmp_path / "ckpt.pt")["model"]
+    assert trained.keys() == model.state_dict().keys()
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, trained[name], msg=name)
+
+
+def test_cpu_bench_reports_train_pys_step_over_the_plain_loops(builtin_data_dir):
+    options = [f"--data_dir={builtin_data_dir}", "--dataset=builtin", *TINY]
+    (result,) = bench.main(["--cpu", "--warmup=1", "--iters=2", "--repeats=1", *options])
+    assert result["bench"] == "cpu-step" and result["steps"] == [1, 3] and result["repeats"] == 1
+    assert result["argv"] == [str(bench.CPU_SHAPE), *options]
+    for key in ("ratio_cpu", "ratio_wall", "ratio_whole_process_cpu", "ratio_whole_process_wall"):
+        assert isinstance(result[key], float), key
+    assert one_line_exit(bench.main, ["--cpu", "--repeats=1", *options, "--no_such_key=1"]).startswith(
+        "bench.py --cpu: train.py")
