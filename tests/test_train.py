@@ -110,6 +110,61 @@ def test_loss_falls_on_builtin_corpus(builtin_data_dir, tmp_path):
     assert len(train_losses) == 4 and train_losses[-1] < initial - 2.0
 
 
+# ---- what a run computes --------------------------------------------------------------------
+
+SEEDED_RUN = dict(tokens_per_step=256, dropout=0.1, grad_scale=1.8, lr_decay_iters=6, eval_interval=3, log_interval=2)
+
+
+def computed(out_dir):
+    """A run's logged and final numbers, without its timings."""
+    timings = ("tokens_per_s", "mfu", "elapsed_s")
+    lines = read_log(out_dir) + [read_json(Path(out_dir) / "result.json")]
+    return [{k: v for k, v in line.items() if k not in timings} for line in lines]
+
+
+def seeded_runs(data_dir, tmp_path):
+    """A 6-step run stopped at step 4 and resumed (2 micro-batches, dropout, some steps clipped, evaluations off
+    the log steps), then a 1-block student distilled from it for 2 steps: what each computed."""
+    run(tmp_path / "run", data_dir, max_iters=4, **SEEDED_RUN)
+    run(tmp_path / "run", data_dir, max_iters=6, init_from="resume", **SEEDED_RUN)
+    run(tmp_path / "student", data_dir, n_layer=1, max_iters=2, eval_interval=2,
+        distill_from=tmp_path / "run" / "ckpt.pt")
+    return {name: computed(tmp_path / name) for name in ("run", "student")}
+
+
+# recorded from train.py before its loop was split into named steps (CPU, fp32, one thread, torch 2.13)
+SEEDED_RUNS = {
+    "run": [
+        {"step": 0, "tokens": 0, "val_loss": 5.5463536262512205},
+        {"step": 2, "tokens": 512, "lr": 0.006666666666666667, "train_loss": 5.550678253173828,
+         "grad_norm": 1.0308611392974854, "clipped": True},
+        {"step": 3, "tokens": 768, "val_loss": 5.554829025268555},
+        {"step": 4, "tokens": 1024, "lr": 0.008681980515339464, "train_loss": 5.530595779418945,
+         "grad_norm": 0.9544024467468262, "clipped": False, "val_loss": 5.548517322540283},
+        {"step": 6, "tokens": 1536, "lr": 0.0023180194846605367, "train_loss": 5.543439865112305,
+         "grad_norm": 1.027267336845398, "clipped": True, "val_loss": 5.543380260467529},
+        {"step": 6, "tokens": 1536, "val_loss": 5.543380260467529, "num_params": 32928,
+         "clip_rate": 0.8333333333333334},
+    ],
+    "student": [
+        {"step": 0, "tokens": 0, "val_loss": 5.54908561706543},
+        {"step": 1, "tokens": 128, "lr": 0.0033333333333333335, "train_loss": 2.785855531692505,
+         "grad_norm": 0.3676435947418213, "clipped": False, "data_loss": 5.548624515533447,
+         "distill_kl": 0.02308673784136772},
+        {"step": 2, "tokens": 256, "lr": 0.006666666666666667, "train_loss": 2.7774293422698975,
+         "grad_norm": 0.39301982522010803, "clipped": False, "data_loss": 5.531673431396484,
+         "distill_kl": 0.02318510226905346, "val_loss": 5.543759059906006},
+        {"step": 2, "tokens": 256, "val_loss": 5.543759059906006, "num_params": 20576, "clip_rate": 0.0},
+    ],
+}
+
+
+def test_a_seeded_run_computes_what_it_did_before(synth_data_dir, tmp_path):
+    """Every logged loss, norm and learning rate equal to the last bit: changing how the loop is written must not
+    change what it computes."""
+    assert seeded_runs(synth_data_dir, tmp_path) == SEEDED_RUNS
+
+
 # ---- batches and gradient accumulation ------------------------------------------------------
 
 @pytest.mark.parametrize("k", [2, 4])
