@@ -9,7 +9,7 @@ import settings
 import train
 from configurator import load_config
 from data import load_tokens, resolve_vocab_size, train_batches
-from conftest import one_line_exit
+from helpers import one_line_exit
 
 
 def test_smoke_bench_reports_speed_figures(builtin_data_dir):

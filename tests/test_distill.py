@@ -10,7 +10,7 @@ import distill
 import train
 from checkpoint import save_checkpoint
 from model import GPT, GPTConfig
-from conftest import one_line_exit
+from helpers import one_line_exit
 
 TINY = dict(n_layer=2, n_head=2, n_embd=32, block_size=32, vocab_size=64)
 pytestmark = pytest.mark.usefixtures("single_process", "one_thread")

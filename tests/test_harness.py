@@ -7,7 +7,7 @@ import pytest
 import export_hf
 import harness
 from checkpoint import GPT2_VOCAB
-from conftest import ROOT, one_line_exit
+from helpers import ROOT, one_line_exit
 from evaluate import load_model
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM

@@ -21,10 +21,9 @@ import train
 from checkpoint import GPT2_VOCAB, load_model_source, save_checkpoint
 from model import GPT, GPTConfig
 from model_card import hub_id
-from conftest import one_line_exit, save_edited_checkpoint
+from helpers import ROOT, one_line_exit, save_edited_checkpoint
 
 transformers = pytest.importorskip("transformers")
-ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 PADDED_VOCAB = 50304
 

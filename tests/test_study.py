@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import study
-from conftest import one_line_exit
+from helpers import one_line_exit
 from configurator import load_config
 from model import GPT, GPTConfig
 from data import read_meta
