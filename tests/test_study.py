@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -29,12 +30,22 @@ def _config(run_dir):
     return json.loads((run_dir / "config.json").read_text())
 
 
-def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_bpe_data_dir, monkeypatch, one_thread):
-    monkeypatch.chdir(tmp_path)  # study.py works in data/ and out/ of the current directory
-    (tmp_path / "data").symlink_to(builtin_bpe_data_dir)
-    out, results = tmp_path / "runs", tmp_path / "results"
-    study.main(["--quick", "--out", str(out), "--results", str(results)])
+@pytest.fixture(scope="module")
+def quick_study(tmp_path_factory, builtin_bpe_data_dir, one_thread):
+    """study.py --quick's claims suite (seed 0, one run at a time), trained once for the tests that read it or build
+    on it (another suite on its runs, a second part); first/ keeps its report and records as that suite left them."""
+    root = tmp_path_factory.mktemp("quick_study")
+    (root / "data").symlink_to(builtin_bpe_data_dir)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)  # study.py works in data/ and out/ of the current directory
+        study.main(["--quick", "--out", str(root / "runs"), "--results", str(root / "results")])
+    shutil.copytree(root / "results", root / "first")
+    return SimpleNamespace(root=root, out=root / "runs", results=root / "results", first=root / "first")
 
+
+def test_quick_study_writes_tables_and_figures_from_its_runs(quick_study, monkeypatch):
+    monkeypatch.chdir(quick_study.root)
+    out, results = quick_study.out, quick_study.results
     numbers = json.loads((results / "results.json").read_text())
     K, T = numbers["K"], numbers["T"]
     assert (K, numbers["depths"], numbers["n_ablation"]) == (4, [2], 2)  # the CPU plan: K/2 only
@@ -80,7 +91,7 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, fig
 
     # the layers suite on the same runs: it reuses the references, grow loops, first-n and scratch
-    study.main(["--suite", "layers", "--quick", "--out", str(out), "--results", str(results)])
+    study.main(["--suite", "layers", "--quick", "--jobs", "2", "--out", str(out), "--results", str(results)])
     layers = json.loads((results / "layers.json").read_text())
     teacher = str(seed_dir / "reference" / "ckpt.pt")
     runs = {"first_n2": seed_dir / "grow" / "n02", "scratch_T_n2": seed_dir / "scratch2_T",
@@ -113,16 +124,14 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
     assert [name for name in written if (results / name).stat().st_ino == inodes[name]] == []
 
 
-def test_a_study_in_parts_reports_every_kept_seed_and_a_part_checks_what_it_retrains(tmp_path, builtin_bpe_data_dir,
-                                                                                      monkeypatch, one_thread):
-    """Part 1 trains seed 0; part 2, on a machine whose out/ is gone, trains seed 1 alone and reports both from the
-    kept records; a part that retrains a kept reference must end where its record did."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "data").symlink_to(builtin_bpe_data_dir)
+def test_a_study_in_parts_reports_every_kept_seed_and_a_part_checks_what_it_retrains(quick_study, tmp_path,
+                                                                                      monkeypatch):
+    """Part 1 trained seed 0 (the quick study); part 2, on a machine whose out/ is gone, trains seed 1 alone and
+    reports both from the kept records; a part that retrains a kept reference must end where its record did."""
+    monkeypatch.chdir(quick_study.root)
     out, results = tmp_path / "runs", tmp_path / "results"
-    study.main(["--quick", "--seeds", "0", "--out", str(out), "--results", str(results)])
+    shutil.copytree(quick_study.first, results)  # part 1's report and records, without its out/
     first = json.loads((results / "results.json").read_text())
-    shutil.rmtree(out)
     study.main(["--quick", "--seeds", "1", "--jobs", "2", "--out", str(out), "--results", str(results)])
     both = json.loads((results / "results.json").read_text())
     assert not (out / "seed0").exists() and both["seeds"] == [0, 1]
@@ -139,12 +148,11 @@ def test_a_study_in_parts_reports_every_kept_seed_and_a_part_checks_what_it_retr
     assert "does not reproduce the kept runs" in message and str(out / "seed1" / "reference") in message
 
 
-def test_quick_baselines_suite_trains_every_rival_for_t_steps_on_the_inheritune_batches(tmp_path, builtin_bpe_data_dir,
-                                                                                       monkeypatch, one_thread):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "data").symlink_to(builtin_bpe_data_dir)
-    out, results = tmp_path / "runs", tmp_path / "results"
-    study.main(["--suite", "baselines", "--quick", "--out", str(out), "--results", str(results)])
+def test_quick_baselines_suite_trains_every_rival_for_t_steps_on_the_inheritune_batches(quick_study, monkeypatch):
+    """On the claims suite's runs, as a study does: its reference, grow loop and scratch are reused."""
+    monkeypatch.chdir(quick_study.root)
+    out, results = quick_study.out, quick_study.results
+    study.main(["--suite", "baselines", "--quick", "--jobs", "2", "--out", str(out), "--results", str(results)])
     numbers = json.loads((results / "baselines.json").read_text())
     K, T, seed_dir, targets = numbers["K"], numbers["T"], out / "seed0", study.data_orders(0)["targets"]
     assert (K, T) == (4, 4)
