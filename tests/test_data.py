@@ -507,6 +507,7 @@ cp -r "$1/mine" "$8"
 """
 
 
+@pytest.mark.slow
 @needs_small_tmpfs
 def test_a_full_data_disk_stops_in_one_line_not_a_bus_error(tmp_path, hf_cache):
     """A real file system that fills: a memmap's page faults would kill the process with SIGBUS."""

@@ -666,6 +666,7 @@ def test_a_grow_loop_with_a_selection_policy_hands_it_to_every_round(tmp_path, m
     assert "inherit_select" in message
 
 
+@pytest.mark.slow
 def test_baseline_is_the_reference_val_loss_and_is_cached(ref_run, tmp_path):
     """Measured by train.py through the rounds' launcher (a process of its own), then cached."""
     path = tmp_path / "baseline.json"
@@ -695,6 +696,7 @@ def test_a_reference_evaluation_made_with_other_settings_is_not_taken_as_the_bas
     assert not (tmp_path / "baseline.json").exists()
 
 
+@pytest.mark.slow
 def test_grow_rounds_and_results(grown, ref_run, synth_data_dir):
     results = read_json(grown / "results.json")
     assert results["K"] == K and results["T"] == T and results["stopped_at"] is None
@@ -729,6 +731,7 @@ def test_grow_rounds_and_results(grown, ref_run, synth_data_dir):
     assert read_log(grown / "n01")[0]["val_loss"] == evaluate(model, synth_data_dir)
 
 
+@pytest.mark.slow
 def test_grow_rounds_do_not_replay_the_references_batches(grown, ref_run, synth_data_dir):
     """Same model seed as the reference, but another batch order (data_seed), both recorded in config.json."""
     ref_config = read_json(ref_run.dir / "config.json")
@@ -747,6 +750,7 @@ def test_grow_rounds_do_not_replay_the_references_batches(grown, ref_run, synth_
             assert not torch.equal(batch(config, step), batch(ref_config, step)), (n, step)
 
 
+@pytest.mark.slow
 def test_grow_with_the_papers_gradient_scale_clips_almost_every_step(synth_data_dir, tmp_path, capsys):
     """The paper's defaults: a reference trained with grad_scale=8 hands it to its rounds, which inherit
     the blocks and wte only, and print and record a clip rate near 1."""
@@ -766,6 +770,7 @@ def test_grow_with_the_papers_gradient_scale_clips_almost_every_step(synth_data_
     assert f"clip rate {round3['clip_rate']:.2f}" in printed
 
 
+@pytest.mark.slow
 def test_grow_stops_at_the_first_round_matching_the_baseline(grown, ref_run, tmp_path, capsys):
     losses = {r["n"]: r["val_loss"] for r in read_json(grown / "results.json")["rounds"]}
     # a baseline that round 1 misses and a later round r meets: the loop must go on, then stop at r
@@ -794,6 +799,7 @@ def test_grow_stops_at_the_first_round_matching_the_baseline(grown, ref_run, tmp
             assert f"n={stop} of {K} layers matches the {K}-layer reference after the same {T} steps" in printed
 
 
+@pytest.mark.slow
 def test_grow_scratch_control_trains_the_last_depth_from_scratch_on_the_rounds_batches(grown, ref_run, tmp_path,
                                                                                         capsys):
     out = tmp_path / "grow"
@@ -853,6 +859,7 @@ train.main(sys.argv[2:])
 '''
 
 
+@pytest.mark.slow
 def test_grow_interrupted_and_rerun_equals_an_uninterrupted_grow(grown, ref_run, tmp_path):
     """Kill the grow loop (SIGKILL, whole process group) in round n=2 right after its step-4
     checkpoint, then rerun the same command: round 1 is skipped, round 2 resumes exactly."""
@@ -901,6 +908,7 @@ def test_grow_interrupted_and_rerun_equals_an_uninterrupted_grow(grown, ref_run,
     assert steps == sorted(set(steps)) == list(range(T + 1))  # the killed steps redone, not duplicated
 
 
+@pytest.mark.slow
 def test_grow_refuses_to_mix_rounds_of_another_recipe(grown, ref_run, tmp_path):
     """Rerunning into a grow folder reuses its rounds, so other settings must not slip in."""
     out = tmp_path / "grow"

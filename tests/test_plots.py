@@ -213,6 +213,7 @@ def test_seed_bars_readable_parts_intervals_and_honest_axis(tmp_path):
     assert "final loss (1 seed)" in legend_texts(one)
 
 
+@pytest.mark.slow
 def test_plot_seeds_cli(tmp_path):
     runs = [make_run(tmp_path, f"s{i}", seed=i) for i in range(2)]
     proc = subprocess.run([sys.executable, "plots/plot_seeds.py", "--help"], cwd=ROOT, capture_output=True,
@@ -246,6 +247,7 @@ def test_plot_runs_cli_svg(study, tmp_path):
     ET.parse(tmp_path / "curves.svg")  # raises when not well-formed XML
 
 
+@pytest.mark.slow
 def test_plot_runs_as_script(study, tmp_path):
     out = tmp_path / "script.pdf"
     proc = subprocess.run([sys.executable, "plots/plot_runs.py", str(study["attn"]), "--out", str(out)],
@@ -410,6 +412,7 @@ def test_bad_inputs_end_in_one_line(study, tmp_path):
     assert "line 1 is not valid JSON" in one_line_exit(report_table, [str(study["ref"])])
 
 
+@pytest.mark.slow
 def test_script_errors_have_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "plots/report.py", str(tmp_path / "nope")],
                           cwd=ROOT, capture_output=True, text=True)
@@ -422,6 +425,7 @@ TINY_RUN = ["--n_head=1", "--n_embd=16", "--block_size=16", "--batch_size=4", "-
             "--max_iters=6", "--warmup_iters=1", "--eval_interval=3", "--eval_tokens=256", "--log_interval=1"]
 
 
+@pytest.mark.slow
 def test_real_train_runs_plot_and_report(tmp_path, builtin_data_dir):
     """Two real train.py runs (2 and 1 layers) go through every plot and the report."""
     data_dir = builtin_data_dir

@@ -171,6 +171,7 @@ def test_non_finite_config_values_are_refused(synth_data_dir, tmp_path):
 
 # ---- 2. one writer per run directory --------------------------------------------------------
 
+@pytest.mark.slow
 def test_second_run_on_a_directory_is_refused_and_sigterm_saves_the_first(synth_data_dir, tmp_path):
     """A real train.py process holds the directory; a second run is refused naming its PID. Then a real
     SIGTERM: the first run saves at the step it reached, says how to resume, and exits non-zero."""
@@ -322,6 +323,7 @@ train.main(sys.argv[1:])
 '''
 
 
+@pytest.mark.slow
 def test_under_ddp_a_signal_to_one_rank_stops_all_ranks_after_rank_0_saves(synth_data_dir, tmp_path):
     script = tmp_path / "signaller.py"
     script.write_text(DDP_SIGNALLER.format(root=str(ROOT)))
@@ -484,6 +486,7 @@ echo "$?" > "$err.rc"
 """
 
 
+@pytest.mark.slow
 @needs_small_tmpfs
 @pytest.mark.parametrize("disk,expected", [
     ("full", "run/config.json (No space left on device): disk full"),  # and run.lock's PID, which must not fail again
@@ -803,6 +806,7 @@ def lock_is_free(run_dir):
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
 def test_a_round_dies_with_its_grow_loop_and_saves_first(finished, tmp_path):
     args, out = grow_setup(finished, tmp_path)
@@ -827,6 +831,7 @@ def test_a_round_dies_with_its_grow_loop_and_saves_first(finished, tmp_path):
     assert torch.load(round_dir / "ckpt.pt", weights_only=True)["step"] == 1
 
 
+@pytest.mark.slow
 def test_rerun_refuses_while_a_round_still_runs(finished, tmp_path, capfd):
     args, out = grow_setup(finished, tmp_path)
     with checkpoint.lock_run_dir(out / "n01"):  # as if the last grow loop's round were still training

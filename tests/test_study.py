@@ -43,6 +43,7 @@ def quick_study(tmp_path_factory, builtin_bpe_data_dir, one_thread):
     return SimpleNamespace(root=root, out=root / "runs", results=root / "results", first=root / "first")
 
 
+@pytest.mark.slow
 def test_quick_study_writes_tables_and_figures_from_its_runs(quick_study, monkeypatch):
     monkeypatch.chdir(quick_study.root)
     out, results = quick_study.out, quick_study.results
@@ -124,6 +125,7 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(quick_study, monkey
     assert [name for name in written if (results / name).stat().st_ino == inodes[name]] == []
 
 
+@pytest.mark.slow
 def test_a_study_in_parts_reports_every_kept_seed_and_a_part_checks_what_it_retrains(quick_study, tmp_path,
                                                                                       monkeypatch):
     """Part 1 trained seed 0 (the quick study); part 2, on a machine whose out/ is gone, trains seed 1 alone and
@@ -148,6 +150,7 @@ def test_a_study_in_parts_reports_every_kept_seed_and_a_part_checks_what_it_retr
     assert "does not reproduce the kept runs" in message and str(out / "seed1" / "reference") in message
 
 
+@pytest.mark.slow
 def test_quick_baselines_suite_trains_every_rival_for_t_steps_on_the_inheritune_batches(quick_study, monkeypatch):
     """On the claims suite's runs, as a study does: its reference, grow loop and scratch are reused."""
     monkeypatch.chdir(quick_study.root)
@@ -431,6 +434,7 @@ def test_a_second_study_on_the_same_out_is_refused_before_it_trains(tmp_path, mo
     assert f"{tmp_path / 's'} is in use by another run (pid {os.getpid()}" in message
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_runs_in_progress_and_ends_in_one_line(tmp_path, monkeypatch):
     """Ctrl-C to study.py alone (its runs in threads, their train.py not in the signalled group): each running
     train.py is told to save and stop (SIGTERM, stubbed here by a process that notes it), and no new one starts."""

@@ -309,6 +309,7 @@ def test_clip_rate_counts_every_step_and_survives_resume(synth_data_dir, tmp_pat
 
 # ---- data-parallel equals single process ----------------------------------------------------
 
+@pytest.mark.slow
 def test_ddp_two_ranks_match_single_process(synth_data_dir, tmp_path):
     # 2 micro-batches per rank, so DDP's skipped syncs (all but the last micro-step) are exercised
     common = dict(tokens_per_step=4 * 4 * 32, max_iters=3, eval_interval=3, learning_rate=1e-3)
@@ -349,6 +350,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_nodes_through_torchruns_c10d_rendezvous_match_single_process(synth_data_dir, tmp_path):
     """Two torchrun agents of one gloo rank each, meeting at one c10d endpoint as two nodes would (docs/multinode.md)."""
     common = dict(tokens_per_step=4 * 4 * 32, max_iters=2, eval_interval=2, learning_rate=1e-3)
@@ -818,6 +820,7 @@ def wandb_offline(monkeypatch, tmp_path):
     monkeypatch.delenv("WANDB_DIR", raising=False)
 
 
+@pytest.mark.slow
 def test_a_tracked_run_sends_every_logged_step_and_a_resume_continues_its_run(synth_data_dir, tmp_path,
                                                                               wandb_offline):
     out = tmp_path / "run"
