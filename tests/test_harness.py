@@ -2,6 +2,7 @@
 offline, over local task YAMLs (tests/data/harness_tasks) with fixture rows."""
 import math
 import shutil
+from functools import partial
 
 import lm_eval.evaluator
 import pytest
@@ -13,6 +14,7 @@ from helpers import ROOT, one_line_exit
 from evaluate import load_model
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
+from lm_eval.tasks import TaskManager
 from model import GPT, GPTConfig
 from test_hf import our_checkpoint
 
@@ -32,13 +34,15 @@ def offline(monkeypatch):
 
 @pytest.fixture(scope="module")
 def manager(tmp_path_factory):
-    """The module's one task index (the harness reads its thousands of task YAMLs for each: ~7 s), over the local
-    tasks and 'gone', a copy of sciq_tiny whose data file does not exist."""
+    """harness.py's task index for the module, over the local tasks and 'gone', a copy of sciq_tiny whose data file
+    does not exist; without the harness's own thousands of task YAMLs, whose reading costs ~7 s each time."""
     tasks = tmp_path_factory.mktemp("harness_tasks")
     shutil.copytree(ROOT / INCLUDE, tasks, dirs_exist_ok=True)
     (tasks / "gone.yaml").write_text((ROOT / INCLUDE / "sciq_tiny.yaml").read_text().replace(
         "tests/data/sciq_tiny.jsonl", str(tasks / "gone.jsonl")).replace("task: sciq_tiny", "task: gone"))
-    return harness.task_manager([*TASKS, "gone"], str(tasks))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(harness, "TaskManager", partial(TaskManager, include_defaults=False))
+        return harness.task_manager([*TASKS, "gone"], str(tasks))
 
 
 @pytest.fixture
