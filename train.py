@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from checkpoint import MODEL_KEYS, load_checkpoint, load_model_source, lock_run_dir, save_checkpoint
 from configurator import ConfigError, load_config
-from distill import load_teacher
+from distill import Teacher, load_teacher
 from data import check_tokenizer, load_tokens, resolve_vocab_size, train_batches, val_windows, windows
 from guards import NEVER, StopSignals, agree, note_non_finite, stop_every_rank
 from inherit import inherit_from_checkpoint
@@ -267,6 +267,24 @@ def build_model(cfg, ckpt_path, mmap=True, set_in=None, device="cpu"):
     return GPT(GPTConfig(**{k: getattr(cfg, k) for k in MODEL_KEYS})), None, None
 
 
+@dataclass
+class Prepared:
+    """What prepare builds: the model (raw, wrapped for training, for evaluation), its optimizer, where the run starts
+    and what its records keep."""
+    raw_model: GPT
+    model: torch.nn.Module
+    eval_model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    step: int  # where training starts: 0, or the checkpoint's step
+    elapsed_before: float  # seconds the run trained before this process
+    clipped_before: int  # steps it clipped before this process
+    resumed: bool  # False for a fresh run and a checkpoint without optimizer state (inherit.py's step 0)
+    manifest: dict | None  # an inherited model's record of what came from where
+    run_config: dict  # config.json's settings: how the run began survives resumes
+    tokenizer: str | None  # the dataset's tokenizer, kept in config.json and checkpoints
+    teacher: Teacher | None
+
+
 def prepare(cfg, d, ckpt_path, set_in=None):
     """Model (raw, wrapped for training, for evaluation), optimizer and where the run starts.
 
@@ -313,10 +331,10 @@ def prepare(cfg, d, ckpt_path, set_in=None):
     if d.world_size > 1:
         model = DDP(model, device_ids=[d.local_rank] if d.device.startswith("cuda") else None,
                     gradient_as_bucket_view=True)
-    return SimpleNamespace(raw_model=raw_model, model=model, eval_model=eval_model, optimizer=optimizer,
-                           step=step, elapsed_before=elapsed_before, clipped_before=clipped_before,
-                           resumed=resumed, manifest=manifest, run_config=run_config, tokenizer=tokenizer,
-                           teacher=load_teacher(cfg, d.device, ckpt.get("teacher") if ckpt else None))
+    return Prepared(raw_model=raw_model, model=model, eval_model=eval_model, optimizer=optimizer, step=step,
+                    elapsed_before=elapsed_before, clipped_before=clipped_before, resumed=resumed, manifest=manifest,
+                    run_config=run_config, tokenizer=tokenizer,
+                    teacher=load_teacher(cfg, d.device, ckpt.get("teacher") if ckpt else None))
 
 
 def main(argv=None):
@@ -348,131 +366,201 @@ def refuse_to_overwrite(cfg, out_dir):
 
 
 def run(cfg_dict, d, held, set_in=None):
+    """Train (or with eval_only, evaluate) the run cfg_dict describes; returns the final val loss. `held` keeps the
+    run directory's lock, the tracker and the signal handlers until the run ends, however it ends."""
     cfg = SimpleNamespace(**cfg_dict)
     out_dir = Path(cfg.out_dir)
-    ckpt_path = out_dir / "ckpt.pt"
     refuse_to_overwrite(cfg, out_dir)
-    run_state = prepare(cfg, d, ckpt_path, set_in)
-    raw_model, model, eval_model, optimizer = (run_state.raw_model, run_state.model, run_state.eval_model,
-                                               run_state.optimizer)
-    step, manifest, run_config = run_state.step, run_state.manifest, run_state.run_config
+    state = prepare(cfg, d, out_dir / "ckpt.pt", set_in)
     ctx = autocast_context(d.device, cfg.dtype)
     train_data, val_data = load_tokens(cfg, "train", d.master), load_tokens(cfg, "val", d.master)
     if len(val_windows(val_data, cfg)) == 0:
         raise ConfigError(f"eval_tokens={cfg.eval_tokens} holds no validation window of block_size="
                           f"{cfg.block_size} tokens; use 0 (all of val.bin) or at least {cfg.block_size + 1}")
-
-    if cfg.eval_only:  # reads the run and writes only eval.json (atomically): no writer's lock, no batch to split
-        val_loss = evaluate(eval_model, val_data, cfg, d, ctx)
-        if not math.isfinite(val_loss):
-            stop_every_rank(f"non-finite validation loss ({val_loss}) of the model in {out_dir}: its weights "
-                            "or the data are broken", d)
-        if d.master:
-            evaluation = {"step": step, "val_loss": val_loss, "eval_tokens": cfg.eval_tokens, "dataset": cfg.dataset,
-                          "world_size": d.world_size}
-            out_dir.mkdir(parents=True, exist_ok=True)
-            write_run_json(out_dir / "eval.json", evaluation)
-            print(json.dumps(evaluation), flush=True)
-        return val_loss
-
+    if cfg.eval_only:  # reads the run and writes only eval.json: no writer's lock, no batch to split
+        return evaluate_only(state, val_data, cfg, d, ctx)
     accum = accumulation_steps(cfg, d.world_size)
     if d.master:
-        held.enter_context(lock_run_dir(out_dir))
-        refuse_to_overwrite(cfg, out_dir)  # again: another run may have finished here since the first look
-        warn_if_disk_is_short(out_dir, raw_model)
-        print(f"{raw_model.num_params() / 1e6:.2f}M parameters, {raw_model.config.n_layer} layers | "
-              f"global batch {cfg.tokens_per_step} tokens = micro-batch {cfg.batch_size} x block "
-              f"{cfg.block_size} x accumulation {accum} x world {d.world_size} | {d.device}", flush=True)
+        take_run_dir(cfg, state.raw_model, accum, d, held)
+    if state.step > cfg.max_iters:  # the loop stops at step == max_iters: it would never stop
+        raise ConfigError(f"max_iters={cfg.max_iters} is below step {state.step}, where this run starts; "
+                          f"set --max_iters={state.step} or more")
+    log = start_records(cfg, state, d, held)
+    loop = Loop(cfg, d, state, log, held.enter_context(StopSignals(d.master)), val_data, ctx)
+    step = state.step
+    val_loss = loop.at_step(step, {})  # where the run starts: nothing trained yet
+    while step < cfg.max_iters:
+        lr = lr_at(step, cfg)
+        loss, grad_norm = train_step(state.model, state.optimizer, train_batches(train_data, cfg, step, accum, d),
+                                     accum, ctx, lr, cfg.grad_clip, dropout_seed(cfg, step, d.rank), cfg.grad_scale,
+                                     state.teacher)
+        step += 1
+        loop.count(step, loss, grad_norm)
+        record = loop.log_record(step, lr, loss, grad_norm) if step % cfg.log_interval == 0 else {}
+        val_loss = loop.at_step(step, record)
+    if d.master:
+        write_run_json(out_dir / "result.json", loop.result(step, val_loss))
+    return val_loss
 
-    if step > cfg.max_iters:  # the loop stops at step == max_iters: it would never stop
-        raise ConfigError(f"max_iters={cfg.max_iters} is below step {step}, where this run starts; "
-                          f"set --max_iters={step} or more")
-    resumed_step = step if run_state.resumed else None
-    log = RunLog(out_dir, d.master)
-    described = {**run_config, "git_commit": git_commit(), "num_params": raw_model.num_params(),
-                 "world_size": d.world_size, "device": d.device, "tokenizer": run_state.tokenizer}
-    log.start(described, resumed_step)
+
+def evaluate_only(state, val_data, cfg, d, ctx):
+    """eval_only: the run's model scored on the validation windows and recorded in eval.json (atomically); the run's
+    other files are left as they are."""
+    out_dir = Path(cfg.out_dir)
+    val_loss = evaluate(state.eval_model, val_data, cfg, d, ctx)
+    if not math.isfinite(val_loss):
+        stop_every_rank(f"non-finite validation loss ({val_loss}) of the model in {out_dir}: its weights "
+                        "or the data are broken", d)
+    if d.master:
+        evaluation = {"step": state.step, "val_loss": val_loss, "eval_tokens": cfg.eval_tokens, "dataset": cfg.dataset,
+                      "world_size": d.world_size}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_run_json(out_dir / "eval.json", evaluation)
+        print(json.dumps(evaluation), flush=True)
+    return val_loss
+
+
+def take_run_dir(cfg, raw_model, accum, d, held):
+    """The master's claim on out_dir: its lock (held until the run ends), a second look for a run that finished there
+    meanwhile, a warning if the disk cannot hold a checkpoint, and the run's shape printed."""
+    out_dir = Path(cfg.out_dir)
+    held.enter_context(lock_run_dir(out_dir))
+    refuse_to_overwrite(cfg, out_dir)  # again: another run may have finished here since the first look
+    warn_if_disk_is_short(out_dir, raw_model)
+    print(f"{raw_model.num_params() / 1e6:.2f}M parameters, {raw_model.config.n_layer} layers | "
+          f"global batch {cfg.tokens_per_step} tokens = micro-batch {cfg.batch_size} x block "
+          f"{cfg.block_size} x accumulation {accum} x world {d.world_size} | {d.device}", flush=True)
+
+
+def start_records(cfg, state, d, held):
+    """The run's records begun: config.json (its settings, the commit, the model's size), log.jsonl (emptied, or on
+    resume cut back to the checkpoint's step) and, with wandb_log, the tracked run (held until the run ends)."""
+    log = RunLog(cfg.out_dir, d.master)
+    described = {**state.run_config, "git_commit": git_commit(), "num_params": state.raw_model.num_params(),
+                 "world_size": d.world_size, "device": d.device, "tokenizer": state.tokenizer}
+    log.start(described, state.step if state.resumed else None)
     log.tracker = held.enter_context(tracking(cfg, described, d.master))
-    device_name = torch.cuda.get_device_name(d.device) if d.device.startswith("cuda") else "cpu"
-    peak = peak_flops(device_name, cfg.peak_tflops)
-    flops_per_token = raw_model.flops_per_token()
-    t_start = t_last = time.time()
-    step_last = step
-    clipped_steps = torch.tensor(run_state.clipped_before, device=d.device)  # counted on device: no sync per step
+    return log
 
-    def elapsed():
-        return run_state.elapsed_before + time.time() - t_start
 
-    def eta_s():
+class Pace:
+    """The run's clock: time elapsed (earlier processes' included), time left at this process's pace, and training
+    throughput over a window that restarts after each log, evaluation and save (they are not training)."""
+
+    def __init__(self, elapsed_before, first_step):
+        self.elapsed_before, self.first_step = elapsed_before, first_step
+        self.started = self.window_start = time.time()
+        self.window_step = first_step
+
+    def elapsed(self):
+        return self.elapsed_before + time.time() - self.started
+
+    def eta_s(self, step, max_iters):
         """Seconds left at this process's pace so far (None before its first step)."""
-        done = step - first_step
-        return (time.time() - t_start) / done * (cfg.max_iters - step) if done > 0 else None
+        done = step - self.first_step
+        return (time.time() - self.started) / done * (max_iters - step) if done > 0 else None
 
-    first_step = step
-    first_bad = torch.tensor(NEVER, device=d.device)
-    saved_at = step if ckpt_path.exists() else None
-    signals = held.enter_context(StopSignals(d.master))
-    record = {}
-    while True:
+    def tokens_per_s(self, step, tokens_per_step):
+        return (step - self.window_step) * tokens_per_step / (time.time() - self.window_start)
+
+    def restart_window(self, step):
+        self.window_start, self.window_step = time.time(), step
+
+
+class Loop:
+    """What the training loop does at each step it reaches (evaluate, log, check, save, stop if asked) and what it
+    carries from step to step: the clock, the clipped steps and the first non-finite one (both kept on the device: no
+    host sync per step), and the last step saved."""
+
+    def __init__(self, cfg, d, state, log, signals, val_data, ctx):
+        self.cfg, self.d, self.state, self.log, self.signals = cfg, d, state, log, signals
+        self.val_data, self.ctx = val_data, ctx
+        self.ckpt_path = Path(cfg.out_dir) / "ckpt.pt"
+        self.resumed_step = state.step if state.resumed else None
+        self.pace = Pace(state.elapsed_before, state.step)
+        self.clipped_steps = torch.tensor(state.clipped_before, device=d.device)
+        self.first_bad = torch.tensor(NEVER, device=d.device)
+        self.saved_at = state.step if self.ckpt_path.exists() else None
+        device_name = torch.cuda.get_device_name(d.device) if d.device.startswith("cuda") else "cpu"
+        self.peak = peak_flops(device_name, cfg.peak_tflops)
+        self.flops_per_token = state.raw_model.flops_per_token()
+
+    def count(self, step, loss, grad_norm):
+        """The step just trained into `step`: whether it clipped, and whether its loss or gradient norm is finite."""
+        if self.cfg.grad_clip > 0:
+            self.clipped_steps += grad_norm > self.cfg.grad_clip
+        self.first_bad = note_non_finite(self.first_bad, loss, grad_norm, step)
+
+    def log_record(self, step, lr, loss, grad_norm):
+        """The log record of the step just trained."""
+        cfg, d, teacher = self.cfg, self.d, self.state.teacher
+        train_loss = mean_across_ranks(loss, d).item()  # host syncs: at log, eval and save steps only
+        tokens_per_s = self.pace.tokens_per_s(step, cfg.tokens_per_step)
+        mfu = tokens_per_s / d.world_size * self.flops_per_token / self.peak if self.peak else None
+        norm = grad_norm.item()
+        record = dict(lr=lr, train_loss=train_loss, grad_norm=norm, clipped=0 < cfg.grad_clip < norm,
+                      tokens_per_s=tokens_per_s, mfu=mfu)
+        if teacher is not None:  # the mix's two parts: how far from the data, and from the teacher
+            data_loss, kl = mean_across_ranks(teacher.last_parts, d).tolist()
+            record.update(data_loss=data_loss, distill_kl=kl)
+        self.pace.restart_window(step)
+        return record
+
+    def at_step(self, step, record):
+        """At a step reached (the first included): evaluate, log `record` (the trained step's, {} if not logged), check,
+        save, and stop if asked to before max_iters. Returns the validation loss (None where not evaluated)."""
+        cfg, resumed_step = self.cfg, self.resumed_step
         evaluating = (step % cfg.eval_interval == 0 and step != resumed_step) or step == cfg.max_iters
         saving = evaluating or (cfg.ckpt_interval > 0 and step % cfg.ckpt_interval == 0 and step != resumed_step)
+        val_loss = evaluate(self.state.eval_model, self.val_data, cfg, self.d, self.ctx) if evaluating else None
         if evaluating:
-            record["val_loss"] = evaluate(eval_model, val_data, cfg, d, ctx)
+            record = {**record, "val_loss": val_loss}
         if record and step != resumed_step:  # a resumed finished run has logged its final step already
-            log.write(step=step, tokens=step * cfg.tokens_per_step, **record, elapsed_s=elapsed(), eta_s=eta_s())
-        stopping = False
+            self.log.write(step=step, tokens=step * cfg.tokens_per_step, **record, elapsed_s=self.pace.elapsed(),
+                           eta_s=self.pace.eta_s(step, cfg.max_iters))
         # check points: every log, eval and save step on all ranks alike, and any step of a signalled single process
-        if record or saving or (signals.received and d.world_size == 1):
-            bad_step, stopping = agree(first_bad, signals.received is not None, d)
-            if bad_step is not None or not math.isfinite(record.get("val_loss", 0.0)):
-                kept = f"{ckpt_path} (step {saved_at}) is kept" if saved_at is not None else "no checkpoint was written"
-                where = f"training loss or gradient norm at step {bad_step}" if bad_step is not None else \
-                    f"validation loss at step {step}"
-                stop_every_rank(f"non-finite {where}: stopped; {kept}. Resume it with --init_from=resume (e.g. "
-                                "after fixing the data) or start a new out_dir with a lower learning_rate", d)
+        stopping = False
+        if record or saving or (self.signals.received and self.d.world_size == 1):
+            stopping = self.check(step, val_loss)
         if saving or stopping:
-            if d.master:
-                save_checkpoint(ckpt_path, raw_model, run_config, step, optimizer, elapsed(), manifest,
-                                clipped_steps=int(clipped_steps), tokenizer=run_state.tokenizer,
-                                teacher=run_state.teacher and run_state.teacher.identity)
-            saved_at = step
-            t_last, step_last = time.time(), step  # evaluation and saving are not training throughput
-        if step == cfg.max_iters:
-            break
-        if stopping:
-            if d.world_size > 1:
-                dist.barrier()  # the other ranks wait for the master's save
-            stop_every_rank(f"stopped by {signals.received or 'a signal on another rank'} at step {step}; saved "
-                            f"{ckpt_path}. Resume with the same command and --init_from=resume", d)
-        record = {}
+            self.save(step)
+        if stopping and step < cfg.max_iters:
+            self.stop(step)
+        return val_loss
 
-        lr = lr_at(step, cfg)
-        loss, grad_norm = train_step(model, optimizer, train_batches(train_data, cfg, step, accum, d), accum,
-                                     ctx, lr, cfg.grad_clip, dropout_seed(cfg, step, d.rank), cfg.grad_scale,
-                                     run_state.teacher)
-        if cfg.grad_clip > 0:
-            clipped_steps += grad_norm > cfg.grad_clip
-        step += 1
-        first_bad = note_non_finite(first_bad, loss, grad_norm, step)
+    def check(self, step, val_loss):
+        """Every rank stops at a non-finite loss or gradient norm (any rank's) or validation loss; returns whether any
+        rank was asked to stop."""
+        bad_step, stopping = agree(self.first_bad, self.signals.received is not None, self.d)
+        if bad_step is not None or not math.isfinite(0.0 if val_loss is None else val_loss):
+            kept = f"{self.ckpt_path} (step {self.saved_at}) is kept" if self.saved_at is not None else \
+                "no checkpoint was written"
+            where = f"training loss or gradient norm at step {bad_step}" if bad_step is not None else \
+                f"validation loss at step {step}"
+            stop_every_rank(f"non-finite {where}: stopped; {kept}. Resume it with --init_from=resume (e.g. "
+                            "after fixing the data) or start a new out_dir with a lower learning_rate", self.d)
+        return stopping
 
-        if step % cfg.log_interval == 0:
-            train_loss = mean_across_ranks(loss, d).item()  # host syncs: at log, eval and save steps only
-            tokens_per_s = (step - step_last) * cfg.tokens_per_step / (time.time() - t_last)
-            mfu = tokens_per_s / d.world_size * flops_per_token / peak if peak else None
-            norm = grad_norm.item()
-            record = dict(lr=lr, train_loss=train_loss, grad_norm=norm, clipped=0 < cfg.grad_clip < norm,
-                          tokens_per_s=tokens_per_s, mfu=mfu)
-            if run_state.teacher is not None:  # the mix's two parts: how far from the data, and from the teacher
-                data_loss, kl = mean_across_ranks(run_state.teacher.last_parts, d).tolist()
-                record.update(data_loss=data_loss, distill_kl=kl)
-            t_last, step_last = time.time(), step
+    def save(self, step):
+        state = self.state
+        if self.d.master:
+            save_checkpoint(self.ckpt_path, state.raw_model, state.run_config, step, state.optimizer,
+                            self.pace.elapsed(), state.manifest, clipped_steps=int(self.clipped_steps),
+                            tokenizer=state.tokenizer, teacher=state.teacher and state.teacher.identity)
+        self.saved_at = step
+        self.pace.restart_window(step)
 
-    if d.master:
-        write_run_json(out_dir / "result.json", {
-            "step": step, "tokens": step * cfg.tokens_per_step, "val_loss": record["val_loss"],
-            "num_params": raw_model.num_params(), "elapsed_s": elapsed(),
-            "clip_rate": int(clipped_steps) / step if step else 0.0})
-    return record["val_loss"]
+    def stop(self, step):
+        if self.d.world_size > 1:
+            dist.barrier()  # the other ranks wait for the master's save
+        stop_every_rank(f"stopped by {self.signals.received or 'a signal on another rank'} at step {step}; saved "
+                        f"{self.ckpt_path}. Resume with the same command and --init_from=resume", self.d)
+
+    def result(self, step, val_loss):
+        """result.json: the finished run's final numbers."""
+        return {"step": step, "tokens": step * self.cfg.tokens_per_step, "val_loss": val_loss,
+                "num_params": self.state.raw_model.num_params(), "elapsed_s": self.pace.elapsed(),
+                "clip_rate": int(self.clipped_steps) / step if step else 0.0}
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""bench.py's CPU smoke version times train.py's real step and reports every figure."""
+"""bench.py: its CPU smoke version times train.py's real step and reports every figure; --cpu sets train.py's step beside a plain loop's."""
 import inspect
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 import bench
@@ -10,7 +11,7 @@ import train
 from checkpoint import load_checkpoint
 from configurator import load_config
 from data import load_tokens, resolve_vocab_size, train_batches
-from conftest import one_line_exit
+from helpers import one_line_exit
 
 
 def test_smoke_bench_reports_speed_figures(builtin_data_dir):
@@ -102,6 +103,7 @@ def test_the_plain_loop_trains_what_train_py_trains(builtin_data_dir, tmp_path):
         torch.testing.assert_close(tensor, trained[name], msg=name)
 
 
+@pytest.mark.slow
 def test_cpu_bench_reports_train_pys_step_over_the_plain_loops(builtin_data_dir):
     options = [f"--data_dir={builtin_data_dir}", "--dataset=builtin", *TINY]
     (result,) = bench.main(["--cpu", "--warmup=1", "--iters=2", "--repeats=1", *options])

@@ -1,13 +1,10 @@
 """The strict configurator: defaults, config files, --key=value, and one-line errors."""
-from pathlib import Path
-
 import pytest
 
 import settings
 import train
 from configurator import ConfigError, load_config
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 DEFAULTS = dict(out_dir="out", init_from="scratch", learning_rate=6e-4, max_iters=1000,
                 compile=False, inherit_layers="")

@@ -6,7 +6,6 @@ import os
 import shutil
 import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -14,13 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 
 import prepare_openwebtext as prep
-from conftest import HookedFile, needs_small_tmpfs, one_line_exit, run_on_small_tmpfs, save_edited_checkpoint
+from helpers import ROOT, HookedFile, needs_small_tmpfs, one_line_exit, run_on_small_tmpfs, save_edited_checkpoint
 from data import check_tokenizer, load_split, read_meta, resolve_vocab_size, tokenizer_of
 import tokenizer
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tokenizer import EOT, gpt2_encoding
 
-ROOT = Path(__file__).resolve().parents[1]
 
 DOCS = [
     "Hello world",
@@ -509,6 +507,7 @@ cp -r "$1/mine" "$8"
 """
 
 
+@pytest.mark.slow
 @needs_small_tmpfs
 def test_a_full_data_disk_stops_in_one_line_not_a_bus_error(tmp_path, hf_cache):
     """A real file system that fills: a memmap's page faults would kill the process with SIGBUS."""

@@ -5,13 +5,11 @@ import re
 import runpy
 import shlex
 import sys
-from pathlib import Path
 
 import sample
 import settings
 from configurator import load_config
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 LINK = re.compile(r"\]\(([^)#\s]+)")  # the target of a markdown link or image, without an #anchor
 SCRIPT = re.compile(r"\b(?:config|plots|results)/[\w-]+\.py\b")  # a config file or script of this repository
 

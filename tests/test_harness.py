@@ -1,16 +1,20 @@
 """harness.py: this project's model in lm-evaluation-harness gives the harness's `hf` model's numbers on the export,
 offline, over local task YAMLs (tests/data/harness_tasks) with fixture rows."""
 import math
+import shutil
+from functools import partial
 
+import lm_eval.evaluator
 import pytest
 
 import export_hf
 import harness
 from checkpoint import GPT2_VOCAB
-from conftest import ROOT, one_line_exit
+from helpers import ROOT, one_line_exit
 from evaluate import load_model
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
+from lm_eval.tasks import TaskManager
 from model import GPT, GPTConfig
 from test_hf import our_checkpoint
 
@@ -24,6 +28,21 @@ def offline(monkeypatch):
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    # the environment report the harness adds to its results (pip list, nvidia-smi, ...): child processes, not checked
+    monkeypatch.setattr(lm_eval.evaluator, "add_env_info", lambda results: None)
+
+
+@pytest.fixture(scope="module")
+def manager(tmp_path_factory):
+    """harness.py's task index for the module, over the local tasks and 'gone', a copy of sciq_tiny whose data file
+    does not exist; without the harness's own thousands of task YAMLs, whose reading costs ~7 s each time."""
+    tasks = tmp_path_factory.mktemp("harness_tasks")
+    shutil.copytree(ROOT / INCLUDE, tasks, dirs_exist_ok=True)
+    (tasks / "gone.yaml").write_text((ROOT / INCLUDE / "sciq_tiny.yaml").read_text().replace(
+        "tests/data/sciq_tiny.jsonl", str(tasks / "gone.jsonl")).replace("task: sciq_tiny", "task: gone"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(harness, "TaskManager", partial(TaskManager, include_defaults=False))
+        return harness.task_manager([*TASKS, "gone"], str(tasks))
 
 
 @pytest.fixture
@@ -41,9 +60,8 @@ def leaves(resps):
     return [leaf for r in resps for leaf in (leaves(r) if isinstance(r, (list, tuple)) else [r])]
 
 
-def test_our_model_gives_the_hf_models_numbers_on_local_tasks(models):
+def test_our_model_gives_the_hf_models_numbers_on_local_tasks(models, manager):
     ours, hf = models
-    manager = harness.task_manager(TASKS, INCLUDE)
     got, want = (harness.run_tasks(lm, TASKS, manager, bootstrap_iters=0, log_samples=True) for lm in (ours, hf))
     for task in TASKS:
         assert got["results"][task].keys() == want["results"][task].keys()
@@ -80,10 +98,8 @@ def test_the_table_has_the_papers_columns_and_the_local_tasks():
         "| m | 80.00 | 34.00 | 40.00 | 51.33 | 25.50 | 20.24 | 9.00 |"]
 
 
-def test_an_unknown_task_and_missing_task_data_end_in_one_line(tmp_path, offline):
+def test_an_unknown_task_and_missing_task_data_end_in_one_line(manager, offline, monkeypatch):
+    monkeypatch.setattr(harness, "TaskManager", lambda include_path: manager)  # its index, not a new one
     assert "sciq_tin" in one_line_exit(harness.task_manager, ["sciq_tin"], INCLUDE)
-    (tmp_path / "gone.yaml").write_text((ROOT / INCLUDE / "sciq_tiny.yaml").read_text().replace(
-        "tests/data/sciq_tiny.jsonl", str(tmp_path / "gone.jsonl")).replace("task: sciq_tiny", "task: gone"))
-    manager = harness.task_manager(["gone"], str(tmp_path))
     lm = harness.InherituneLM(GPT(GPTConfig(n_layer=1, n_head=1, n_embd=8, block_size=8, vocab_size=GPT2_VOCAB)))
     assert "--include-path" in one_line_exit(harness.run_tasks, lm, ["gone"], manager)

@@ -6,8 +6,6 @@ Every model is built from a config with random weights: nothing is downloaded.
 import json
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +19,9 @@ import train
 from checkpoint import GPT2_VOCAB, load_model_source, save_checkpoint
 from model import GPT, GPTConfig
 from model_card import hub_id
-from conftest import one_line_exit, save_edited_checkpoint
+from helpers import one_line_exit, save_edited_checkpoint
 
 transformers = pytest.importorskip("transformers")
-ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 PADDED_VOCAB = 50304
 
@@ -304,12 +301,13 @@ def tiny_gpt2():
 
 @pytest.mark.parametrize("build", [tiny_llama, tiny_gpt2])
 @pytest.mark.parametrize("layers", ["", "0,2"])
-def test_format_hf_keeps_the_first_layers_of_any_decoder(tmp_path, build, layers):
+def test_format_hf_keeps_the_first_layers_of_any_decoder(tmp_path, monkeypatch, build, layers):
     reference, list_name = build()
     randomize(reference, std=0.1).eval()
     reference.save_pretrained(tmp_path / "ref")
-    subprocess.run([sys.executable, str(ROOT / "inherit.py"), "--reference", str(tmp_path / "ref"), "--n-layer", "2",
-                    "--out", str(tmp_path / "target"), "--format", "hf", "--layers", layers], check=True, cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)  # in process (a process of its own would spend seconds importing transformers again)
+    inherit.main(["--reference", str(tmp_path / "ref"), "--n-layer", "2", "--out", str(tmp_path / "target"),
+                  "--format", "hf", "--layers", layers])
     target, info = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "target", output_loading_info=True)
     assert not any(info.values()) and target.config.num_hidden_layers == 2
     kept = [int(i) for i in layers.split(",")] if layers else [0, 1]

@@ -1,10 +1,9 @@
 """inherit.py: what is copied from where, the hand-off to train.py, one-line errors, the grow loop.
 
 The presets are written out here independently of inherit.PRESETS, so a wrong preset fails.
-Runs use a synthetic dataset of SYNTH_VOCAB ids (a learnable random walk mod SYNTH_VOCAB) with
+Runs use the synthetic dataset walk/ of SYNTH_VOCAB ids (a learnable random walk mod SYNTH_VOCAB) with
 --vocab_size=SYNTH_VOCAB: the mechanics need no text, and a small vocabulary keeps runs fast.
 """
-import hashlib
 import json
 import os
 import re
@@ -18,7 +17,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 
@@ -29,14 +27,13 @@ import train
 from checkpoint import save_checkpoint
 from data import load_split, train_batches
 from model import GPT, GPTConfig
-from conftest import one_line_exit, save_edited_checkpoint
+from helpers import (ROOT, SYNTH_VOCAB, digest, load_ckpt, one_line_exit, read_json, read_log,
+                     save_edited_checkpoint)
 
-ROOT = Path(__file__).resolve().parents[1]
-SYNTH_VOCAB = 256
 K = 4  # blocks of every reference here
 TINY = dict(n_head=2, n_embd=32, block_size=32)
 REF_RUN = dict(  # the reference train.py run: K blocks, T=12 steps, checkpoints at 0, 4, 8, 12
-    dataset="synth", vocab_size=SYNTH_VOCAB, n_layer=K, **TINY, device="cpu", dtype="float32",
+    dataset="walk", vocab_size=SYNTH_VOCAB, n_layer=K, **TINY, device="cpu", dtype="float32",
     batch_size=4, tokens_per_step=128, max_iters=12, learning_rate=3e-3, min_lr=1e-3, warmup_iters=2,
     eval_interval=4, eval_tokens=512, log_interval=1,
 )
@@ -73,22 +70,6 @@ def expected_source(name, parts, layers, embeddings):
 
 
 
-def read_json(path):
-    return json.loads(Path(path).read_text())
-
-
-def read_log(out_dir):
-    return [json.loads(line) for line in (Path(out_dir) / "log.jsonl").read_text().splitlines()]
-
-
-def load_ckpt(path):
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def digest(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def run_argv(out_dir, data_dir, **overrides):
     return [f"--{k}={v}" for k, v in {**REF_RUN, "out_dir": out_dir, "data_dir": data_dir, **overrides}.items()]
 
@@ -96,7 +77,7 @@ def run_argv(out_dir, data_dir, **overrides):
 def evaluate(model, data_dir):
     """The val loss train.py would log for `model` (same windows, same evaluator)."""
     cfg = SimpleNamespace(**{**settings.DEFAULTS, **REF_RUN})
-    data = load_split(data_dir, "synth", "val")
+    data = load_split(data_dir, "walk", "val")
     return train.evaluate(model, data, cfg, train.Dist(0, 0, 1, "cpu"), nullcontext())
 
 
@@ -120,23 +101,11 @@ def ref():
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """synth/{train,val}.bin: a random walk with steps 1..3 mod SYNTH_VOCAB (learnable: loss falls)."""
-    data_dir = tmp_path_factory.mktemp("synth_data")
-    (data_dir / "synth").mkdir()
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 16384), ("val", 2048)):
-        walk = np.cumsum(rng.integers(1, 4, size=n)) % SYNTH_VOCAB
-        walk.astype(np.uint16).tofile(data_dir / "synth" / f"{split}.bin")
-    return data_dir
-
-
-@pytest.fixture(scope="module")
-def ref_run(data_dir, tmp_path_factory):
+def ref_run(synth_data_dir, tmp_path_factory):
     """A finished K-block train.py run: the reference of the checkpoint, CLI and grow tests."""
     out_dir = tmp_path_factory.mktemp("ref") / "run"
-    val_loss = train.main(run_argv(out_dir, data_dir))
-    return SimpleNamespace(dir=out_dir, ckpt=out_dir / "ckpt.pt", val_loss=val_loss, data_dir=data_dir)
+    val_loss = train.main(run_argv(out_dir, synth_data_dir))
+    return SimpleNamespace(dir=out_dir, ckpt=out_dir / "ckpt.pt", val_loss=val_loss, data_dir=synth_data_dir)
 
 
 # ---- what is inherited from where -----------------------------------------------------------
@@ -334,10 +303,10 @@ def test_spread_takes_evenly_spaced_blocks_from_the_first_to_the_last():
         "policy": "spread", "blocks": [0, 3], "scores": None, "reference_layers": K})
 
 
-def test_influence_never_chooses_an_identity_block(ref, data_dir, capsys):
+def test_influence_never_chooses_an_identity_block(ref, synth_data_dir, capsys):
     reference = reference_with(ref, lambda state: make_identity(state, 2))
     for n in range(1, K):
-        layers, record = inherit.choose_layers(reference, n, "influence", data_dir=data_dir, dataset="synth")
+        layers, record = inherit.choose_layers(reference, n, "influence", data_dir=synth_data_dir, dataset="walk")
         assert 2 not in record["blocks"] and len(record["blocks"]) == n
         assert record["blocks"] == sorted(record["blocks"]) and layers == ",".join(map(str, record["blocks"]))
     scores = record["scores"]
@@ -363,26 +332,26 @@ def attend_to_the_first_token(state, i):
     w[C:2 * C, 0] = 1  # every key: component 0 of the normalised input, large at position 0 only
 
 
-def test_rank_drops_first_a_block_whose_heads_attend_to_the_first_token(ref, data_dir):
+def test_rank_drops_first_a_block_whose_heads_attend_to_the_first_token(ref, synth_data_dir):
     reference = reference_with(ref, lambda state: attend_to_the_first_token(state, 2))
-    layers, record = inherit.choose_layers(reference, K - 1, "rank", data_dir=data_dir, dataset="synth")
+    layers, record = inherit.choose_layers(reference, K - 1, "rank", data_dir=synth_data_dir, dataset="walk")
     assert layers == "0,1,3" and record["policy"] == "rank"
     scores = record["scores"]  # mean attention rank over heads, from analyze.py
     assert scores[2] == 1.0 and min(scores[i] for i in (0, 1, 3)) > 2
-    plain = inherit.choose_layers(reference_with(ref, lambda state: None), K - 1, "rank", data_dir=data_dir,
-                                  dataset="synth")[1]
+    plain = inherit.choose_layers(reference_with(ref, lambda state: None), K - 1, "rank", data_dir=synth_data_dir,
+                                  dataset="walk")[1]
     assert plain["blocks"] != [0, 1, 3]  # the reference alone would drop another block: the edit decided it
 
 
-def test_selection_is_printed_and_recorded_in_the_checkpoints_manifest(ref, data_dir, tmp_path, capsys):
+def test_selection_is_printed_and_recorded_in_the_checkpoints_manifest(ref, synth_data_dir, tmp_path, capsys):
     save_checkpoint(tmp_path / "ref" / "ckpt.pt", ref.model, {}, step=0)
     out = tmp_path / "inh" / "ckpt.pt"
     inherit.main(["--reference", str(tmp_path / "ref" / "ckpt.pt"), "--n-layer", "2", "--select", "influence",
-                  "--data-dir", str(data_dir), "--dataset", "synth", "--out", str(out)])
+                  "--data-dir", str(synth_data_dir), "--dataset", "walk", "--out", str(out)])
     ckpt = load_ckpt(out)
     selection = ckpt["inherit_manifest"]["selection"]
-    expected = inherit.choose_layers(load_ckpt(tmp_path / "ref" / "ckpt.pt"), 2, "influence", data_dir=data_dir,
-                                     dataset="synth")[1]
+    expected = inherit.choose_layers(load_ckpt(tmp_path / "ref" / "ckpt.pt"), 2, "influence", data_dir=synth_data_dir,
+                                     dataset="walk")[1]
     assert selection == expected and len(selection["scores"]) == K
     assert ckpt["config"]["inherit_select"] == "influence"
     blocks = selection["blocks"]
@@ -520,30 +489,30 @@ def test_cli_checkpoint_is_the_inherited_model_and_train_continues_it(ref_run, t
     assert trained["config"]["init_from"] == "inherit"  # how the run began survives the resume
 
 
-def test_moved_blocks_keep_their_divisors_through_training_and_resume(ref, data_dir, tmp_path):
+def test_moved_blocks_keep_their_divisors_through_training_and_resume(ref, synth_data_dir, tmp_path):
     save_checkpoint(tmp_path / "ref" / "ckpt.pt", ref.model, {}, step=0)
     shape = dict(n_layer=2, bias=True, scale_attn_by_inverse_layer_idx=True, eval_interval=2)
     out = tmp_path / "run"
-    train.main(run_argv(out, data_dir, init_from="inherit", inherit_from=tmp_path / "ref" / "ckpt.pt",
+    train.main(run_argv(out, synth_data_dir, init_from="inherit", inherit_from=tmp_path / "ref" / "ckpt.pt",
                         inherit_select="spread", max_iters=2, **shape))
     assert load_ckpt(out / "ckpt.pt")["model_args"]["attn_divisors"] == [1.0, 4.0]  # blocks 0 and 3
     assert load_ckpt(out / "ckpt.pt")["inherit_manifest"]["selection"]["blocks"] == [0, 3]
     assert read_json(out / "config.json")["attn_divisors"] == [1.0, 4.0]
-    train.main(run_argv(out, data_dir, init_from="resume", max_iters=3, **shape))
+    train.main(run_argv(out, synth_data_dir, init_from="resume", max_iters=3, **shape))
     ckpt = load_ckpt(out / "ckpt.pt")
     assert ckpt["step"] == 3 and ckpt["model_args"]["attn_divisors"] == [1.0, 4.0]
 
 
-def test_checkpoints_from_before_attn_divisors_resume_with_the_default(data_dir, tmp_path):
+def test_checkpoints_from_before_attn_divisors_resume_with_the_default(synth_data_dir, tmp_path):
     out = tmp_path / "old"
-    train.main(run_argv(out, data_dir, n_layer=1, max_iters=1, eval_interval=1))
+    train.main(run_argv(out, synth_data_dir, n_layer=1, max_iters=1, eval_interval=1))
     ckpt = load_ckpt(out / "ckpt.pt")
     del ckpt["model_args"]["attn_divisors"], ckpt["config"]["attn_divisors"]
     save_edited_checkpoint(ckpt, out / "ckpt.pt")
     config = read_json(out / "config.json")
     del config["attn_divisors"]
     (out / "config.json").write_text(json.dumps(config))
-    train.main(run_argv(out, data_dir, n_layer=1, init_from="resume", max_iters=2, eval_interval=1))
+    train.main(run_argv(out, synth_data_dir, n_layer=1, init_from="resume", max_iters=2, eval_interval=1))
     assert load_ckpt(out / "ckpt.pt")["step"] == 2
 
 
@@ -674,6 +643,7 @@ def test_a_default_grow_loop_starts_at_half_depth_and_adds_two_blocks(tmp_path, 
     assert visited == [6, 8, 10]
 
 
+@pytest.mark.slow
 def test_train_py_starts_without_the_data_preparation_or_its_tokenizers():
     """train.py imports inherit.py, and so the grow loop, which has the built-in corpus prepared in a process of its
     own: starting a run loads neither prepare_openwebtext.py nor tiktoken."""
@@ -708,6 +678,7 @@ def test_a_grow_loop_with_a_selection_policy_hands_it_to_every_round(tmp_path, m
     assert "inherit_select" in message
 
 
+@pytest.mark.slow
 def test_baseline_is_the_reference_val_loss_and_is_cached(ref_run, tmp_path):
     """Measured by train.py through the rounds' launcher (a process of its own), then cached."""
     path = tmp_path / "baseline.json"
@@ -736,7 +707,8 @@ def test_a_reference_evaluation_made_with_other_settings_is_not_taken_as_the_bas
     assert not (tmp_path / "baseline.json").exists()
 
 
-def test_grow_rounds_and_results(grown, ref_run, data_dir):
+@pytest.mark.slow
+def test_grow_rounds_and_results(grown, ref_run, synth_data_dir):
     results = read_json(grown / "results.json")
     assert results["K"] == K and results["T"] == T and results["stopped_at"] is None
     assert results["baseline_val_loss"] == -1.0 and results["reference"] == str(ref_run.dir)
@@ -759,7 +731,7 @@ def test_grow_rounds_and_results(grown, ref_run, data_dir):
         assert config["n_layer"] == r["n"] and config["max_iters"] == T
         for key in ("learning_rate", "min_lr", "warmup_iters", "tokens_per_step", "eval_tokens", "dataset"):
             assert config[key] == REF_RUN[key], key
-        assert config["seed"] == settings.DEFAULTS["seed"] and config["data_dir"] == str(data_dir)
+        assert config["seed"] == settings.DEFAULTS["seed"] and config["data_dir"] == str(synth_data_dir)
         assert config["inherit_embeddings"] == "wte,wpe,ln_f"
         assert cells[8] == "blocks (full), wte,wpe,ln_f" and cells[7] == f"{r['clip_rate']:.2f}"
         assert r["clip_rate"] == result["clip_rate"]
@@ -767,14 +739,15 @@ def test_grow_rounds_and_results(grown, ref_run, data_dir):
     ref_ckpt = load_ckpt(ref_run.ckpt)
     model, _ = inherit.inherit(ref_ckpt["model"], ref_ckpt["model_args"], 1, embeddings="wte,wpe,ln_f",
                                seed=settings.DEFAULTS["seed"])
-    assert read_log(grown / "n01")[0]["val_loss"] == evaluate(model, data_dir)
+    assert read_log(grown / "n01")[0]["val_loss"] == evaluate(model, synth_data_dir)
 
 
-def test_grow_rounds_do_not_replay_the_references_batches(grown, ref_run, data_dir):
+@pytest.mark.slow
+def test_grow_rounds_do_not_replay_the_references_batches(grown, ref_run, synth_data_dir):
     """Same model seed as the reference, but another batch order (data_seed), both recorded in config.json."""
     ref_config = read_json(ref_run.dir / "config.json")
     assert ref_config["seed"] == ref_config["data_seed"] == settings.DEFAULTS["seed"]  # a scratch run: its seed
-    data = load_split(data_dir, "synth", "train")
+    data = load_split(synth_data_dir, "walk", "train")
     d = train.Dist(0, 0, 1, "cpu")
 
     def batch(config, step):
@@ -788,11 +761,12 @@ def test_grow_rounds_do_not_replay_the_references_batches(grown, ref_run, data_d
             assert not torch.equal(batch(config, step), batch(ref_config, step)), (n, step)
 
 
-def test_grow_with_the_papers_gradient_scale_clips_almost_every_step(data_dir, tmp_path, capsys):
+@pytest.mark.slow
+def test_grow_with_the_papers_gradient_scale_clips_almost_every_step(synth_data_dir, tmp_path, capsys):
     """The paper's defaults: a reference trained with grad_scale=8 hands it to its rounds, which inherit
     the blocks and wte only, and print and record a clip rate near 1."""
     ref_dir = tmp_path / "ref"
-    train.main(run_argv(ref_dir, data_dir, max_iters=6, grad_scale=8.0))
+    train.main(run_argv(ref_dir, synth_data_dir, max_iters=6, grad_scale=8.0))
     out = tmp_path / "grow"
     set_baseline(out, -1.0)
     capsys.readouterr()
@@ -807,6 +781,7 @@ def test_grow_with_the_papers_gradient_scale_clips_almost_every_step(data_dir, t
     assert f"clip rate {round3['clip_rate']:.2f}" in printed
 
 
+@pytest.mark.slow
 def test_grow_stops_at_the_first_round_matching_the_baseline(grown, ref_run, tmp_path, capsys):
     losses = {r["n"]: r["val_loss"] for r in read_json(grown / "results.json")["rounds"]}
     # a baseline that round 1 misses and a later round r meets: the loop must go on, then stop at r
@@ -835,6 +810,7 @@ def test_grow_stops_at_the_first_round_matching_the_baseline(grown, ref_run, tmp
             assert f"n={stop} of {K} layers matches the {K}-layer reference after the same {T} steps" in printed
 
 
+@pytest.mark.slow
 def test_grow_scratch_control_trains_the_last_depth_from_scratch_on_the_rounds_batches(grown, ref_run, tmp_path,
                                                                                         capsys):
     out = tmp_path / "grow"
@@ -862,9 +838,9 @@ def test_a_search_from_an_earlier_version_resumes_despite_a_setting_train_no_lon
     assert "learning_rate" in one_line_exit(grow.check_same_search, tmp_path, {**recipe, "learning_rate": 2e-3})
 
 
-def test_grow_refuses_an_unfinished_reference(data_dir, tmp_path):
+def test_grow_refuses_an_unfinished_reference(synth_data_dir, tmp_path):
     ref_dir = tmp_path / "ref"
-    train.main(run_argv(ref_dir, data_dir, max_iters=4))
+    train.main(run_argv(ref_dir, synth_data_dir, max_iters=4))
     # as if it died at step 4 of max_iters=12 (or is still training): not the reference of T steps
     ckpt = load_ckpt(ref_dir / "ckpt.pt")
     ckpt["config"]["max_iters"] = T
@@ -894,6 +870,7 @@ train.main(sys.argv[2:])
 '''
 
 
+@pytest.mark.slow
 def test_grow_interrupted_and_rerun_equals_an_uninterrupted_grow(grown, ref_run, tmp_path):
     """Kill the grow loop (SIGKILL, whole process group) in round n=2 right after its step-4
     checkpoint, then rerun the same command: round 1 is skipped, round 2 resumes exactly."""
@@ -942,6 +919,7 @@ def test_grow_interrupted_and_rerun_equals_an_uninterrupted_grow(grown, ref_run,
     assert steps == sorted(set(steps)) == list(range(T + 1))  # the killed steps redone, not duplicated
 
 
+@pytest.mark.slow
 def test_grow_refuses_to_mix_rounds_of_another_recipe(grown, ref_run, tmp_path):
     """Rerunning into a grow folder reuses its rounds, so other settings must not slip in."""
     out = tmp_path / "grow"

@@ -1,15 +1,12 @@
 """Every config/gpt2*.py resolves to the paper's recipe: the table below is written out from the paper and
 its released GPT-2 code (see docs/differences.md, "Differences from the paper's released code"), independently
 of the config files, so a config that drifts from it fails."""
-from pathlib import Path
-
 import pytest
 
 import settings
 import train
 from configurator import load_config
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 # per size: shape, max lr, tokens per step, the released loop's gradient factor (micro-steps per GPU)
 SIZES = {

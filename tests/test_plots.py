@@ -8,19 +8,17 @@ import statistics
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-from plots.plot_ablation import plot_ablation  # the repo root is on sys.path: see conftest.py
+from plots.plot_ablation import plot_ablation  # the repo root is on sys.path: see pytest.ini
 from plots.plot_grow import plot_grow
 from plots.plot_runs import main as plot_runs_main, plot_runs
 from plots.plot_seeds import main as plot_seeds_main, plot_seed_bars, plot_seed_curves
 from plots.report import report_table
 from plots.runs import distinct_labels, format_count, load_run, run_label, save_figure
-from conftest import one_line_exit
+from helpers import ROOT, one_line_exit
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -130,7 +128,7 @@ def test_plot_runs_shows_step_0_and_zooms_into_the_end(study, tmp_path):
 def test_plot_runs_overlays_a_run_on_the_authors_logged_curves(tmp_path):
     """--paper gpt2m draws every committed curve of the authors' medium runs (plots/paper_curves/gpt2m_*.csv), dashed,
     with its label, beside the user's run; each file names the log and commit it was read from."""
-    files = sorted((Path(REPO) / "plots" / "paper_curves").glob("gpt2m_*.csv"))
+    files = sorted((ROOT / "plots" / "paper_curves").glob("gpt2m_*.csv"))
     expected = {}
     for path in files:
         lines = path.read_text().splitlines()
@@ -215,9 +213,10 @@ def test_seed_bars_readable_parts_intervals_and_honest_axis(tmp_path):
     assert "final loss (1 seed)" in legend_texts(one)
 
 
+@pytest.mark.slow
 def test_plot_seeds_cli(tmp_path):
     runs = [make_run(tmp_path, f"s{i}", seed=i) for i in range(2)]
-    proc = subprocess.run([sys.executable, "plots/plot_seeds.py", "--help"], cwd=REPO, capture_output=True,
+    proc = subprocess.run([sys.executable, "plots/plot_seeds.py", "--help"], cwd=ROOT, capture_output=True,
                           text=True)
     assert proc.returncode == 0 and "--curves" in proc.stdout and "--bars" in proc.stdout
     out = tmp_path / "c.png"
@@ -248,10 +247,11 @@ def test_plot_runs_cli_svg(study, tmp_path):
     ET.parse(tmp_path / "curves.svg")  # raises when not well-formed XML
 
 
+@pytest.mark.slow
 def test_plot_runs_as_script(study, tmp_path):
     out = tmp_path / "script.pdf"
     proc = subprocess.run([sys.executable, "plots/plot_runs.py", str(study["attn"]), "--out", str(out)],
-                          cwd=REPO, capture_output=True, text=True)
+                          cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert f"wrote {out}" in proc.stdout
     assert out.read_bytes()[:5] == b"%PDF-"
@@ -414,9 +414,10 @@ def test_bad_inputs_end_in_one_line(study, tmp_path):
     assert one_line_exit(report_table, [str(study["attn"])]).startswith(f"{study['attn'] / 'result.json'} is damaged")
 
 
+@pytest.mark.slow
 def test_script_errors_have_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "plots/report.py", str(tmp_path / "nope")],
-                          cwd=REPO, capture_output=True, text=True)
+                          cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"{tmp_path / 'nope'} does not exist; pass a run directory made by train.py"
 
@@ -426,6 +427,7 @@ TINY_RUN = ["--n_head=1", "--n_embd=16", "--block_size=16", "--batch_size=4", "-
             "--max_iters=6", "--warmup_iters=1", "--eval_interval=3", "--eval_tokens=256", "--log_interval=1"]
 
 
+@pytest.mark.slow
 def test_real_train_runs_plot_and_report(tmp_path, builtin_data_dir):
     """Two real train.py runs (2 and 1 layers) go through every plot and the report."""
     data_dir = builtin_data_dir
@@ -433,7 +435,7 @@ def test_real_train_runs_plot_and_report(tmp_path, builtin_data_dir):
     # both at once: each is mostly start-up, and the machine has two cores
     procs = [subprocess.Popen([sys.executable, "train.py", "config/tiny_cpu.py", f"--out_dir={out}",
                                f"--data_dir={data_dir}", f"--n_layer={n_layer}", *TINY_RUN],
-                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for n_layer, out in runs.items()]
     for proc in procs:
         _, stderr = proc.communicate(timeout=300)

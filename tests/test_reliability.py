@@ -27,11 +27,10 @@ import run_records
 import settings
 import train
 from model import GPT, GPTConfig
-from conftest import HookedFile, needs_small_tmpfs, one_line_exit, run_on_small_tmpfs
+from helpers import (ROOT, SYNTH_VOCAB, HookedFile, digests, needs_small_tmpfs, one_line_exit, random_ids, read_log,
+                     run_on_small_tmpfs, subprocess_env, write_dataset)
 
-ROOT = Path(__file__).resolve().parents[1]
-VOCAB = 256
-RUN = dict(dataset="synth", vocab_size=VOCAB, n_layer=2, n_head=2, n_embd=32, block_size=32, device="cpu",
+RUN = dict(dataset="synth", vocab_size=SYNTH_VOCAB, n_layer=2, n_head=2, n_embd=32, block_size=32, device="cpu",
            dtype="float32", batch_size=4, tokens_per_step=128, max_iters=4, learning_rate=1e-2, min_lr=1e-3,
            warmup_iters=2, log_interval=1, eval_interval=2, eval_tokens=160)
 MODEL_KEYS = ("vocab_size", "n_layer", "n_head", "n_embd", "block_size")
@@ -39,58 +38,22 @@ MODEL_KEYS = ("vocab_size", "n_layer", "n_head", "n_embd", "block_size")
 pytestmark = pytest.mark.usefixtures("single_process", "one_thread")
 
 
-def write_synth(data_dir, meta=True, train_ids=None):
-    """data_dir/synth/{train,val}.bin of random ids below VOCAB, with prepare_openwebtext.py's meta.json."""
-    (data_dir / "synth").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    tokens = {}
-    for split, n in (("train", 16384), ("val", 2048)):
-        ids = rng.integers(0, VOCAB, size=n, dtype=np.uint16)
-        if split == "train" and train_ids is not None:
-            ids = train_ids
-        ids.tofile(data_dir / "synth" / f"{split}.bin")
-        tokens[split] = len(ids)
-    if meta:
-        (data_dir / "synth" / "meta.json").write_text(json.dumps(
-            {"tokens": tokens, "dtype": "uint16", "vocab_size": VOCAB, "tokenizer": "gpt2"}))
-    return data_dir
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return write_synth(tmp_path_factory.mktemp("data"))
-
-
 def argv(out_dir, data_dir, **overrides):
     return [f"--{k}={v}" for k, v in {**RUN, "out_dir": out_dir, "data_dir": data_dir, **overrides}.items()]
 
 
-def read_log(out_dir):
-    return [json.loads(line) for line in (Path(out_dir) / "log.jsonl").read_text().splitlines()]
-
-
-def digests(out_dir):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(out_dir).iterdir()}
-
-
 
 @pytest.fixture(scope="module")
-def finished(data_dir, tmp_path_factory):
+def finished(synth_data_dir, tmp_path_factory):
     """A finished 4-step run, shared read-only: copy it before changing it."""
     out_dir = tmp_path_factory.mktemp("finished") / "run"
-    train.main(argv(out_dir, data_dir))
+    train.main(argv(out_dir, synth_data_dir))
     return out_dir
 
 
 def copy_of(run_dir, tmp_path):
     shutil.copytree(run_dir, tmp_path / "run")
     return tmp_path / "run"
-
-
-def subprocess_env():
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    return {**env, "OMP_NUM_THREADS": "1"}
 
 
 def wait_for(condition, what, proc=None, timeout=120):
@@ -103,11 +66,11 @@ def wait_for(condition, what, proc=None, timeout=120):
 
 # ---- 1. NaN and inf ------------------------------------------------------------------------
 
-def test_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
+def test_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(synth_data_dir, tmp_path):
     """learning_rate=1e3 blows up: the gradient norm is inf at step 3 (seen in the log), after the
     step-2 checkpoint; the run stops there instead of replacing it with NaN weights."""
     out_dir = tmp_path / "run"
-    message = one_line_exit(train.main, argv(out_dir, data_dir, learning_rate=1e3, warmup_iters=0,
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, learning_rate=1e3, warmup_iters=0,
                                              max_iters=10))
     assert "non-finite training loss or gradient norm at step 3" in message and "(step 2) is kept" in message
     ckpt = torch.load(out_dir / "ckpt.pt", weights_only=True)
@@ -120,7 +83,7 @@ def test_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(da
 def test_a_checkpoint_is_never_written_from_non_finite_weights(finished, tmp_path):
     out_dir = copy_of(finished, tmp_path)
     before = digests(out_dir)
-    model = GPT(GPTConfig(vocab_size=VOCAB, n_layer=2, n_head=2, n_embd=32, block_size=32))
+    model = GPT(GPTConfig(vocab_size=SYNTH_VOCAB, n_layer=2, n_head=2, n_embd=32, block_size=32))
     with torch.no_grad():
         model.transformer.h[1].mlp.c_fc.weight[0, 0] = float("inf")
     message = one_line_exit(checkpoint.save_checkpoint, out_dir / "ckpt.pt", model, {}, 5)
@@ -128,7 +91,7 @@ def test_a_checkpoint_is_never_written_from_non_finite_weights(finished, tmp_pat
     assert digests(out_dir) == before
 
 
-def test_a_checkpoint_damaged_inside_its_tensors_fails_its_checksum(finished, data_dir, tmp_path):
+def test_a_checkpoint_damaged_inside_its_tensors_fails_its_checksum(finished, synth_data_dir, tmp_path):
     out_dir = copy_of(finished, tmp_path)
     path = out_dir / "ckpt.pt"
     raw = bytearray(path.read_bytes())
@@ -137,7 +100,7 @@ def test_a_checkpoint_damaged_inside_its_tensors_fails_its_checksum(finished, da
     assert at > 0
     raw[at + 64:at + 64 + 4096] = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     path.write_bytes(bytes(raw))
-    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, init_from="resume", max_iters=6))
     assert str(path) in message and "checksum" in message
 
 
@@ -158,7 +121,7 @@ def damage_counter(ckpt):
 
 
 @pytest.mark.parametrize("damage", [damage_beta2, damage_step, damage_config, damage_counter])
-def test_a_checkpoint_damaged_outside_its_tensors_fails_its_checksum(finished, data_dir, tmp_path, damage):
+def test_a_checkpoint_damaged_outside_its_tensors_fails_its_checksum(finished, synth_data_dir, tmp_path, damage):
     """A flipped byte in a pickled number still unpickles: the checksum covers every stored value too."""
     out_dir = copy_of(finished, tmp_path)
     path = out_dir / "ckpt.pt"
@@ -166,7 +129,7 @@ def test_a_checkpoint_damaged_outside_its_tensors_fails_its_checksum(finished, d
     damage(ckpt)
     torch.save(ckpt, path)
     before = digests(out_dir)
-    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, init_from="resume", max_iters=6))
     assert str(path) in message and "checksum" in message and digests(out_dir) == before
 
 
@@ -196,9 +159,9 @@ def test_a_checkpoint_without_any_checksum_loads_with_a_one_line_warning(finishe
         warning.count("\n") == 1, warning
 
 
-def test_non_finite_config_values_are_refused(data_dir, tmp_path):
+def test_non_finite_config_values_are_refused(synth_data_dir, tmp_path):
     for value in ("1e999", "-1e999"):
-        message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, learning_rate=value))
+        message = one_line_exit(train.main, argv(tmp_path / "run", synth_data_dir, learning_rate=value))
         assert "learning_rate" in message and "finite" in message
     config = tmp_path / "nan_lr.py"
     config.write_text("learning_rate = float('nan')\n")
@@ -209,18 +172,19 @@ def test_non_finite_config_values_are_refused(data_dir, tmp_path):
 
 # ---- 2. one writer per run directory --------------------------------------------------------
 
-def test_second_run_on_a_directory_is_refused_and_sigterm_saves_the_first(data_dir, tmp_path):
+@pytest.mark.slow
+def test_second_run_on_a_directory_is_refused_and_sigterm_saves_the_first(synth_data_dir, tmp_path):
     """A real train.py process holds the directory; a second run is refused naming its PID. Then a real
     SIGTERM: the first run saves at the step it reached, says how to resume, and exits non-zero."""
     out_dir = tmp_path / "run"
     cmd = [sys.executable, str(ROOT / "train.py"),
-           *argv(out_dir, data_dir, max_iters=100000, eval_interval=100000, log_interval=1)]
+           *argv(out_dir, synth_data_dir, max_iters=100000, eval_interval=100000, log_interval=1)]
     with open(tmp_path / "stdout", "w") as stdout:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=subprocess_env(), stdout=stdout, stderr=subprocess.PIPE,
                                 text=True)
     try:
         wait_for(lambda: (out_dir / "log.jsonl").is_file() and len(read_log(out_dir)) >= 3, "training", proc)
-        message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume"))
+        message = one_line_exit(train.main, argv(out_dir, synth_data_dir, init_from="resume"))
         assert f"pid {proc.pid} on " in message and "in use" in message
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
@@ -234,7 +198,7 @@ def test_second_run_on_a_directory_is_refused_and_sigterm_saves_the_first(data_d
 
 
 @pytest.mark.parametrize("name", ["ckpt.pt", "result.json"])
-def test_a_run_that_finished_while_this_one_started_is_not_overwritten(finished, data_dir, tmp_path, monkeypatch,
+def test_a_run_that_finished_while_this_one_started_is_not_overwritten(finished, synth_data_dir, tmp_path, monkeypatch,
                                                                        name):
     """Another writer finishes in out_dir between this run's first look and its lock: it looks again once locked."""
     out_dir = tmp_path / "run"
@@ -246,7 +210,7 @@ def test_a_run_that_finished_while_this_one_started_is_not_overwritten(finished,
         return real_lock(folder)
     monkeypatch.setattr(train, "lock_run_dir", lock_after_another_run_finished)
     before = hashlib.sha256((finished / name).read_bytes()).hexdigest()
-    message = one_line_exit(train.main, argv(out_dir, data_dir))
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir))
     assert f"{out_dir / name} already exists" in message and "nothing was overwritten" in message
     assert hashlib.sha256((out_dir / name).read_bytes()).hexdigest() == before
     assert not (out_dir / "log.jsonl").exists()
@@ -272,19 +236,19 @@ def signal_at(monkeypatch, sig, call):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_mid_run_saves_and_the_resumed_run_ends_as_an_uninterrupted_one(data_dir, tmp_path, monkeypatch,
+def test_signal_mid_run_saves_and_the_resumed_run_ends_as_an_uninterrupted_one(synth_data_dir, tmp_path, monkeypatch,
                                                                               sig):
     schedule = dict(max_iters=8, eval_interval=4, log_interval=2, lr_decay_iters=8, dropout=0.1)
-    full_val = train.main(argv(tmp_path / "full", data_dir, **schedule))
+    full_val = train.main(argv(tmp_path / "full", synth_data_dir, **schedule))
     out_dir = tmp_path / "run"
     handler_before = signal.getsignal(sig)
     signal_at(monkeypatch, sig, call=5)  # during the step from 4 to 5: not an eval or log step
-    message = one_line_exit(train.main, argv(out_dir, data_dir, **schedule))
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, **schedule))
     assert f"stopped by {sig.name} at step 5" in message and "--init_from=resume" in message
     assert torch.load(out_dir / "ckpt.pt", weights_only=True)["step"] == 5
     assert signal.getsignal(sig) == handler_before  # the run gives the handlers back
     monkeypatch.undo()
-    assert train.main(argv(out_dir, data_dir, init_from="resume", **schedule)) == full_val
+    assert train.main(argv(out_dir, synth_data_dir, init_from="resume", **schedule)) == full_val
     steps = [r["step"] for r in read_log(out_dir)]
     assert steps == sorted(set(steps)) == [r["step"] for r in read_log(tmp_path / "full")]
 
@@ -300,7 +264,8 @@ def ctrl_c_at_write(n):
     return write
 
 
-def test_a_second_ctrl_c_during_a_save_stops_at_once_and_keeps_the_last_checkpoint(data_dir, tmp_path, monkeypatch):
+def test_a_second_ctrl_c_during_a_save_stops_at_once_and_keeps_the_last_checkpoint(synth_data_dir, tmp_path,
+                                                                                   monkeypatch):
     """The first Ctrl-C (step 2 -> 3) asks for a save at step 3; the second lands inside that save's writes."""
     saves = []
 
@@ -312,12 +277,12 @@ def test_a_second_ctrl_c_during_a_save_stops_at_once_and_keeps_the_last_checkpoi
 
     signal_at(monkeypatch, signal.SIGINT, call=3)
     monkeypatch.setattr(checkpoint, "open", open_checkpoint, raising=False)
-    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, max_iters=8, eval_interval=2))
+    message = one_line_exit(train.main, argv(tmp_path / "run", synth_data_dir, max_iters=8, eval_interval=2))
     assert message.startswith("interrupted twice: stopped without saving") and "--init_from=resume" in message
     assert checkpoint.load_checkpoint(tmp_path / "run" / "ckpt.pt")["step"] == 2
     assert not list((tmp_path / "run").glob("*.tmp"))
     monkeypatch.undo()
-    assert train.main(argv(tmp_path / "run", data_dir, init_from="resume", max_iters=8, eval_interval=2)) > 0
+    assert train.main(argv(tmp_path / "run", synth_data_dir, init_from="resume", max_iters=8, eval_interval=2)) > 0
 
 
 def test_a_second_ctrl_c_while_the_first_is_being_announced_stops(monkeypatch, capsys):
@@ -334,12 +299,12 @@ def test_a_second_ctrl_c_while_the_first_is_being_announced_stops(monkeypatch, c
     assert message.startswith("interrupted twice")
 
 
-def test_ckpt_interval_saves_between_evaluations(data_dir, tmp_path, monkeypatch):
+def test_ckpt_interval_saves_between_evaluations(synth_data_dir, tmp_path, monkeypatch):
     saved = []
     real = train.save_checkpoint
     monkeypatch.setattr(train, "save_checkpoint", lambda path, model, config, step, *a, **k: (
         saved.append(step), real(path, model, config, step, *a, **k)))
-    train.main(argv(tmp_path / "run", data_dir, max_iters=6, eval_interval=6, ckpt_interval=2))
+    train.main(argv(tmp_path / "run", synth_data_dir, max_iters=6, eval_interval=6, ckpt_interval=2))
     assert saved == [0, 2, 4, 6]
     assert [r["step"] for r in read_log(tmp_path / "run") if "val_loss" in r] == [0, 6]
 
@@ -359,13 +324,14 @@ train.main(sys.argv[1:])
 '''
 
 
-def test_under_ddp_a_signal_to_one_rank_stops_all_ranks_after_rank_0_saves(data_dir, tmp_path):
+@pytest.mark.slow
+def test_under_ddp_a_signal_to_one_rank_stops_all_ranks_after_rank_0_saves(synth_data_dir, tmp_path):
     script = tmp_path / "signaller.py"
     script.write_text(DDP_SIGNALLER.format(root=str(ROOT)))
     out_dir = tmp_path / "ddp"
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
-         *argv(out_dir, data_dir, max_iters=20, eval_interval=20, log_interval=2, tokens_per_step=256),
+         *argv(out_dir, synth_data_dir, max_iters=20, eval_interval=20, log_interval=2, tokens_per_step=256),
          "--backend=gloo"], cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=180)
     assert proc.returncode != 0
     # rank 1 is signalled in step 2 -> 3; the ranks agree at the next log step, 4
@@ -376,21 +342,21 @@ def test_under_ddp_a_signal_to_one_rank_stops_all_ranks_after_rank_0_saves(data_
 # ---- 4. data --------------------------------------------------------------------------------
 
 def test_out_of_range_token_id_is_refused_at_start_and_the_scan_is_cached(tmp_path, monkeypatch):
-    ids = np.random.default_rng(1).integers(0, VOCAB, size=16384, dtype=np.uint16)
-    ids[12345] = VOCAB + 7  # a batch might sample it hours into the run
-    data_dir = write_synth(tmp_path / "data", train_ids=ids)
+    ids = np.random.default_rng(1).integers(0, SYNTH_VOCAB, size=16384, dtype=np.uint16)
+    ids[12345] = SYNTH_VOCAB + 7  # a batch might sample it hours into the run
+    data_dir = write_dataset(tmp_path / "data", "synth", {**random_ids(), "train": ids})
     scans = []
     real = data.largest_token_id
     monkeypatch.setattr(data, "largest_token_id", lambda data: scans.append(len(data)) or real(data))
     message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
-    assert f"token id {VOCAB + 7}" in message and "train.bin" in message
+    assert f"token id {SYNTH_VOCAB + 7}" in message and "train.bin" in message
     assert not (tmp_path / "run").exists()
     meta = json.loads((data_dir / "synth" / "meta.json").read_text())
-    assert meta["scan"]["train.bin"]["max_id"] == VOCAB + 7
+    assert meta["scan"]["train.bin"]["max_id"] == SYNTH_VOCAB + 7
     scans.clear()
     one_line_exit(train.main, argv(tmp_path / "run", data_dir))
     assert scans == []  # cached by size and mtime: not scanned again
-    assert train.main(argv(tmp_path / "run", data_dir, vocab_size=VOCAB + 8, max_iters=1)) > 0
+    assert train.main(argv(tmp_path / "run", data_dir, vocab_size=SYNTH_VOCAB + 8, max_iters=1)) > 0
     ids.tofile(data_dir / "synth" / "train.bin")  # rewritten: the cache no longer applies
     os.utime(data_dir / "synth" / "train.bin", ns=(1, 1))
     scans.clear()
@@ -401,11 +367,11 @@ def test_out_of_range_token_id_is_refused_at_start_and_the_scan_is_cached(tmp_pa
 @pytest.mark.parametrize("how", ["in place", "replaced"])
 def test_data_changed_with_its_size_and_mtime_kept_is_scanned_again(tmp_path, how):
     """cp -p or rsync -t bring other tokens with the old size and mtime: the cached scan must not apply."""
-    data_dir = write_synth(tmp_path / "data")
+    data_dir = write_dataset(tmp_path / "data", "synth", random_ids())
     train_bin = data_dir / "synth" / "train.bin"
     assert train.main(argv(tmp_path / "run", data_dir, max_iters=1, eval_interval=1)) > 0  # scanned and cached
     ids = np.fromfile(train_bin, dtype=np.uint16)
-    ids[12345] = VOCAB + 7
+    ids[12345] = SYNTH_VOCAB + 7
     stat = train_bin.stat()
     if how == "replaced":  # written beside it and renamed over it, as rsync does
         ids.tofile(data_dir / "synth" / "new.bin")
@@ -415,14 +381,14 @@ def test_data_changed_with_its_size_and_mtime_kept_is_scanned_again(tmp_path, ho
     os.utime(train_bin, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert (train_bin.stat().st_size, train_bin.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
     message = one_line_exit(train.main, argv(tmp_path / "run2", data_dir))
-    assert f"token id {VOCAB + 7}" in message
+    assert f"token id {SYNTH_VOCAB + 7}" in message
 
 
 def test_out_of_range_id_is_refused_without_meta_json(tmp_path):
-    ids = np.full(4096, VOCAB, dtype=np.uint16)
-    data_dir = write_synth(tmp_path / "data", meta=False, train_ids=ids)
+    ids = np.full(4096, SYNTH_VOCAB, dtype=np.uint16)
+    data_dir = write_dataset(tmp_path / "data", "synth", {**random_ids(), "train": ids}, meta=False)
     message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
-    assert f"token id {VOCAB}" in message
+    assert f"token id {SYNTH_VOCAB}" in message
 
 
 @pytest.mark.parametrize("change,expected", [
@@ -432,7 +398,7 @@ def test_out_of_range_id_is_refused_without_meta_json(tmp_path):
     (dict(vocab_size=50257), "vocab_size=50257"),
 ])
 def test_meta_json_that_does_not_describe_the_data_is_refused(tmp_path, change, expected):
-    data_dir = write_synth(tmp_path / "data")
+    data_dir = write_dataset(tmp_path / "data", "synth", random_ids())
     meta_path = data_dir / "synth" / "meta.json"
     meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), **change}))
     message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
@@ -441,7 +407,7 @@ def test_meta_json_that_does_not_describe_the_data_is_refused(tmp_path, change, 
 
 @pytest.mark.parametrize("size", [0, 4097])
 def test_empty_or_odd_length_bin_is_refused_naming_the_file(tmp_path, size):
-    data_dir = write_synth(tmp_path / "data", meta=False)
+    data_dir = write_dataset(tmp_path / "data", "synth", random_ids(), meta=False)
     (data_dir / "synth" / "val.bin").write_bytes(b"\x01" * size)
     message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
     assert str(data_dir / "synth" / "val.bin") in message and f"{size} bytes" in message
@@ -450,11 +416,12 @@ def test_empty_or_odd_length_bin_is_refused_naming_the_file(tmp_path, size):
 def test_a_train_split_too_short_for_one_batch_is_refused_at_start(tmp_path):
     """block_size + 1 tokens hold one window, but the sampler draws offsets below len - block_size - 1: none."""
     block = RUN["block_size"]
-    data_dir = write_synth(tmp_path / "data", train_ids=np.arange(block + 1, dtype=np.uint16))
+    data_dir = write_dataset(tmp_path / "data", "synth", {**random_ids(),
+                                                          "train": np.arange(block + 1, dtype=np.uint16)})
     message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
     assert f"train.bin holds {block + 1} tokens, fewer than the {block + 2} a train split needs" in message
     assert not (tmp_path / "run").exists()
-    write_synth(data_dir, train_ids=np.arange(block + 2, dtype=np.uint16))
+    write_dataset(data_dir, "synth", {**random_ids(), "train": np.arange(block + 2, dtype=np.uint16)})
     cfg = SimpleNamespace(**RUN, data_dir=data_dir, data_seed=0)
     batch = next(data.train_batches(data.load_tokens(cfg, "train"), cfg, 0, 1, SimpleNamespace(world_size=1, rank=0,
                                                                                                device="cpu")))
@@ -462,18 +429,19 @@ def test_a_train_split_too_short_for_one_batch_is_refused_at_start(tmp_path):
 
 
 def test_a_damaged_scan_cache_in_meta_json_is_scanned_again(tmp_path):
-    data_dir = write_synth(tmp_path / "data")
+    data_dir = write_dataset(tmp_path / "data", "synth", random_ids())
     meta_path = data_dir / "synth" / "meta.json"
     for scan in ([1, 2], {"train.bin": 5}, {"train.bin": {"max_id": "9"}}):
         meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "scan": scan}))
         data.load_tokens(SimpleNamespace(**RUN, data_dir=data_dir), "train")
-        assert json.loads(meta_path.read_text())["scan"]["train.bin"]["max_id"] == VOCAB - 1
+        assert json.loads(meta_path.read_text())["scan"]["train.bin"]["max_id"] == SYNTH_VOCAB - 1
 
 
 # ---- 5. disk full ---------------------------------------------------------------------------
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-def test_full_disk_keeps_the_last_checkpoint_and_leaves_no_temporary_file(finished, data_dir, tmp_path, monkeypatch):
+def test_full_disk_keeps_the_last_checkpoint_and_leaves_no_temporary_file(finished, synth_data_dir, tmp_path,
+                                                                           monkeypatch):
     out_dir = copy_of(finished, tmp_path)
     ckpt_before = hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest()
 
@@ -483,13 +451,13 @@ def test_full_disk_keeps_the_last_checkpoint_and_leaves_no_temporary_file(finish
         return tmp
 
     monkeypatch.setattr(checkpoint, "temporary_path", full_disk)
-    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, init_from="resume", max_iters=6))
     assert "No space left on device" in message and "disk full" in message and "kept" in message
     assert hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest() == ckpt_before
     assert not list(out_dir.glob("*.tmp"))
 
 
-def test_a_disk_that_fills_mid_checkpoint_ends_in_one_line(finished, data_dir, tmp_path, monkeypatch):
+def test_a_disk_that_fills_mid_checkpoint_ends_in_one_line(finished, synth_data_dir, tmp_path, monkeypatch):
     """Simulated (monkeypatched save): when the disk fills inside torch's zip writer, it raises a RuntimeError
     while cleaning up, which hides the OSError."""
     out_dir = copy_of(finished, tmp_path)
@@ -500,13 +468,13 @@ def test_a_disk_that_fills_mid_checkpoint_ends_in_one_line(finished, data_dir, t
         raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 4160 vs 4096")
 
     monkeypatch.setattr(checkpoint.torch, "save", fills_up)
-    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, init_from="resume", max_iters=6))
     assert "unexpected pos" in message and "disk full" in message and "kept" in message  # plenty of space: torch's
     assert hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest() == ckpt_before
     assert not list(out_dir.glob("*.tmp"))
     # less space left than the checkpoint needs: the system's words, not torch's internals
     monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda folder: SimpleNamespace(free=4096))
-    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, init_from="resume", max_iters=6))
     assert "ckpt.pt: No space left on device (0 MiB free there)" in message and "unexpected pos" not in message
     assert hashlib.sha256((out_dir / "ckpt.pt").read_bytes()).hexdigest() == ckpt_before
 
@@ -519,16 +487,18 @@ echo "$?" > "$err.rc"
 """
 
 
+@pytest.mark.slow
 @needs_small_tmpfs
 @pytest.mark.parametrize("disk,expected", [
     ("full", "run/config.json (No space left on device): disk full"),  # and run.lock's PID, which must not fail again
     ("small", "run/ckpt.pt: No space left on device ("),  # at step 0: config.json and the log fit, the checkpoint does not
 ])
-def test_a_run_on_a_disk_that_is_or_gets_full_ends_in_one_line(data_dir, tmp_path, disk, expected):
+def test_a_run_on_a_disk_that_is_or_gets_full_ends_in_one_line(synth_data_dir, tmp_path, disk, expected):
     """A real file system (a 64 KiB tmpfs), not a simulated one."""
     (tmp_path / "mnt").mkdir()
     run_on_small_tmpfs("64k", TRAIN_ON_A_SMALL_DISK, tmp_path / "mnt", tmp_path / "err", disk, sys.executable,
-                       str(ROOT / "train.py"), *argv(tmp_path / "unused", data_dir), cwd=ROOT, env=subprocess_env(),
+                       str(ROOT / "train.py"), *argv(tmp_path / "unused", synth_data_dir), cwd=ROOT,
+                       env=subprocess_env(),
                        check=True, timeout=120)  # the script's --out_dir, last, is the one that counts
     err = (tmp_path / "err").read_text()
     assert (tmp_path / "err.rc").read_text().strip() == "1", err
@@ -539,38 +509,38 @@ def no_space(*args, **kwargs):
     raise OSError(28, "No space left on device")
 
 
-def test_a_full_disk_when_logging_or_writing_config_json_ends_in_one_line(data_dir, tmp_path, monkeypatch):
+def test_a_full_disk_when_logging_or_writing_config_json_ends_in_one_line(synth_data_dir, tmp_path, monkeypatch):
     """Simulated: the append to log.jsonl, then the atomic write of config.json, fail as on a full disk."""
     real_open = open
     monkeypatch.setattr(run_records, "open", lambda path, mode="r", *a, **k: no_space() if mode == "a"
                         else real_open(path, mode, *a, **k), raising=False)
-    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir))
+    message = one_line_exit(train.main, argv(tmp_path / "run", synth_data_dir))
     assert "log.jsonl" in message and "No space left on device" in message
     monkeypatch.setattr(os, "fsync", no_space)  # config.json is the first file a fresh run writes
-    message = one_line_exit(train.main, argv(tmp_path / "run2", data_dir))
+    message = one_line_exit(train.main, argv(tmp_path / "run2", synth_data_dir))
     assert "config.json" in message and "No space left on device" in message
     assert not list((tmp_path / "run2").glob("*.tmp"))
 
 
-def test_temporary_files_of_killed_writers_are_removed_at_start(finished, data_dir, tmp_path):
+def test_temporary_files_of_killed_writers_are_removed_at_start(finished, synth_data_dir, tmp_path):
     out_dir = copy_of(finished, tmp_path)
     dead = out_dir / f"ckpt.pt.{2**22 + 7}.tmp"  # above Linux's largest PID: no such process
     alive = out_dir / f"ckpt.pt.{os.getppid()}.tmp"
     dead.write_bytes(b"half a checkpoint")
     alive.write_bytes(b"being written")
-    train.main(argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    train.main(argv(out_dir, synth_data_dir, init_from="resume", max_iters=6))
     assert not dead.exists() and alive.exists()
 
 
-def test_low_free_space_is_warned_at_start(data_dir, tmp_path, monkeypatch, capsys):
+def test_low_free_space_is_warned_at_start(synth_data_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(run_records.shutil, "disk_usage", lambda path: SimpleNamespace(total=1, used=1, free=1024))
-    train.main(argv(tmp_path / "run", data_dir, max_iters=1, eval_interval=1))
+    train.main(argv(tmp_path / "run", synth_data_dir, max_iters=1, eval_interval=1))
     out = capsys.readouterr().out
     assert "warning: 0.000977 MiB free" in out and "~0 MiB" not in out  # a tiny model's checkpoint: its size too
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc")
-def test_resumed_run_does_not_keep_the_replaced_checkpoint_mapped(finished, data_dir, tmp_path, monkeypatch):
+def test_resumed_run_does_not_keep_the_replaced_checkpoint_mapped(finished, synth_data_dir, tmp_path, monkeypatch):
     out_dir = copy_of(finished, tmp_path)
     mapped = []
     real = train.save_checkpoint
@@ -580,17 +550,17 @@ def test_resumed_run_does_not_keep_the_replaced_checkpoint_mapped(finished, data
         mapped.append(str(path) in Path("/proc/self/maps").read_text())
 
     monkeypatch.setattr(train, "save_checkpoint", save_and_look)
-    train.main(argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    train.main(argv(out_dir, synth_data_dir, init_from="resume", max_iters=6))
     assert mapped == [False]
 
 
 # ---- 6. shapes on resume --------------------------------------------------------------------
 
 @pytest.mark.parametrize("key,value", [("n_embd", 64), ("n_layer", 3), ("vocab_size", 512)])
-def test_model_shape_flag_differing_from_the_checkpoint_is_refused(finished, data_dir, tmp_path, key, value):
+def test_model_shape_flag_differing_from_the_checkpoint_is_refused(finished, synth_data_dir, tmp_path, key, value):
     out_dir = copy_of(finished, tmp_path)
     before = digests(out_dir)
-    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6,
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, init_from="resume", max_iters=6,
                                              **{key: value}))
     assert f"{key}={value}" in message and f"--{key}" in message
     assert digests(out_dir) == before
@@ -598,44 +568,44 @@ def test_model_shape_flag_differing_from_the_checkpoint_is_refused(finished, dat
 
 @pytest.mark.parametrize("key,value", [("learning_rate", 6e-4), ("n_layer", 12), ("dataset", "builtin"),
                                        ("warmup_iters", 100), ("min_lr", 6e-5)])
-def test_a_changed_flag_equal_to_the_default_is_refused_on_resume(finished, data_dir, tmp_path, key, value):
+def test_a_changed_flag_equal_to_the_default_is_refused_on_resume(finished, synth_data_dir, tmp_path, key, value):
     """What the user passed decides, not whether the value happens to be train.py's default."""
     assert settings.DEFAULTS[key] == value != RUN.get(key, "synth")
     out_dir = copy_of(finished, tmp_path)
     before = digests(out_dir)
-    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6, **{key: value}))
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, init_from="resume", max_iters=6, **{key: value}))
     assert f"{key}={value!r}" in message and digests(out_dir) == before
     # values that mean "unset" (the dataset's vocabulary, the run's own batch order) still take the run's
-    train.main(argv(out_dir, data_dir, init_from="resume", max_iters=6, vocab_size=0, data_seed=-1))
+    train.main(argv(out_dir, synth_data_dir, init_from="resume", max_iters=6, vocab_size=0, data_seed=-1))
     assert [r["step"] for r in read_log(out_dir)][-1] == 6
 
 
-def test_checkpoint_of_another_shape_copied_in_is_refused(finished, data_dir, tmp_path):
+def test_checkpoint_of_another_shape_copied_in_is_refused(finished, synth_data_dir, tmp_path):
     other = tmp_path / "other"
-    train.main(argv(other, data_dir, n_embd=64, max_iters=2))
+    train.main(argv(other, synth_data_dir, n_embd=64, max_iters=2))
     out_dir = copy_of(finished, tmp_path)
     shutil.copy(other / "ckpt.pt", out_dir / "ckpt.pt")
-    resume = [a for a in argv(out_dir, data_dir, init_from="resume", max_iters=6) if "n_embd" not in a]
+    resume = [a for a in argv(out_dir, synth_data_dir, init_from="resume", max_iters=6) if "n_embd" not in a]
     message = one_line_exit(train.main, resume)
     assert "config.json" in message and "n_embd=32" in message and "n_embd=64" in message
 
 
-def test_model_args_that_disagree_with_the_weights_stop_with_one_line(finished, data_dir, tmp_path):
+def test_model_args_that_disagree_with_the_weights_stop_with_one_line(finished, synth_data_dir, tmp_path):
     out_dir = copy_of(finished, tmp_path)
     ckpt = torch.load(out_dir / "ckpt.pt", weights_only=True)
     ckpt["model_args"]["n_embd"] = 64
     ckpt.pop("crc32")
     torch.save(ckpt, out_dir / "ckpt.pt")
-    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6,
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, init_from="resume", max_iters=6,
                                              n_embd=64))
     assert "does not match its model_args" in message
 
 
 @pytest.mark.parametrize("text", ["", "[1, 2]", "{\"n_layer\": 2"])
-def test_a_damaged_config_json_is_written_again_on_resume(finished, data_dir, tmp_path, text, capsys):
+def test_a_damaged_config_json_is_written_again_on_resume(finished, synth_data_dir, tmp_path, text, capsys):
     out_dir = copy_of(finished, tmp_path)
     (out_dir / "config.json").write_text(text)
-    train.main(argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    train.main(argv(out_dir, synth_data_dir, init_from="resume", max_iters=6))
     assert "config.json is damaged" in capsys.readouterr().out
     assert json.loads((out_dir / "config.json").read_text())["n_layer"] == 2
 
@@ -643,7 +613,7 @@ def test_a_damaged_config_json_is_written_again_on_resume(finished, data_dir, tm
 @pytest.mark.parametrize("meta", ["[1, 2]", '{"tokens": 5}', '{"vocab_size": "1024"}', '{"vocab_size": 0}',
                                   '{"vocab_size": -64}'])
 def test_a_meta_json_of_another_shape_stops_with_one_line(tmp_path, meta):
-    data_dir = write_synth(tmp_path / "data")
+    data_dir = write_dataset(tmp_path / "data", "synth", random_ids())
     (data_dir / "synth" / "meta.json").write_text(meta)
     message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, vocab_size=0))
     assert "meta.json" in message and "prepare the dataset again" in message
@@ -651,15 +621,15 @@ def test_a_meta_json_of_another_shape_stops_with_one_line(tmp_path, meta):
 
 # ---- 7. small ones --------------------------------------------------------------------------
 
-def test_resuming_a_finished_run_does_not_log_its_final_step_twice(finished, data_dir, tmp_path):
+def test_resuming_a_finished_run_does_not_log_its_final_step_twice(finished, synth_data_dir, tmp_path):
     out_dir = copy_of(finished, tmp_path)
     (out_dir / "result.json").unlink()  # as if killed between the last checkpoint and result.json
-    train.main(argv(out_dir, data_dir, init_from="resume"))
+    train.main(argv(out_dir, synth_data_dir, init_from="resume"))
     assert [r["step"] for r in read_log(out_dir)] == [0, 1, 2, 3, 4]
     assert json.loads((out_dir / "result.json").read_text())["step"] == 4
 
 
-def test_resume_replaces_the_log_whole_or_not_at_all(finished, data_dir, tmp_path, monkeypatch):
+def test_resume_replaces_the_log_whole_or_not_at_all(finished, synth_data_dir, tmp_path, monkeypatch):
     """Resuming drops the log lines after the checkpoint by writing a new log and renaming it over the old
     one: a kill or a full disk at that moment keeps the run's history."""
     out_dir = copy_of(finished, tmp_path)
@@ -674,17 +644,17 @@ def test_resume_replaces_the_log_whole_or_not_at_all(finished, data_dir, tmp_pat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full_disk_once)  # the first file synced is the new log
-    message = one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, init_from="resume", max_iters=6))
     assert "log.jsonl" in message and "No space left on device" in message
     assert log.read_text() == before and not list(out_dir.glob("*.tmp"))
-    train.main(argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    train.main(argv(out_dir, synth_data_dir, init_from="resume", max_iters=6))
     assert [r["step"] for r in read_log(out_dir)] == [0, 1, 2, 3, 4, 5, 6] and log.stat().st_ino != inode
 
 
-def test_eval_only_without_resume_does_not_score_a_fresh_model_over_a_trained_run(finished, data_dir, tmp_path):
+def test_eval_only_without_resume_does_not_score_a_fresh_model_over_a_trained_run(finished, synth_data_dir, tmp_path):
     out_dir = copy_of(finished, tmp_path)
     before = digests(out_dir)
-    message = one_line_exit(train.main, argv(out_dir, data_dir, eval_only=True))
+    message = one_line_exit(train.main, argv(out_dir, synth_data_dir, eval_only=True))
     assert "evaluate it with --init_from=resume" in message and digests(out_dir) == before
 
 
@@ -699,14 +669,14 @@ def test_eval_only_without_resume_does_not_score_a_fresh_model_over_a_trained_ru
     (dict(init_from="inherit", inherit_from="ref/ckpt.pt", attn_divisors=[1, 1]),
      "attn_divisors=[1, 1] with init_from='inherit': inherited blocks keep their reference's divisors"),
 ])
-def test_impossible_settings_stop_with_one_line(data_dir, tmp_path, overrides, expected):
-    assert expected in one_line_exit(train.main, argv(tmp_path / "run", data_dir, **overrides))
+def test_impossible_settings_stop_with_one_line(synth_data_dir, tmp_path, overrides, expected):
+    assert expected in one_line_exit(train.main, argv(tmp_path / "run", synth_data_dir, **overrides))
     assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
-def test_cuda_without_a_gpu(data_dir, tmp_path):
-    assert "no CUDA GPU" in one_line_exit(train.main, argv(tmp_path / "run", data_dir, device="cuda"))
+def test_cuda_without_a_gpu(synth_data_dir, tmp_path):
+    assert "no CUDA GPU" in one_line_exit(train.main, argv(tmp_path / "run", synth_data_dir, device="cuda"))
 
 
 @pytest.mark.parametrize("text,expected", [("n_layer = = 4\n", "line 1"), ("n_layer = undefined_name\n", "NameError")])
@@ -720,32 +690,32 @@ def test_config_file_that_does_not_run(tmp_path, text, expected):
 @pytest.mark.parametrize("run_dir,overrides,expected", [
     ("run", dict(device="tpu"), "device='tpu' is not one of 'auto', 'cpu', 'cuda', 'cuda:N'"),
     ("run", dict(device="gpu"), "device='gpu' is not one of"), ("", {}, "out_dir is empty")])
-def test_a_device_or_out_dir_no_run_can_use_stops_with_one_line(data_dir, tmp_path, run_dir, overrides, expected,
+def test_a_device_or_out_dir_no_run_can_use_stops_with_one_line(synth_data_dir, tmp_path, run_dir, overrides, expected,
                                                                  monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert expected in one_line_exit(train.main, argv(run_dir, data_dir, **overrides))
+    assert expected in one_line_exit(train.main, argv(run_dir, synth_data_dir, **overrides))
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_out_dir_that_is_a_file_stops_with_one_line(data_dir, tmp_path):
+def test_an_out_dir_that_is_a_file_stops_with_one_line(synth_data_dir, tmp_path):
     (tmp_path / "run").write_text("notes")
     for overrides in ({}, dict(eval_only=True)):
-        message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, **overrides))
+        message = one_line_exit(train.main, argv(tmp_path / "run", synth_data_dir, **overrides))
         assert f"out_dir={tmp_path / 'run'} is a file" in message
     assert (tmp_path / "run").read_text() == "notes"
 
 
-def test_a_wandb_that_is_installed_but_does_not_import_stops_in_one_line(data_dir, tmp_path, monkeypatch):
+def test_a_wandb_that_is_installed_but_does_not_import_stops_in_one_line(synth_data_dir, tmp_path, monkeypatch):
     (tmp_path / "site" / "wandb").mkdir(parents=True)
     (tmp_path / "site" / "wandb" / "__init__.py").write_text("raise ImportError('protobuf 3 is too old for wandb')\n")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     monkeypatch.delitem(sys.modules, "wandb", raising=False)
-    message = one_line_exit(train.main, argv(tmp_path / "run", data_dir, wandb_log=True))
+    message = one_line_exit(train.main, argv(tmp_path / "run", synth_data_dir, wandb_log=True))
     assert "installed but cannot be imported (ImportError: protobuf 3 is too old for wandb)" in message
     assert not (tmp_path / "run").exists()
 
 
-def test_ctrl_c_during_start_up_ends_in_one_line(finished, data_dir, tmp_path, monkeypatch):
+def test_ctrl_c_during_start_up_ends_in_one_line(finished, synth_data_dir, tmp_path, monkeypatch):
     out_dir = copy_of(finished, tmp_path)
     before = digests(out_dir)
 
@@ -753,16 +723,16 @@ def test_ctrl_c_during_start_up_ends_in_one_line(finished, data_dir, tmp_path, m
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train, "load_tokens", interrupted)
-    assert "interrupted" in one_line_exit(train.main, argv(out_dir, data_dir, init_from="resume", max_iters=6))
+    assert "interrupted" in one_line_exit(train.main, argv(out_dir, synth_data_dir, init_from="resume", max_iters=6))
     assert digests(out_dir) == before
 
 
-def test_evaluation_needs_neither_the_writers_lock_nor_a_batch_that_splits(finished, data_dir, tmp_path):
+def test_evaluation_needs_neither_the_writers_lock_nor_a_batch_that_splits(finished, synth_data_dir, tmp_path):
     """The grow loop's baseline: another loop may hold the reference, and its world size need not divide
     the training batch (batch_size 3 does not divide 128 tokens of 32-token rows)."""
     out_dir = copy_of(finished, tmp_path)
     with checkpoint.lock_run_dir(out_dir):
-        val_loss = train.main(argv(out_dir, data_dir, init_from="resume", eval_only=True, batch_size=3))
+        val_loss = train.main(argv(out_dir, synth_data_dir, init_from="resume", eval_only=True, batch_size=3))
     assert json.loads((out_dir / "eval.json").read_text())["val_loss"] == val_loss > 0
 
 
@@ -838,6 +808,7 @@ def lock_is_free(run_dir):
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
 def test_a_round_dies_with_its_grow_loop_and_saves_first(finished, tmp_path):
     args, out = grow_setup(finished, tmp_path)
@@ -862,6 +833,7 @@ def test_a_round_dies_with_its_grow_loop_and_saves_first(finished, tmp_path):
     assert torch.load(round_dir / "ckpt.pt", weights_only=True)["step"] == 1
 
 
+@pytest.mark.slow
 def test_rerun_refuses_while_a_round_still_runs(finished, tmp_path, capfd):
     args, out = grow_setup(finished, tmp_path)
     with checkpoint.lock_run_dir(out / "n01"):  # as if the last grow loop's round were still training

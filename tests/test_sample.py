@@ -9,7 +9,7 @@ import torch
 import export_hf
 import sample
 from checkpoint import GPT2_VOCAB, save_checkpoint
-from conftest import one_line_exit
+from helpers import one_line_exit
 from data import read_meta, tokenizer_of
 from model import GPT, GPTConfig, KVCache
 from tokenizer import gpt2_encoding

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -16,7 +17,7 @@ import grow
 import study
 import study_plan
 import study_report
-from conftest import one_line_exit
+from helpers import one_line_exit
 from configurator import load_config
 from model import GPT, GPTConfig
 from data import read_meta
@@ -32,12 +33,23 @@ def _config(run_dir):
     return json.loads((run_dir / "config.json").read_text())
 
 
-def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_bpe_data_dir, monkeypatch, one_thread):
-    monkeypatch.chdir(tmp_path)  # study.py works in data/ and out/ of the current directory
-    (tmp_path / "data").symlink_to(builtin_bpe_data_dir)
-    out, results = tmp_path / "runs", tmp_path / "results"
-    study.main(["--quick", "--out", str(out), "--results", str(results)])
+@pytest.fixture(scope="module")
+def quick_study(tmp_path_factory, builtin_bpe_data_dir, one_thread):
+    """study.py --quick's claims suite (seed 0, one run at a time), trained once for the tests that read it or build
+    on it (another suite on its runs, a second part); first/ keeps its report and records as that suite left them."""
+    root = tmp_path_factory.mktemp("quick_study")
+    (root / "data").symlink_to(builtin_bpe_data_dir)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)  # study.py works in data/ and out/ of the current directory
+        study.main(["--quick", "--out", str(root / "runs"), "--results", str(root / "results")])
+    shutil.copytree(root / "results", root / "first")
+    return SimpleNamespace(root=root, out=root / "runs", results=root / "results", first=root / "first")
 
+
+@pytest.mark.slow
+def test_quick_study_writes_tables_and_figures_from_its_runs(quick_study, monkeypatch):
+    monkeypatch.chdir(quick_study.root)
+    out, results = quick_study.out, quick_study.results
     numbers = json.loads((results / "results.json").read_text())
     K, T = numbers["K"], numbers["T"]
     assert (K, numbers["depths"], numbers["n_ablation"]) == (4, [2], 2)  # the CPU plan: K/2 only
@@ -84,7 +96,7 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, fig
 
     # the layers suite on the same runs: it reuses the references, grow loops, first-n and scratch
-    study.main(["--suite", "layers", "--quick", "--out", str(out), "--results", str(results)])
+    study.main(["--suite", "layers", "--quick", "--jobs", "2", "--out", str(out), "--results", str(results)])
     layers = json.loads((results / "layers.json").read_text())
     teacher = str(seed_dir / "reference" / "ckpt.pt")
     runs = {"first_n2": seed_dir / "grow" / "n02", "scratch_T_n2": seed_dir / "scratch2_T",
@@ -118,16 +130,15 @@ def test_quick_study_writes_tables_and_figures_from_its_runs(tmp_path, builtin_b
     assert [name for name in written if (results / name).stat().st_ino == inodes[name]] == []
 
 
-def test_a_study_in_parts_reports_every_kept_seed_and_a_part_checks_what_it_retrains(tmp_path, builtin_bpe_data_dir,
-                                                                                      monkeypatch, one_thread):
-    """Part 1 trains seed 0; part 2, on a machine whose out/ is gone, trains seed 1 alone and reports both from the
-    kept records; a part that retrains a kept reference must end where its record did."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "data").symlink_to(builtin_bpe_data_dir)
+@pytest.mark.slow
+def test_a_study_in_parts_reports_every_kept_seed_and_a_part_checks_what_it_retrains(quick_study, tmp_path,
+                                                                                      monkeypatch):
+    """Part 1 trained seed 0 (the quick study); part 2, on a machine whose out/ is gone, trains seed 1 alone and
+    reports both from the kept records; a part that retrains a kept reference must end where its record did."""
+    monkeypatch.chdir(quick_study.root)
     out, results = tmp_path / "runs", tmp_path / "results"
-    study.main(["--quick", "--seeds", "0", "--out", str(out), "--results", str(results)])
+    shutil.copytree(quick_study.first, results)  # part 1's report and records, without its out/
     first = json.loads((results / "results.json").read_text())
-    shutil.rmtree(out)
     study.main(["--quick", "--seeds", "1", "--jobs", "2", "--out", str(out), "--results", str(results)])
     both = json.loads((results / "results.json").read_text())
     assert not (out / "seed0").exists() and both["seeds"] == [0, 1]
@@ -144,12 +155,12 @@ def test_a_study_in_parts_reports_every_kept_seed_and_a_part_checks_what_it_retr
     assert "does not reproduce the kept runs" in message and str(out / "seed1" / "reference") in message
 
 
-def test_quick_baselines_suite_trains_every_rival_for_t_steps_on_the_inheritune_batches(tmp_path, builtin_bpe_data_dir,
-                                                                                       monkeypatch, one_thread):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "data").symlink_to(builtin_bpe_data_dir)
-    out, results = tmp_path / "runs", tmp_path / "results"
-    study.main(["--suite", "baselines", "--quick", "--out", str(out), "--results", str(results)])
+@pytest.mark.slow
+def test_quick_baselines_suite_trains_every_rival_for_t_steps_on_the_inheritune_batches(quick_study, monkeypatch):
+    """On the claims suite's runs, as a study does: its reference, grow loop and scratch are reused."""
+    monkeypatch.chdir(quick_study.root)
+    out, results = quick_study.out, quick_study.results
+    study.main(["--suite", "baselines", "--quick", "--jobs", "2", "--out", str(out), "--results", str(results)])
     numbers = json.loads((results / "baselines.json").read_text())
     K, T, seed_dir, targets = numbers["K"], numbers["T"], out / "seed0", study.data_orders(0)["targets"]
     assert (K, T) == (4, 4)
@@ -356,6 +367,7 @@ def test_a_second_study_on_the_same_out_is_refused_before_it_trains(tmp_path, mo
     assert f"{tmp_path / 's'} is in use by another run (pid {os.getpid()}" in message
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_runs_in_progress_and_ends_in_one_line(tmp_path, monkeypatch):
     """Ctrl-C to study.py alone (its runs in threads, their train.py not in the signalled group): each running
     train.py is told to save and stop (SIGTERM, stubbed here by a process that notes it), and no new one starts."""

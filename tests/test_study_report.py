@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import study_report
-from conftest import ROOT, one_line_exit
+from helpers import ROOT, one_line_exit
 from study_report import LAYER_ROWS, REPORTS, comparison, paired, verdict
 
 # every report study.py wrote and this repository keeps (a run's own results.json, under runs/, is none)
@@ -26,6 +26,7 @@ def test_a_committed_report_renders_from_its_json_byte_for_byte(report):
     assert study_report.render(ROOT / report) == md.read_text()
 
 
+@pytest.mark.slow
 def test_the_renderer_runs_as_a_script():
     proc = subprocess.run([sys.executable, "study_report.py", "results/pcfg/results.json"], cwd=ROOT,
                           capture_output=True, text=True)

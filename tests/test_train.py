@@ -5,10 +5,8 @@ the mechanics do not need text, and a small vocabulary keeps each run well under
 """
 import copy
 import importlib.util
-import hashlib
 import json
 import math
-import os
 import re
 import shutil
 import socket
@@ -19,7 +17,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 
@@ -27,10 +24,9 @@ import settings
 import train
 from data import load_split, train_batches, val_windows
 from model import GPT, GPTConfig
-from conftest import one_line_exit, save_edited_checkpoint
+from helpers import (ROOT, SYNTH_VOCAB, digests, load_ckpt, one_line_exit, read_json, read_log, save_edited_checkpoint,
+                     subprocess_env)
 
-ROOT = Path(__file__).resolve().parents[1]
-SYNTH_VOCAB = 256
 TINY_MODEL = dict(n_layer=2, n_head=2, n_embd=32, block_size=32)
 SYNTH_RUN = dict(
     dataset="synth", vocab_size=SYNTH_VOCAB, **TINY_MODEL, device="cpu", dtype="float32",
@@ -42,16 +38,6 @@ SYNTH_RUN = dict(
 pytestmark = pytest.mark.usefixtures("single_process", "one_thread")
 
 
-@pytest.fixture(scope="module")
-def synth_data_dir(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("synth_data")
-    (data_dir / "synth").mkdir()
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 16384), ("val", 2048)):
-        rng.integers(0, SYNTH_VOCAB, size=n, dtype=np.uint16).tofile(data_dir / "synth" / f"{split}.bin")
-    return data_dir
-
-
 def argv(out_dir, data_dir, **overrides):
     options = {**SYNTH_RUN, "out_dir": out_dir, "data_dir": data_dir, **overrides}
     return [f"--{k}={v}" for k, v in options.items()]
@@ -59,22 +45,6 @@ def argv(out_dir, data_dir, **overrides):
 
 def run(out_dir, data_dir, **overrides):
     return train.main(argv(out_dir, data_dir, **overrides))
-
-
-def read_log(out_dir):
-    return [json.loads(line) for line in (Path(out_dir) / "log.jsonl").read_text().splitlines()]
-
-
-def read_json(path):
-    return json.loads(Path(path).read_text())
-
-
-def load_ckpt(out_dir):
-    return torch.load(Path(out_dir) / "ckpt.pt", map_location="cpu", weights_only=True)
-
-
-def digest(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 
@@ -108,6 +78,61 @@ def test_loss_falls_on_builtin_corpus(builtin_data_dir, tmp_path):
     assert val_loss < initial - 2.0, (initial, val_loss)
     train_losses = [r["train_loss"] for r in log if "train_loss" in r]
     assert len(train_losses) == 4 and train_losses[-1] < initial - 2.0
+
+
+# ---- what a run computes --------------------------------------------------------------------
+
+SEEDED_RUN = dict(tokens_per_step=256, dropout=0.1, grad_scale=1.8, lr_decay_iters=6, eval_interval=3, log_interval=2)
+
+
+def computed(out_dir):
+    """A run's logged and final numbers, without its timings."""
+    timings = ("tokens_per_s", "mfu", "elapsed_s")
+    lines = read_log(out_dir) + [read_json(Path(out_dir) / "result.json")]
+    return [{k: v for k, v in line.items() if k not in timings} for line in lines]
+
+
+def seeded_runs(data_dir, tmp_path):
+    """A 6-step run stopped at step 4 and resumed (2 micro-batches, dropout, some steps clipped, evaluations off
+    the log steps), then a 1-block student distilled from it for 2 steps: what each computed."""
+    run(tmp_path / "run", data_dir, max_iters=4, **SEEDED_RUN)
+    run(tmp_path / "run", data_dir, max_iters=6, init_from="resume", **SEEDED_RUN)
+    run(tmp_path / "student", data_dir, n_layer=1, max_iters=2, eval_interval=2,
+        distill_from=tmp_path / "run" / "ckpt.pt")
+    return {name: computed(tmp_path / name) for name in ("run", "student")}
+
+
+# recorded from train.py before its loop was split into named steps (CPU, fp32, one thread, torch 2.13)
+SEEDED_RUNS = {
+    "run": [
+        {"step": 0, "tokens": 0, "val_loss": 5.5463536262512205},
+        {"step": 2, "tokens": 512, "lr": 0.006666666666666667, "train_loss": 5.550678253173828,
+         "grad_norm": 1.0308611392974854, "clipped": True},
+        {"step": 3, "tokens": 768, "val_loss": 5.554829025268555},
+        {"step": 4, "tokens": 1024, "lr": 0.008681980515339464, "train_loss": 5.530595779418945,
+         "grad_norm": 0.9544024467468262, "clipped": False, "val_loss": 5.548517322540283},
+        {"step": 6, "tokens": 1536, "lr": 0.0023180194846605367, "train_loss": 5.543439865112305,
+         "grad_norm": 1.027267336845398, "clipped": True, "val_loss": 5.543380260467529},
+        {"step": 6, "tokens": 1536, "val_loss": 5.543380260467529, "num_params": 32928,
+         "clip_rate": 0.8333333333333334},
+    ],
+    "student": [
+        {"step": 0, "tokens": 0, "val_loss": 5.54908561706543},
+        {"step": 1, "tokens": 128, "lr": 0.0033333333333333335, "train_loss": 2.785855531692505,
+         "grad_norm": 0.3676435947418213, "clipped": False, "data_loss": 5.548624515533447,
+         "distill_kl": 0.02308673784136772},
+        {"step": 2, "tokens": 256, "lr": 0.006666666666666667, "train_loss": 2.7774293422698975,
+         "grad_norm": 0.39301982522010803, "clipped": False, "data_loss": 5.531673431396484,
+         "distill_kl": 0.02318510226905346, "val_loss": 5.543759059906006},
+        {"step": 2, "tokens": 256, "val_loss": 5.543759059906006, "num_params": 20576, "clip_rate": 0.0},
+    ],
+}
+
+
+def test_a_seeded_run_computes_what_it_did_before(synth_data_dir, tmp_path):
+    """Every logged loss, norm and learning rate equal to the last bit: changing how the loop is written must not
+    change what it computes."""
+    assert seeded_runs(synth_data_dir, tmp_path) == SEEDED_RUNS
 
 
 # ---- batches and gradient accumulation ------------------------------------------------------
@@ -284,17 +309,15 @@ def test_clip_rate_counts_every_step_and_survives_resume(synth_data_dir, tmp_pat
 
 # ---- data-parallel equals single process ----------------------------------------------------
 
+@pytest.mark.slow
 def test_ddp_two_ranks_match_single_process(synth_data_dir, tmp_path):
     # 2 micro-batches per rank, so DDP's skipped syncs (all but the last micro-step) are exercised
     common = dict(tokens_per_step=4 * 4 * 32, max_iters=3, eval_interval=3, learning_rate=1e-3)
     ddp_dir, single_dir = tmp_path / "ddp", tmp_path / "single"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    env["OMP_NUM_THREADS"] = "1"
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
          str(ROOT / "train.py"), *argv(ddp_dir, synth_data_dir, **common), "--backend=gloo"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+        cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "accumulation 2 x world 2" in proc.stdout
     single_val = run(single_dir, synth_data_dir, **common)  # accumulation 4 instead of 2 ranks x 2
@@ -312,11 +335,11 @@ def test_ddp_two_ranks_match_single_process(synth_data_dir, tmp_path):
     assert ddp_log[0]["val_loss"] == pytest.approx(single_log[0]["val_loss"], rel=0, abs=1e-6)
     assert read_json(ddp_dir / "result.json")["val_loss"] == pytest.approx(single_val, rel=0, abs=1e-5)
 
-    ddp_model, single_model = load_ckpt(ddp_dir)["model"], load_ckpt(single_dir)["model"]
+    ddp_model, single_model = (load_ckpt(run / "ckpt.pt")["model"] for run in (ddp_dir, single_dir))
     assert list(ddp_model) == list(single_model)  # no 'module.' prefix from DDP
     for name, tensor in single_model.items():
         torch.testing.assert_close(ddp_model[name], tensor, rtol=0, atol=1e-5, msg=name)
-    init = GPT(GPTConfig(**load_ckpt(single_dir)["model_args"]))  # the weights did move
+    init = GPT(GPTConfig(**load_ckpt(single_dir / "ckpt.pt")["model_args"]))  # the weights did move
     assert (init.state_dict()["transformer.h.0.attn.c_attn.weight"]
             - single_model["transformer.h.0.attn.c_attn.weight"]).abs().max() > 1e-4
 
@@ -327,19 +350,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_nodes_through_torchruns_c10d_rendezvous_match_single_process(synth_data_dir, tmp_path):
     """Two torchrun agents of one gloo rank each, meeting at one c10d endpoint as two nodes would (docs/multinode.md)."""
     common = dict(tokens_per_step=4 * 4 * 32, max_iters=2, eval_interval=2, learning_rate=1e-3)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    env["OMP_NUM_THREADS"] = "1"
     endpoint = f"127.0.0.1:{free_port()}"
     nodes = [subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={rank}", "--nproc_per_node=1",
          "--rdzv_backend=c10d", f"--rdzv_endpoint={endpoint}", "--rdzv_id=two_nodes",
          f"--rdzv_conf=is_host={rank == 0}", str(ROOT / "train.py"),
          *argv(tmp_path / "nodes", synth_data_dir, **common), "--backend=gloo"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+        cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
     outputs = [node.communicate(timeout=180)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], "\n".join(out[-3000:] for out in outputs)
     assert "accumulation 2 x world 2" in outputs[0] + outputs[1]
@@ -358,20 +379,20 @@ def test_two_nodes_through_torchruns_c10d_rendezvous_match_single_process(synth_
 # ---- evaluation -----------------------------------------------------------------------------
 
 def test_eval_is_deterministic(short_run):
-    files = {p.name: digest(p) for p in short_run.out_dir.iterdir()}
+    files = digests(short_run.out_dir)
     args = argv(short_run.out_dir, short_run.data_dir, init_from="resume", eval_only=True)
     first, second = train.main(args), train.main(args)
     assert first == second
     assert first == pytest.approx(short_run.val_loss, rel=1e-6)  # the run's own final evaluation
     # eval_only leaves the run's files as they were and records its measurement in eval.json
-    after = {p.name: digest(p) for p in short_run.out_dir.iterdir()}
+    after = digests(short_run.out_dir)
     assert {k: v for k, v in after.items() if k != "eval.json"} == {k: v for k, v in files.items() if k != "eval.json"}
     assert json.loads((short_run.out_dir / "eval.json").read_text())["val_loss"] == first
 
 
 def test_eval_weights_windows_by_tokens_not_by_batch(short_run):
     """Any batching (or sharding) of the fixed windows gives the same mean: what makes ranks agree."""
-    ckpt = load_ckpt(short_run.out_dir)
+    ckpt = load_ckpt(short_run.out_dir / "ckpt.pt")
     model = GPT(GPTConfig(**ckpt["model_args"]))
     model.load_state_dict(ckpt["model"])
     data = load_split(short_run.data_dir, "synth", "val")
@@ -391,7 +412,7 @@ def test_eval_weights_windows_by_tokens_not_by_batch(short_run):
 
 def test_eval_shards_windows_across_ranks(short_run, monkeypatch):
     """Each rank evaluates its own windows; the summed (loss, tokens) give the single-process mean."""
-    ckpt = load_ckpt(short_run.out_dir)
+    ckpt = load_ckpt(short_run.out_dir / "ckpt.pt")
     model = GPT(GPTConfig(**ckpt["model_args"]))
     model.load_state_dict(ckpt["model"])
     data = load_split(short_run.data_dir, "synth", "val")
@@ -407,7 +428,7 @@ def test_eval_shards_windows_across_ranks(short_run, monkeypatch):
 
 def test_evaluation_switches_dropout_off(short_run):
     """With dropout 0.5 the evaluator still gives one value: the loss of the weights in eval mode."""
-    ckpt = load_ckpt(short_run.out_dir)
+    ckpt = load_ckpt(short_run.out_dir / "ckpt.pt")
     model = GPT(GPTConfig(**{**ckpt["model_args"], "dropout": 0.5}))
     model.load_state_dict(ckpt["model"])
     data = load_split(short_run.data_dir, "synth", "val")
@@ -428,7 +449,7 @@ def test_eval_shards_windows_by_global_rank_across_nodes(short_run, monkeypatch)
 
     monkeypatch.setattr(train, "windows", recording_windows)
     monkeypatch.setattr(train.dist, "all_reduce", lambda *a, **k: None)
-    model = GPT(GPTConfig(**load_ckpt(short_run.out_dir)["model_args"]))
+    model = GPT(GPTConfig(**load_ckpt(short_run.out_dir / "ckpt.pt")["model_args"]))
     per_rank = []
     for rank in range(4):
         seen.clear()
@@ -467,7 +488,7 @@ def test_resume_continues_exactly(synth_data_dir, tmp_path, dropout):
     assert resumed_val == full_val
     assert read_json(half_dir / "result.json")["val_loss"] == full_val
 
-    full_ckpt, resumed_ckpt = load_ckpt(full_dir), load_ckpt(half_dir)
+    full_ckpt, resumed_ckpt = load_ckpt(full_dir / "ckpt.pt"), load_ckpt(half_dir / "ckpt.pt")
     assert resumed_ckpt["step"] == full_ckpt["step"] == 6
     for name, tensor in full_ckpt["model"].items():
         assert torch.equal(resumed_ckpt["model"][name], tensor), name
@@ -503,7 +524,7 @@ def test_only_linear_weights_decay_by_default_and_in_the_study(tmp_path, config_
 # ---- checkpoint contents --------------------------------------------------------------------
 
 def test_checkpoint_contents(short_run):
-    ckpt = load_ckpt(short_run.out_dir)  # weights_only=True: tensors and plain types only
+    ckpt = load_ckpt(short_run.out_dir / "ckpt.pt")  # weights_only=True: tensors and plain types only
     assert {"model", "optimizer", "step", "model_args", "config", "elapsed_s"} <= ckpt.keys()
     assert ckpt["step"] == 4
     assert ckpt["model_args"] == dict(vocab_size=SYNTH_VOCAB, **TINY_MODEL, dropout=0.0, bias=False,
@@ -525,10 +546,10 @@ def test_checkpoint_contents(short_run):
 
 def test_existing_checkpoint_is_not_overwritten_by_scratch_run(short_run, tmp_path):
     out_dir = copy_run(short_run, tmp_path)
-    before = {p.name: digest(p) for p in out_dir.iterdir()}
+    before = digests(out_dir)
     message = one_line_exit(train.main, argv(out_dir, short_run.data_dir))
     assert "already exists" in message and "--init_from=resume" in message
-    assert {p.name: digest(p) for p in out_dir.iterdir()} == before
+    assert digests(out_dir) == before
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
@@ -558,10 +579,10 @@ def test_resume_without_checkpoint(synth_data_dir, tmp_path):
 
 def test_resume_past_max_iters_stops_instead_of_training_forever(short_run, tmp_path):
     out_dir = copy_run(short_run, tmp_path)
-    before = {p.name: digest(p) for p in out_dir.iterdir()}
+    before = digests(out_dir)
     message = one_line_exit(train.main, argv(out_dir, short_run.data_dir, init_from="resume", max_iters=2))
     assert "max_iters=2" in message and "--max_iters=4" in message
-    assert {p.name: digest(p) for p in out_dir.iterdir()} == before
+    assert digests(out_dir) == before
 
 
 @pytest.mark.parametrize("tokens_per_step", [100, 0])
@@ -701,11 +722,12 @@ def test_a_checkpoint_from_before_decay_embeddings_resumes_with_its_groups(synth
     optimizer state (grouped that way) loads, instead of failing on mismatched parameter groups."""
     out = tmp_path / "old"
     run(out, synth_data_dir, decay_embeddings=True, max_iters=2)
-    ckpt = load_ckpt(out)
+    ckpt = load_ckpt(out / "ckpt.pt")
     del ckpt["config"]["decay_embeddings"]
     save_edited_checkpoint(ckpt, out / "ckpt.pt")
     run(out, synth_data_dir, init_from="resume", max_iters=4)
-    assert read_json(out / "result.json")["step"] == 4 and load_ckpt(out)["config"]["decay_embeddings"] is True
+    assert read_json(out / "result.json")["step"] == 4
+    assert load_ckpt(out / "ckpt.pt")["config"]["decay_embeddings"] is True
 
 
 @pytest.mark.parametrize("value", [0.0, -8.0])
@@ -720,7 +742,7 @@ def test_a_pretrained_run_resumes_with_the_command_that_started_it(synth_data_di
     same = dict(scale_attn_by_inverse_layer_idx=True, pretrained_from=tmp_path / "source" / "ckpt.pt")
     run(tmp_path / "run", synth_data_dir, init_from="pretrained", max_iters=2, **same)
     run(tmp_path / "run", synth_data_dir, init_from="resume", max_iters=4, **same)
-    assert load_ckpt(tmp_path / "run")["model_args"]["scale_attn_by_inverse_layer_idx"] is False
+    assert load_ckpt(tmp_path / "run" / "ckpt.pt")["model_args"]["scale_attn_by_inverse_layer_idx"] is False
     # a model flag changed since that command is refused, as in any resumed run
     for changed, expected in (({"n_layer": 3}, "n_layer=3 (set by '--n_layer=3') but"),
                               ({"dropout": 0.1}, "dropout=0.1 (set by '--dropout=0.1') but")):
@@ -798,6 +820,7 @@ def wandb_offline(monkeypatch, tmp_path):
     monkeypatch.delenv("WANDB_DIR", raising=False)
 
 
+@pytest.mark.slow
 def test_a_tracked_run_sends_every_logged_step_and_a_resume_continues_its_run(synth_data_dir, tmp_path,
                                                                               wandb_offline):
     out = tmp_path / "run"
@@ -831,7 +854,7 @@ def test_tracking_without_the_wandb_package_stops_in_one_line(synth_data_dir, tm
     out = tmp_path / "run"
     if resumed:  # tracked when it began; the resume takes wandb_log from its checkpoint
         run(out, synth_data_dir, max_iters=2)
-        ckpt = load_ckpt(out)
+        ckpt = load_ckpt(out / "ckpt.pt")
         ckpt["config"]["wandb_log"] = True
         save_edited_checkpoint(ckpt, out / "ckpt.pt")
     find_spec = importlib.util.find_spec
@@ -840,7 +863,7 @@ def test_tracking_without_the_wandb_package_stops_in_one_line(synth_data_dir, tm
     message = one_line_exit(train.main, argv(out, synth_data_dir, **given))
     assert "wandb_log=True needs the wandb package" in message and "pip install wandb" in message
     assert "track nothing (--wandb_log=False)" in message
-    assert load_ckpt(out)["step"] == 2 if resumed else not out.exists()
+    assert load_ckpt(out / "ckpt.pt")["step"] == 2 if resumed else not out.exists()
 
 
 def test_wandb_failing_to_start_stops_in_one_line(synth_data_dir, tmp_path, monkeypatch, wandb_offline):
