@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from checkpoint import checksum
+from checkpoint import checksum, save_checkpoint
+from model import GPT, GPTConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTH_VOCAB = 256  # the synthetic datasets' ids: a small vocabulary keeps each tiny run well under a second
 SYNTH_TOKENS = {"train": 16384, "val": 2048}
+PADDED_VOCAB = 50304  # GPT-2's 50,257 ids padded to a multiple of 64, as train.py's default vocab_size
 
 
 def read_json(path):
@@ -97,6 +99,25 @@ def save_edited_checkpoint(ckpt, path):
     """A checkpoint a test edited (e.g. into an older format), with its checksum made to match the edit."""
     ckpt["crc32"] = checksum({k: v for k, v in ckpt.items() if k not in ("crc32", "checksum")})
     torch.save(ckpt, path)
+
+
+def randomize(model, std=0.2):
+    """Large random weights and biases: GPT-2's own init hides a missing transpose or a wrong scale."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, std)
+    return model
+
+
+def our_checkpoint(tmp_path, vocab_size=PADDED_VOCAB, **overrides):
+    """tmp_path/run/ckpt.pt of a tiny randomized model of this project (a padded vocabulary by default), and the
+    model."""
+    config = GPTConfig(**{**dict(n_layer=2, n_head=2, n_embd=32, block_size=16, vocab_size=vocab_size, bias=False,
+                                 scale_attn_by_inverse_layer_idx=True, layer_norm_epsilon=1e-3), **overrides})
+    model = randomize(GPT(config)).eval()
+    save_checkpoint(tmp_path / "run" / "ckpt.pt", model, {}, step=7)
+    return tmp_path / "run" / "ckpt.pt", model
 
 
 def random_ids():

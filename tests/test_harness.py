@@ -10,13 +10,12 @@ import pytest
 import export_hf
 import harness
 from checkpoint import GPT2_VOCAB
-from helpers import ROOT, one_line_exit
+from helpers import ROOT, one_line_exit, our_checkpoint
 from evaluate import load_model
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 from model import GPT, GPTConfig
-from test_hf import our_checkpoint
 
 TASKS = ["sciq_tiny", "wikitext_tiny"]
 INCLUDE = "tests/data/harness_tasks"  # the YAMLs name their data files from the repository root

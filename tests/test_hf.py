@@ -19,22 +19,12 @@ import train
 from checkpoint import GPT2_VOCAB, load_model_source, save_checkpoint
 from model import GPT, GPTConfig
 from model_card import hub_id
-from helpers import one_line_exit, save_edited_checkpoint
+from helpers import PADDED_VOCAB, one_line_exit, our_checkpoint, randomize, save_edited_checkpoint
 
 transformers = pytest.importorskip("transformers")
 DATA = Path(__file__).resolve().parent / "data"
-PADDED_VOCAB = 50304
 
 pytestmark = pytest.mark.usefixtures("single_process", "one_thread")
-
-
-def randomize(model, std=0.2):
-    """Large random weights and biases: GPT-2's own init hides a missing transpose or a wrong scale."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, std)
-    return model
 
 
 def hf_gpt2(tmp_path, **overrides):
@@ -138,14 +128,6 @@ def test_a_hf_gpt2_continues_only_on_gpt2_tokens(tmp_path, builtin_bpe_data_dir)
 
 
 # ---- export --------------------------------------------------------------------------------
-
-def our_checkpoint(tmp_path, vocab_size=PADDED_VOCAB, **overrides):
-    config = GPTConfig(**{**dict(n_layer=2, n_head=2, n_embd=32, block_size=16, vocab_size=vocab_size, bias=False,
-                                 scale_attn_by_inverse_layer_idx=True, layer_norm_epsilon=1e-3), **overrides})
-    model = randomize(GPT(config)).eval()
-    save_checkpoint(tmp_path / "run" / "ckpt.pt", model, {}, step=7)
-    return tmp_path / "run" / "ckpt.pt", model
-
 
 def test_export_loads_offline_in_transformers_with_our_logits(tmp_path):
     ckpt, ours = our_checkpoint(tmp_path)

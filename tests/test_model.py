@@ -6,10 +6,10 @@ import torch
 
 import model as model_module
 from checkpoint import from_hf_state_dict
+from helpers import PADDED_VOCAB
 from model import GPT, GPTConfig, peak_flops
 
 HF_VOCAB = 50257
-PADDED_VOCAB = 50304
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
