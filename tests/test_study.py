@@ -399,7 +399,11 @@ def test_ctrl_c_stops_the_runs_in_progress_and_ends_in_one_line(tmp_path, monkey
         # to the main thread, which handles it (a process-wide kill may land on a thread blocked in waitpid)
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
     threading.Thread(target=ctrl_c_once_a_run_is_in_progress, daemon=True).start()
-    message = one_line_exit(study.main, ["--quick", "--out", str(tmp_path / "s")])
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal's Ctrl-C finds study.py
+    try:
+        message = one_line_exit(study.main, ["--quick", "--out", str(tmp_path / "s")])
+    finally:
+        signal.signal(signal.SIGINT, previous)
     (was_in_progress, sent_at), = sent
     assert was_in_progress, "no run was in progress 5 minutes after the study started"
     assert message.startswith("interrupted (Ctrl-C): the runs in progress saved a checkpoint and stopped")
