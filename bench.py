@@ -32,13 +32,12 @@ from types import SimpleNamespace
 
 import torch
 
-from checkpoint import MODEL_KEYS
 from configurator import load_config
 from data import load_tokens, resolve_vocab_size, train_batches
-from model import GPT, GPTConfig, peak_flops
+from model import peak_flops
 from settings import CHOICES, DEFAULTS
-from train import (accumulation_steps, autocast_context, dropout_seed, lr_at, prepare, resolve_data_seed,
-                   setup_distributed, train_step)
+from train import (accumulation_steps, autocast_context, build_model, dropout_seed, lr_at, prepare,
+                   resolve_data_seed, setup_distributed, train_step)
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "config"
@@ -161,8 +160,7 @@ def plain_loop(argv, steps):
     cfg.vocab_size = resolve_vocab_size(cfg)
     resolve_data_seed(cfg, None)
     d = setup_distributed(cfg.device, cfg.backend)
-    torch.manual_seed(cfg.seed)
-    model = GPT(GPTConfig(**{k: getattr(cfg, k) for k in MODEL_KEYS})).to(d.device)
+    model = build_model(cfg, None)[0].to(d.device)  # train.py's own init, so both start from the same weights
     optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
                                           d.device.split(":")[0], cfg.decay_embeddings)
     accum, data = accumulation_steps(cfg, d.world_size), load_tokens(cfg, "train")
