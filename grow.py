@@ -15,7 +15,8 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from checkpoint import load_checkpoint
@@ -31,13 +32,20 @@ BUILTIN_BPE_VOCAB = 1024  # the built-in job's corpus: its own compact BPE, as t
 class Launcher:
     """How each training run starts: plain python, torchrun over nproc_per_node GPUs, or the user's `prefix` (e.g.
     'torchrun --nnodes=2 ...'); with `wandb`, tracked in Weights & Biases under wandb_group. `progress` (study.py's
-    status lines: started, finished), when set, hears of each run, whose output then goes to its train.log."""
+    status lines: started, finished), when set, hears of each run, whose output then goes to its train.log, as it
+    does with to_train_log. `threads`: each train.py's CPU threads (OMP_NUM_THREADS; 0: torch's default)."""
     prefix: str = ""
     nproc_per_node: int = 1
     wandb: bool = False
     wandb_project: str = DEFAULTS["wandb_project"]
     wandb_group: str = ""
     progress: object = None
+    to_train_log: bool = False
+    threads: int = 0
+
+    @property
+    def logs_to_file(self):
+        return self.progress is not None or self.to_train_log
 
 
 @dataclass(frozen=True)
@@ -115,27 +123,28 @@ def stop_runs():
 
 
 def launch(launcher, overrides, config_files=()):
-    """Run train.py to its end; its success. With launcher.progress set (study.py), its output goes to
+    """Run train.py to its end; its success. With launcher.logs_to_file (study.py's runs), its output goes to
     OUT_DIR/train.log instead of this terminal."""
     cmd = train_command(launcher, overrides, config_files)
     line = ("resuming: " if overrides.get("init_from") == "resume" else "running: ") + shlex.join(cmd)
     with ExitStack() as stack:
         output = None
-        if launcher.progress is not None:
+        if launcher.logs_to_file:
             Path(overrides["out_dir"]).mkdir(parents=True, exist_ok=True)
             output = stack.enter_context(open(Path(overrides["out_dir"]) / "train.log", "a"))
         print(line, file=output, flush=True)
-        return run_child(cmd, output)
+        return run_child(cmd, output, {**os.environ, "OMP_NUM_THREADS": str(launcher.threads)} if launcher.threads
+                         else None)
 
 
-def run_child(cmd, output=None):
+def run_child(cmd, output=None, env=None):
     """Run cmd to its end, unless stop_runs was called; its success. SIGTERM to the grow loop is passed on to it
     (train.py saves and stops); Ctrl-C reaches it directly, from the terminal's process group, which it shares."""
     if STOPPING.is_set():
         return False
     try:
         child = subprocess.Popen(cmd, preexec_fn=die_with(os.getpid()), stdout=output,
-                                 stderr=subprocess.STDOUT if output else None)
+                                 stderr=subprocess.STDOUT if output else None, env=env)
     except OSError as e:  # e.g. a --launcher program that is not installed
         raise SystemExit(f"cannot start {cmd[0]} ({e.strerror or e}): check --launcher or install it") from None
     RUNNING.add(child)
@@ -169,7 +178,7 @@ def run_training(launcher, overrides, out_dir, config_files=()):
         if progress is not None:
             progress.started(out_dir)
         if not launch(launcher, {**overrides, "out_dir": out_dir}, config_files):
-            where = f"{Path(out_dir) / 'train.log'}" if progress is not None else "above"
+            where = f"{Path(out_dir) / 'train.log'}" if launcher.logs_to_file else "above"
             raise SystemExit(f"training in {out_dir} failed (see {where}); rerun the same command to resume it")
     result = read_result(out_dir, "delete it and rerun the same command: the run is evaluated again from its "
                                   "checkpoint")
@@ -265,9 +274,34 @@ def scratch_overrides(recipe):
     return {**{k: v for k, v in recipe.items() if not k.startswith("inherit_")}, "init_from": "scratch"}
 
 
-def scratch_control(launcher, overrides, out, n, inherited_loss):
-    """Scratch at depth n with the rounds' recipe, T steps and batches; prints it beside the Inheritune round."""
-    result = run_training(launcher, {**scratch_overrides(overrides), "n_layer": n}, str(out / f"scratch{n:02d}"))
+def train_control(launcher, overrides, out, n):
+    return run_training(launcher, {**scratch_overrides(overrides), "n_layer": n}, str(out / f"scratch{n:02d}"))
+
+
+def cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def control_beside_first_round(launcher, overrides, out, n, pool):
+    """On a CPU of 2 or more cores with the plain launcher, the scratch control at the first depth starts in `pool`
+    beside the first round, each on half the cores (the built-in job stops at its first round: this saves it a
+    minute; two small models train faster side by side than one after the other on all cores). Returns the first
+    round's launcher and the control's future (None: the control trains after the rounds). Where the search goes on,
+    that control finishes beside the next round, unused."""
+    plain = not launcher.prefix and launcher.nproc_per_node == 1 and launcher.progress is None
+    if not plain or overrides.get("device") != "cpu" or cores() < 2:
+        return launcher, None
+    half = replace(launcher, threads=cores() // 2)
+    log = out / f"scratch{n:02d}" / "train.log"
+    print(f"scratch control at n={n} trains beside the first round, each on {half.threads} of {cores()} cores (its "
+          f"output: {log})", flush=True)
+    return half, pool.submit(train_control, replace(half, to_train_log=True), overrides, out, n)
+
+
+def scratch_control(launcher, overrides, out, n, inherited_loss, beside=None):
+    """Scratch at depth n with the rounds' recipe, T steps and batches (`beside`'s, where it trained at n beside the
+    first round); prints it beside the Inheritune round."""
+    result = beside.result() if beside is not None else train_control(launcher, overrides, out, n)
     print(f"scratch control: {n} layers from scratch, the same {result['step']} steps and batches: val loss "
           f"{result['val_loss']:.4f}; Inheritune at n={n}: {inherited_loss:.4f} "
           f"({inherited_loss - result['val_loss']:+.4f} from inheriting)", flush=True)
@@ -318,19 +352,45 @@ def grow_until_baseline(launcher, search):
           f"inheriting {inherited}, batches drawn with data_seed={overrides['data_seed']} (the reference's: "
           f"{data_seed_of(ref_ckpt['config'])})", flush=True)
     del ref_ckpt
+    control = search.scratch_control or not search.reference_run  # the built-in job shows it; a paper run asks
+    with ThreadPoolExecutor(1) as pool:
+        first_launcher, beside = control_beside_first_round(launcher, overrides, out, start, pool) if control \
+            else (launcher, None)
+        found = {"reference": str(ref), "baseline_val_loss": baseline, "K": K, "T": T, "inherited": inherited,
+                 "data_seed": overrides["data_seed"], "tolerance": search.tolerance}
+        try:
+            rounds, summary = search_rounds(search, (first_launcher, launcher), overrides, out, found)
+        except BaseException:  # the control beside a failed or stopped first round saves and stops too
+            for child in list(RUNNING):
+                child.send_signal(signal.SIGTERM)
+            raise
+        if control:
+            n = rounds[-1]["n"]
+            result = scratch_control(launcher, overrides, out, n, rounds[-1]["val_loss"],
+                                     beside if n == start else None)
+            summary["scratch_control"] = {"n": n, "val_loss": result["val_loss"],
+                                          "run_dir": str(out / f"scratch{n:02d}")}
+            write_json_atomically(out / "results.json", summary)
+    print(f"results: {out / 'results.json'} and {out / 'results.md'}")
+    return summary["stopped_at"]
+
+
+def search_rounds(search, launchers, overrides, out, found):
+    """The rounds from search.start_n until one matches the baseline, the first by launchers[0] and the others by
+    launchers[1], with results.json (`found` and the rounds) and results.md after each; returns the rounds and the
+    summary."""
+    baseline, K, T, inherited = found["baseline_val_loss"], found["K"], found["T"], found["inherited"]
     rounds, stopped_at = [], None
-    for n in range(start, K, search.step_n):
+    for n in range(search.start_n or K // 2, K, search.step_n):
         t0 = time.time()
-        result = run_training(launcher, {**overrides, "n_layer": n}, str(out / f"n{n:02d}"))
+        result = run_training(launchers[bool(rounds)], {**overrides, "n_layer": n}, str(out / f"n{n:02d}"))
         rounds.append({"n": n, "params": result["num_params"], "val_loss": result["val_loss"],
                        "baseline": baseline, "gap": result["val_loss"] - baseline,
                        "tokens": result["tokens"], "wall_s": result["elapsed_s"],
                        "clip_rate": result["clip_rate"], "run_dir": str(out / f"n{n:02d}")})
         matched = result["val_loss"] <= baseline + search.tolerance
         stopped_at = n if matched else None
-        summary = {"reference": str(ref), "baseline_val_loss": baseline, "K": K, "T": T, "inherited": inherited,
-                   "data_seed": overrides["data_seed"], "tolerance": search.tolerance, "stopped_at": stopped_at,
-                   "rounds": rounds}
+        summary = {**found, "stopped_at": stopped_at, "rounds": rounds}
         write_json_atomically(out / "results.json", summary)
         write_text_atomically(out / "results.md", results_markdown(rounds, baseline, inherited))
         print(f"round n={n}: val loss {result['val_loss']:.4f} vs baseline {baseline:.4f} "
@@ -343,10 +403,4 @@ def grow_until_baseline(launcher, search):
         print(f"no n < K={K} matched the baseline: at this budget the target needs all {K} layers")
     else:
         print(f"n={stopped_at} of {K} layers matches the {K}-layer reference after the same {T} steps")
-    if search.scratch_control or not search.reference_run:  # the built-in job shows it; a paper-scale run asks for it
-        n = rounds[-1]["n"]
-        control = scratch_control(launcher, overrides, out, n, rounds[-1]["val_loss"])
-        summary["scratch_control"] = {"n": n, "val_loss": control["val_loss"], "run_dir": str(out / f"scratch{n:02d}")}
-        write_json_atomically(out / "results.json", summary)
-    print(f"results: {out / 'results.json'} and {out / 'results.md'}")
-    return stopped_at
+    return rounds, summary

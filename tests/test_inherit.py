@@ -812,9 +812,10 @@ def test_grow_stops_at_the_first_round_matching_the_baseline(grown, ref_run, tmp
 
 @pytest.mark.slow
 def test_grow_scratch_control_trains_the_last_depth_from_scratch_on_the_rounds_batches(grown, ref_run, tmp_path,
-                                                                                        capsys):
+                                                                                        capsys, monkeypatch):
+    monkeypatch.setattr(grow, "cores", lambda: 2)  # a control starts beside the first round: unused, n=1 is not last
     out = tmp_path / "grow"
-    shutil.copytree(grown, out)  # the rounds are reused; only the control trains
+    shutil.copytree(grown, out)  # the rounds are reused; only the controls train
     capsys.readouterr()
     inherit.main(grow_argv(ref_run, out) + ["--scratch-control"])
     printed = capsys.readouterr().out
@@ -829,6 +830,39 @@ def test_grow_scratch_control_trains_the_last_depth_from_scratch_on_the_rounds_b
     assert {k: config[k] for k in same} == {k: round_config[k] for k in same}
     assert f"Inheritune at n={last['n']}: {last['val_loss']:.4f}" in printed
     assert f"{last['val_loss'] - results['scratch_control']['val_loss']:+.4f} from inheriting" in printed
+    assert (out / "scratch01" / "result.json").exists()
+
+
+def test_on_two_cpu_cores_the_control_trains_beside_the_first_round_on_a_core_each(ref_run, tmp_path, capsys,
+                                                                                    monkeypatch):
+    """A search that stops at its first round, as the built-in job's does, takes its scratch control from the run
+    trained beside that round: both started before either ended, each told to use one of the two cores, the control's
+    output in its train.log."""
+    events, real = [], grow.run_child
+
+    def recorded(cmd, output=None, env=None):
+        run = Path(next(a for a in cmd if a.startswith("--out_dir=")).split("=", 1)[1]).name
+        events.append(("start", run, (env or {}).get("OMP_NUM_THREADS")))
+        ok = real(cmd, output, env)
+        events.append(("end", run, None))
+        return ok
+    monkeypatch.setattr(grow, "run_child", recorded)
+    monkeypatch.setattr(grow, "cores", lambda: 2)
+    out = tmp_path / "grow"
+    set_baseline(out, 100.0)  # the first round matches
+    inherit.main(grow_argv(ref_run, out) + ["--scratch-control"])
+    printed = capsys.readouterr().out
+    results = read_json(out / "results.json")
+    assert results["stopped_at"] == 1 and results["scratch_control"]["n"] == 1
+    assert sorted(events[:2]) == [("start", "n01", "1"), ("start", "scratch01", "1")]
+    assert sorted(events[2:]) == [("end", "n01", None), ("end", "scratch01", None)]
+    assert "scratch control at n=1 trains beside the first round, each on 1 of 2 cores" in printed
+    assert "running:" in (out / "scratch01" / "train.log").read_text()
+    assert not [line for line in printed.splitlines() if line.startswith("running:") and "scratch01" in line]
+    round_config, config = read_json(out / "n01" / "config.json"), read_json(out / "scratch01" / "config.json")
+    assert config["init_from"] == "scratch" and config["n_layer"] == 1
+    same = ("data_seed", "seed", "max_iters", "learning_rate", "tokens_per_step", "grad_scale")
+    assert {k: config[k] for k in same} == {k: round_config[k] for k in same}
 
 
 def test_a_search_from_an_earlier_version_resumes_despite_a_setting_train_no_longer_has(tmp_path):
