@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -153,9 +154,8 @@ def bench(name, argv, warmup, iters, accum=1, profile=False):
     return result
 
 
-def plain_loop(argv, steps):
-    """nanoGPT's loop and nothing else on train.py's model, optimizer and batches for `steps` steps: lr, forward and
-    backward per micro-batch, clip, AdamW step. Returns the model. --cpu's yardstick."""
+def plain_setup(argv):
+    """train.py's config, devices, model (its own init), optimizer, accumulation and training tokens for `argv`."""
     cfg = SimpleNamespace(**load_config(DEFAULTS, argv, CHOICES))
     cfg.vocab_size = resolve_vocab_size(cfg)
     resolve_data_seed(cfg, None)
@@ -163,16 +163,27 @@ def plain_loop(argv, steps):
     model = build_model(cfg, None)[0].to(d.device)  # train.py's own init, so both start from the same weights
     optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
                                           d.device.split(":")[0], cfg.decay_embeddings)
-    accum, data = accumulation_steps(cfg, d.world_size), load_tokens(cfg, "train")
+    return cfg, d, model, optimizer, accumulation_steps(cfg, d.world_size), load_tokens(cfg, "train")
+
+
+def plain_step(model, optimizer, batches, accum, lr, grad_clip):
+    """nanoGPT's step and nothing else: lr, forward and backward per micro-batch, clip, AdamW step."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    for x, y in batches:
+        _, loss = model(x, y)
+        (loss / accum).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def plain_loop(argv, steps):
+    """The plain step on train.py's model, optimizer and batches for `steps` steps. Returns the model. --cpu's
+    yardstick."""
+    cfg, d, model, optimizer, accum, data = plain_setup(argv)
     for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        for x, y in train_batches(data, cfg, step, accum, d):
-            _, loss = model(x, y)
-            (loss / accum).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        plain_step(model, optimizer, train_batches(data, cfg, step, accum, d), accum, lr_at(step, cfg), cfg.grad_clip)
     return model
 
 
@@ -191,35 +202,49 @@ def timed_process(argv):
     return wall, usage.ru_utime + usage.ru_stime
 
 
+def train_command(argv, runner=("train.py",)):
+    """argv for train.py (or `runner`, which runs it) for n steps in out_dir, evaluating at the first and last."""
+    return lambda n, out: [sys.executable, *runner, *argv, f"--max_iters={n}", f"--eval_interval={n}",
+                           f"--out_dir={out}"]
+
+
+def plain_command(argv):
+    return lambda n, out: [sys.executable, "bench.py", f"--plain={n}", *argv]
+
+
+def paired_runs(commands, warmup, iters, repeats, parallel=1):
+    """Per repeat, side -> [(wall, CPU) seconds at `warmup` steps, at `warmup + iters` steps]; commands[side](n, dir)
+    is the side's argv for n steps. `parallel` processes run at once (1: one after another, in order)."""
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(parallel) as pool:
+        def repeat(r):
+            jobs = {side: [pool.submit(timed_process, command(n, f"{tmp}/{side}_{r}_{n}"))
+                           for n in (warmup, warmup + iters)] for side, command in commands.items()}
+            return {side: [job.result() for job in side_jobs] for side, side_jobs in jobs.items()}
+        return [repeat(r) for r in range(repeats)]
+
+
+def step_ms(pair, side, iters, k=1):
+    """ms per step of `side` in one repeat, from the difference of its two runs; k: 0 wall, 1 CPU."""
+    short, long = pair[side]
+    return (long[k] - short[k]) / iters * 1e3
+
+
+def median_over(pairs, f):
+    return round(statistics.median(f(p) for p in pairs), 3)
+
+
 def cpu_step_ratio(argv, warmup, iters, repeats):
     """train.py's step time over the plain loop's (CPU and wall seconds, median of `repeats` paired runs), from
     each run at `warmup` and `warmup + iters` steps; evaluations at the first and last step only."""
-    with tempfile.TemporaryDirectory() as tmp:
-        def runs(side, r):
-            def command(n):
-                if side == "plain":
-                    return [sys.executable, "bench.py", f"--plain={n}", *argv]
-                return [sys.executable, "train.py", *argv, f"--max_iters={n}", f"--eval_interval={n}",
-                        f"--out_dir={tmp}/{r}_{n}"]
-            return [timed_process(command(n)) for n in (warmup, warmup + iters)]
-
-        pairs = [{side: runs(side, r) for side in ("train", "plain")} for r in range(repeats)]
-
-    def step_ms(pair, side, k):  # k: 0 wall, 1 CPU
-        short, long = pair[side]
-        return (long[k] - short[k]) / iters * 1e3
-
-    def median(f):
-        return round(statistics.median(f(p) for p in pairs), 3)
-
+    pairs = paired_runs({"train": train_command(argv), "plain": plain_command(argv)}, warmup, iters, repeats)
     return {"bench": "cpu-step", "date": datetime.date.today().isoformat(), "torch": torch.__version__,
             "argv": argv, "steps": [warmup, warmup + iters], "repeats": repeats,
-            "train_ms_per_step_cpu": median(lambda p: step_ms(p, "train", 1)),
-            "plain_ms_per_step_cpu": median(lambda p: step_ms(p, "plain", 1)),
-            "ratio_cpu": median(lambda p: step_ms(p, "train", 1) / step_ms(p, "plain", 1)),
-            "ratio_wall": median(lambda p: step_ms(p, "train", 0) / step_ms(p, "plain", 0)),
-            "ratio_whole_process_cpu": median(lambda p: p["train"][1][1] / p["plain"][1][1]),
-            "ratio_whole_process_wall": median(lambda p: p["train"][1][0] / p["plain"][1][0])}
+            "train_ms_per_step_cpu": median_over(pairs, lambda p: step_ms(p, "train", iters)),
+            "plain_ms_per_step_cpu": median_over(pairs, lambda p: step_ms(p, "plain", iters)),
+            "ratio_cpu": median_over(pairs, lambda p: step_ms(p, "train", iters) / step_ms(p, "plain", iters)),
+            "ratio_wall": median_over(pairs, lambda p: step_ms(p, "train", iters, 0) / step_ms(p, "plain", iters, 0)),
+            "ratio_whole_process_cpu": median_over(pairs, lambda p: p["train"][1][1] / p["plain"][1][1]),
+            "ratio_whole_process_wall": median_over(pairs, lambda p: p["train"][1][0] / p["plain"][1][0])}
 
 
 def main(argv=None):

@@ -33,11 +33,10 @@ def test_smoke_bench_times_train_pys_batches_against_synthetic_ones(builtin_data
     train.resolve_data_seed(cfg, None)
     data, d = load_tokens(cfg, "train"), train.Dist(0, 0, 1, "cpu")
 
-    def drawn_by_train_py(batches, seed):
-        step = next((s for s in range(100) if train.dropout_seed(cfg, s, 0) == seed), None)
-        expected = [] if step is None else list(train_batches(data, cfg, step, 1, d))
-        return len(batches) == len(expected) and all(
-            torch.equal(x, ex) and torch.equal(y, ey) for (x, y), (ex, ey) in zip(batches, expected))
+    def drawn_by_train_py(batches):  # at one of the first steps
+        return any(len(batches) == len(expected) and all(torch.equal(x, ex) and torch.equal(y, ey)
+                                                         for (x, y), (ex, ey) in zip(batches, expected))
+                   for expected in (list(train_batches(data, cfg, s, 1, d)) for s in range(10)))
 
     clock, steps = [0.0], {"real": 0, "synthetic": 0}
     signature = inspect.signature(train.train_step)
@@ -45,7 +44,7 @@ def test_smoke_bench_times_train_pys_batches_against_synthetic_ones(builtin_data
     def charged_step(*args, **kwargs):
         call = signature.bind(*args, **kwargs)
         call.arguments["batches"] = list(call.arguments["batches"])
-        kind = "real" if drawn_by_train_py(call.arguments["batches"], call.arguments["seed"]) else "synthetic"
+        kind = "real" if drawn_by_train_py(call.arguments["batches"]) else "synthetic"
         steps[kind] += 1
         clock[0] += {"real": 3e-3, "synthetic": 2e-3}[kind]
         return train.train_step(*call.args, **call.kwargs)

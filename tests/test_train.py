@@ -710,11 +710,12 @@ def test_cuda_graphs_with_accumulation_are_refused(synth_data_dir, tmp_path, mod
 
 
 def test_dropout_masks_differ_across_steps_and_ranks_but_not_runs():
-    cfg = SimpleNamespace(seed=1337)
+    cfg = SimpleNamespace(seed=1337, dropout=0.1)
     seeds = {(step, rank): train.dropout_seed(cfg, step, rank) for step in range(50) for rank in range(8)}
     assert len(set(seeds.values())) == len(seeds)
     assert train.dropout_seed(cfg, 7, 3) == seeds[7, 3]
-    assert train.dropout_seed(SimpleNamespace(seed=1338), 7, 3) != seeds[7, 3]
+    assert train.dropout_seed(SimpleNamespace(seed=1338, dropout=0.1), 7, 3) != seeds[7, 3]
+    assert train.dropout_seed(SimpleNamespace(seed=1337, dropout=0.0), 7, 3) is None  # no mask: no seeding
 
 
 def test_a_checkpoint_from_before_decay_embeddings_resumes_with_its_groups(synth_data_dir, tmp_path):
