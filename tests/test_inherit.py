@@ -833,6 +833,7 @@ def test_grow_scratch_control_trains_the_last_depth_from_scratch_on_the_rounds_b
     assert (out / "scratch01" / "result.json").exists()
 
 
+@pytest.mark.slow
 def test_on_two_cpu_cores_the_control_trains_beside_the_first_round_on_a_core_each(ref_run, tmp_path, capsys,
                                                                                     monkeypatch):
     """A search that stops at its first round, as the built-in job's does, takes its scratch control from the run
