@@ -118,6 +118,11 @@ def stop_runs():
     """Ctrl-C to study.py: no further run starts, and each running one is told to save and stop (SIGTERM; one that
     shares the terminal's process group may have had the SIGINT too, and saves once either way)."""
     STOPPING.set()
+    stop_running()
+
+
+def stop_running():
+    """Each running child is told to save and stop (SIGTERM)."""
     for child in list(RUNNING):
         child.send_signal(signal.SIGTERM)
 
@@ -288,12 +293,12 @@ def control_beside_first_round(launcher, overrides, out, n, pool):
     minute; two small models train faster side by side than one after the other on all cores). Returns the first
     round's launcher and the control's future (None: the control trains after the rounds). Where the search goes on,
     that control finishes beside the next round, unused."""
-    plain = not launcher.prefix and launcher.nproc_per_node == 1 and launcher.progress is None
-    if not plain or overrides.get("device") != "cpu" or cores() < 2:
+    plain, available = not launcher.prefix and launcher.nproc_per_node == 1 and launcher.progress is None, cores()
+    if not plain or overrides.get("device") != "cpu" or available < 2:
         return launcher, None
-    half = replace(launcher, threads=cores() // 2)
+    half = replace(launcher, threads=available // 2)
     log = out / f"scratch{n:02d}" / "train.log"
-    print(f"scratch control at n={n} trains beside the first round, each on {half.threads} of {cores()} cores (its "
+    print(f"scratch control at n={n} trains beside the first round, each on {half.threads} of {available} cores (its "
           f"output: {log})", flush=True)
     return half, pool.submit(train_control, replace(half, to_train_log=True), overrides, out, n)
 
@@ -359,10 +364,9 @@ def grow_until_baseline(launcher, search):
         found = {"reference": str(ref), "baseline_val_loss": baseline, "K": K, "T": T, "inherited": inherited,
                  "data_seed": overrides["data_seed"], "tolerance": search.tolerance}
         try:
-            rounds, summary = search_rounds(search, (first_launcher, launcher), overrides, out, found)
+            rounds, summary = search_rounds(search, start, (first_launcher, launcher), overrides, out, found)
         except BaseException:  # the control beside a failed or stopped first round saves and stops too
-            for child in list(RUNNING):
-                child.send_signal(signal.SIGTERM)
+            stop_running()
             raise
         if control:
             n = rounds[-1]["n"]
@@ -375,13 +379,13 @@ def grow_until_baseline(launcher, search):
     return summary["stopped_at"]
 
 
-def search_rounds(search, launchers, overrides, out, found):
-    """The rounds from search.start_n until one matches the baseline, the first by launchers[0] and the others by
+def search_rounds(search, start, launchers, overrides, out, found):
+    """The rounds from n = start until one matches the baseline, the first by launchers[0] and the others by
     launchers[1], with results.json (`found` and the rounds) and results.md after each; returns the rounds and the
     summary."""
     baseline, K, T, inherited = found["baseline_val_loss"], found["K"], found["T"], found["inherited"]
     rounds, stopped_at = [], None
-    for n in range(search.start_n or K // 2, K, search.step_n):
+    for n in range(start, K, search.step_n):
         t0 = time.time()
         result = run_training(launchers[bool(rounds)], {**overrides, "n_layer": n}, str(out / f"n{n:02d}"))
         rounds.append({"n": n, "params": result["num_params"], "val_loss": result["val_loss"],
