@@ -161,9 +161,14 @@ def plain_setup(argv):
     resolve_data_seed(cfg, None)
     d = setup_distributed(cfg.device, cfg.backend)
     model = build_model(cfg, None)[0].to(d.device)  # train.py's own init, so both start from the same weights
-    optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
-                                          d.device.split(":")[0], cfg.decay_embeddings)
-    return cfg, d, model, optimizer, accumulation_steps(cfg, d.world_size), load_tokens(cfg, "train")
+    return cfg, d, model, plain_optimizer(model, cfg, d), accumulation_steps(cfg, d.world_size), \
+        load_tokens(cfg, "train")
+
+
+def plain_optimizer(model, cfg, d):
+    """train.py's AdamW for `model`, as configured by cfg."""
+    return model.configure_optimizer(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
+                                     d.device.split(":")[0], cfg.decay_embeddings)
 
 
 def plain_step(model, optimizer, batches, accum, lr, grad_clip):
